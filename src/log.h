@@ -1,0 +1,45 @@
+/*
+ * log — the daemon's only writer of diagnostics (stderr, text or JSON lines).
+ *
+ * Contract: callers pass identifiers (MSH-10, file names, offsets, hashes,
+ * error codes), never field values from a message. Lower layers (parsers,
+ * codecs, the mapping evaluator) do not log at all; they return errors and the
+ * daemon decides what to say.
+ */
+#ifndef HB_LOG_H
+#define HB_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOGL_ERROR = 0,
+	LOGL_WARN = 1,
+	LOGL_INFO = 2,
+	LOGL_DEBUG = 3,
+};
+
+enum log_format {
+	LOG_FORMAT_TEXT = 0,
+	LOG_FORMAT_JSON = 1,
+};
+
+/* Set the threshold and output format. Safe to call again (reload). */
+void log_setup(enum log_level level, enum log_format format);
+
+/* Parse "error|warn|info|debug" / "text|json". Return 0, or -1 if unknown. */
+int log_level_parse(const char *s, enum log_level *out);
+int log_format_parse(const char *s, enum log_format *out);
+
+int log_enabled(enum log_level level);
+
+/* One line per call; thread-safe (a single write(2) per line). */
+void log_msg(enum log_level level, const char *module, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void log_vmsg(enum log_level level, const char *module, const char *fmt, va_list ap);
+
+#define log_error(mod, ...) log_msg(LOGL_ERROR, (mod), __VA_ARGS__)
+#define log_warn(mod, ...)  log_msg(LOGL_WARN, (mod), __VA_ARGS__)
+#define log_info(mod, ...)  log_msg(LOGL_INFO, (mod), __VA_ARGS__)
+#define log_debug(mod, ...) do { if (log_enabled(LOGL_DEBUG)) log_msg(LOGL_DEBUG, (mod), __VA_ARGS__); } while (0)
+
+#endif
