@@ -60,9 +60,10 @@ hb_alive() {
 # hb_wait NAME SECONDS CMD...: poll CMD until it succeeds; fail if the
 # service died or the time ran out, showing the end of its log.
 hb_wait() {
-	local name=$1 secs=$2 i
+	local name=$1 secs=$2 deadline
 	shift 2
-	for i in $(seq 1 $((secs * 4))); do
+	deadline=$((SECONDS + secs))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		if "$@" >/dev/null 2>&1; then return 0; fi
 		if ! hb_alive "$name"; then
 			tail -n 40 "$HB_SERVICES_DIR/$name.log" >&2

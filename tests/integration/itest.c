@@ -1,0 +1,214 @@
+#include "itest.h"
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *need_env(const char *name)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		cr_assert_fail("%s is not set: run the integration tests through "
+			       "tests/integration/run.sh (make check), which starts the services", name);
+	return v;
+}
+
+const char *itest_bootstrap(void) { return need_env("HB_KAFKA_BOOTSTRAP"); }
+const char *itest_registry_url(void) { return need_env("SCHEMA_REGISTRY_URL"); }
+
+void itest_unique_name(char *buf, size_t cap, const char *prefix)
+{
+	static int counter;
+	snprintf(buf, cap, "%s-%ld-%d-%ld", prefix, (long)getpid(), ++counter, (long)time(NULL));
+}
+
+rd_kafka_conf_t *itest_conf(const char *key, ...)
+{
+	char err[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	va_list ap;
+
+	cr_assert_eq(rd_kafka_conf_set(conf, "bootstrap.servers", itest_bootstrap(), err, sizeof err),
+		     RD_KAFKA_CONF_OK, "%s", err);
+	va_start(ap, key);
+	for (const char *k = key; k; k = va_arg(ap, const char *)) {
+		const char *v = va_arg(ap, const char *);
+		cr_assert_eq(rd_kafka_conf_set(conf, k, v, err, sizeof err), RD_KAFKA_CONF_OK,
+			     "%s=%s: %s", k, v, err);
+	}
+	va_end(ap);
+	return conf;
+}
+
+int itest_create_topic(const char *topic, int partitions, char *errstr, size_t errstr_size)
+{
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, itest_conf(NULL), errstr, errstr_size);
+	rd_kafka_NewTopic_t *nt = NULL;
+	rd_kafka_queue_t *q = NULL;
+	rd_kafka_event_t *ev = NULL;
+	int rc = -1;
+
+	if (!rk)
+		return -1;
+	nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, errstr_size);
+	if (!nt)
+		goto out;
+	q = rd_kafka_queue_new(rk);
+	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+	ev = rd_kafka_queue_poll(q, 30000);
+	if (!ev) {
+		snprintf(errstr, errstr_size, "CreateTopics timed out");
+		goto out;
+	}
+	if (rd_kafka_event_error(ev)) {
+		snprintf(errstr, errstr_size, "%s", rd_kafka_event_error_string(ev));
+		goto out;
+	}
+	{
+		const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+		size_t n;
+		const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+		if (n != 1 || (rd_kafka_topic_result_error(tr[0]) &&
+			       rd_kafka_topic_result_error(tr[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)) {
+			snprintf(errstr, errstr_size, "%s",
+				 n ? rd_kafka_topic_result_error_string(tr[0]) : "no result");
+			goto out;
+		}
+	}
+	/* Wait until the partition leaders are known. */
+	for (int i = 0; i < 100; i++) {
+		const rd_kafka_metadata_t *md = NULL;
+		rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+		int ok = rd_kafka_metadata(rk, 0, t, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			 md->topic_cnt == 1 && md->topics[0].err == 0 &&
+			 md->topics[0].partition_cnt == partitions;
+		if (ok)
+			for (int p = 0; p < partitions; p++)
+				ok = ok && md->topics[0].partitions[p].leader >= 0;
+		if (md)
+			rd_kafka_metadata_destroy(md);
+		rd_kafka_topic_destroy(t);
+		if (ok) {
+			rc = 0;
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	if (rc)
+		snprintf(errstr, errstr_size, "topic %s has no leaders after 10 s", topic);
+out:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	if (nt)
+		rd_kafka_NewTopic_destroy(nt);
+	if (q)
+		rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+	return rc;
+}
+
+int itest_consume_all(const char *topic, const char *isolation, int expect, int timeout_ms,
+		      char ***values_out)
+{
+	char err[512], group[128];
+	rd_kafka_t *rk;
+	rd_kafka_topic_partition_list_t *sub;
+	int n = 0, cap = 16;
+	char **vals = calloc((size_t)cap, sizeof *vals);
+	long long idle_since;
+
+	itest_unique_name(group, sizeof group, "itest-group");
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER,
+			  itest_conf("group.id", group, "isolation.level", isolation,
+				     "auto.offset.reset", "earliest", "enable.auto.commit", "false",
+				     NULL),
+			  err, sizeof err);
+	cr_assert_not_null(rk, "%s", err);
+	rd_kafka_poll_set_consumer(rk);
+	sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+	cr_assert_eq(rd_kafka_subscribe(rk, sub), 0);
+	rd_kafka_topic_partition_list_destroy(sub);
+
+	idle_since = (long long)time(NULL) * 1000;
+	while (n < expect || expect < 0) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+		long long now = (long long)time(NULL) * 1000;
+		if (!m) {
+			if (now - idle_since > timeout_ms)
+				break;
+			continue;
+		}
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				fprintf(stderr, "consume: %s\n", rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		idle_since = now;
+		if (n == cap) {
+			cap *= 2;
+			vals = realloc(vals, (size_t)cap * sizeof *vals);
+		}
+		vals[n] = strndup(m->payload ? (const char *)m->payload : "", m->len);
+		n++;
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	*values_out = vals;
+	return n;
+}
+
+void itest_free_values(char **values, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(values[i]);
+	free(values);
+}
+
+struct buf {
+	char *p;
+	size_t len;
+};
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct buf *b = ud;
+	size_t n = size * nmemb;
+	b->p = realloc(b->p, b->len + n + 1);
+	memcpy(b->p + b->len, ptr, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+long itest_http(const char *method, const char *url, const char *body, char **body_out)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hdr = NULL;
+	struct buf b = { calloc(1, 1), 0 };
+	long status = -1;
+
+	hdr = curl_slist_append(hdr, "Content-Type: application/vnd.schemaregistry.v1+json");
+	hdr = curl_slist_append(hdr, "Accept: application/vnd.schemaregistry.v1+json, application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+	if (body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	*body_out = b.p;
+	return status;
+}
