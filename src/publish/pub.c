@@ -1,0 +1,569 @@
+#include "publish/pub.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct pub_rec {
+	char *topic;
+	void *key;
+	size_t key_len;
+	void *value;
+	size_t value_len;
+	rd_kafka_headers_t *hdrs;
+};
+
+struct pub_job {
+	struct pub_job *next;
+	pub_done_cb cb;
+	void *opaque;
+	struct pub_rec *recs;
+	int n, cap;
+	size_t bytes;
+	int has_ledger;
+	struct ledger_entry ledger;
+	enum pub_status status;
+	char reason[160];
+};
+
+struct lane {
+	struct pub *pub;
+	int idx;
+	pthread_t thread;
+	int started;
+	rd_kafka_t *rk;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pub_job *head, *tail;
+	int qlen;
+	size_t qbytes;
+	int stop;
+};
+
+struct pub {
+	struct pub_conf conf;
+	char *instance, *state_topic;
+	struct lane *lanes;
+	pthread_mutex_t done_mu;
+	pthread_cond_t done_cv;
+	struct pub_job *done_head, *done_tail;
+	atomic_int inflight;
+	atomic_int fatal;
+	char fatal_reason[256];
+	atomic_uint_fast64_t txn_committed, txn_aborted, jobs_committed, jobs_failed, records;
+};
+
+void pub_conf_defaults(struct pub_conf *c)
+{
+	memset(c, 0, sizeof *c);
+	c->instance = "hl7bridge";
+	c->state_topic = "hl7bridge.state";
+	c->lanes = 2;
+	c->batch_max_msgs = 500;
+	c->batch_max_bytes = 8u << 20;
+	c->linger_ms = 5;
+	c->max_inflight = 10000;
+	c->txn_timeout_ms = 30000;
+}
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+struct pub_job *pub_job_new(pub_done_cb cb, void *opaque)
+{
+	struct pub_job *j = calloc(1, sizeof *j);
+	if (j) {
+		j->cb = cb;
+		j->opaque = opaque;
+	}
+	return j;
+}
+
+void pub_job_free(struct pub_job *j)
+{
+	if (!j)
+		return;
+	for (int i = 0; i < j->n; i++) {
+		free(j->recs[i].topic);
+		free(j->recs[i].key);
+		free(j->recs[i].value);
+		if (j->recs[i].hdrs)
+			rd_kafka_headers_destroy(j->recs[i].hdrs);
+	}
+	free(j->recs);
+	free(j);
+}
+
+static void *dup_bytes(const void *p, size_t n)
+{
+	void *d;
+	if (!p)
+		return NULL;
+	d = malloc(n ? n : 1);
+	if (d && n)
+		memcpy(d, p, n);
+	return d;
+}
+
+int pub_job_add(struct pub_job *j, const char *topic, const void *key, size_t key_len,
+		const void *value, size_t value_len, rd_kafka_headers_t *headers)
+{
+	struct pub_rec *r;
+	if (j->n == j->cap) {
+		int cap = j->cap ? j->cap * 2 : 4;
+		struct pub_rec *recs = realloc(j->recs, (size_t)cap * sizeof *recs);
+		if (!recs)
+			goto fail;
+		j->recs = recs;
+		j->cap = cap;
+	}
+	r = &j->recs[j->n];
+	memset(r, 0, sizeof *r);
+	r->topic = strdup(topic);
+	r->key = dup_bytes(key, key_len);
+	r->key_len = key ? key_len : 0;
+	r->value = dup_bytes(value, value_len);
+	r->value_len = value ? value_len : 0;
+	r->hdrs = headers;
+	if (!r->topic || (key && !r->key) || (value && !r->value)) {
+		free(r->topic);
+		free(r->key);
+		free(r->value);
+		goto fail;
+	}
+	j->n++;
+	j->bytes += key_len + value_len + strlen(topic);
+	return 0;
+fail:
+	if (headers)
+		rd_kafka_headers_destroy(headers);
+	return -1;
+}
+
+void pub_job_set_ledger(struct pub_job *j, const struct ledger_entry *e)
+{
+	j->ledger = *e;
+	j->has_ledger = 1;
+}
+
+const struct ledger_entry *pub_job_ledger(const struct pub_job *j)
+{
+	return j->has_ledger ? &j->ledger : NULL;
+}
+
+void *pub_job_opaque(const struct pub_job *j) { return j->opaque; }
+size_t pub_job_bytes(const struct pub_job *j) { return j->bytes; }
+
+/* ---- completions ---------------------------------------------------------- */
+
+static void post_completions(struct pub *p, struct pub_job *batch, enum pub_status st,
+			     const char *reason)
+{
+	struct pub_job *last = NULL;
+	int n = 0;
+	for (struct pub_job *j = batch; j; j = j->next) {
+		j->status = st;
+		snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
+		last = j;
+		n++;
+	}
+	if (!last)
+		return;
+	if (st == PUB_COMMITTED)
+		atomic_fetch_add(&p->jobs_committed, (uint64_t)n);
+	else
+		atomic_fetch_add(&p->jobs_failed, (uint64_t)n);
+	pthread_mutex_lock(&p->done_mu);
+	if (p->done_tail)
+		p->done_tail->next = batch;
+	else
+		p->done_head = batch;
+	p->done_tail = last;
+	pthread_cond_broadcast(&p->done_cv);
+	pthread_mutex_unlock(&p->done_mu);
+	if (p->conf.notify)
+		p->conf.notify(p->conf.notify_opaque);
+}
+
+int pub_drain(struct pub *p)
+{
+	struct pub_job *list, *next;
+	int n = 0;
+	pthread_mutex_lock(&p->done_mu);
+	list = p->done_head;
+	p->done_head = p->done_tail = NULL;
+	pthread_mutex_unlock(&p->done_mu);
+	for (struct pub_job *j = list; j; j = next) {
+		next = j->next;
+		j->next = NULL;
+		atomic_fetch_sub(&p->inflight, 1);
+		n++;
+		if (j->cb)
+			j->cb(j, j->status, j->reason, j->opaque);
+		else
+			pub_job_free(j);
+	}
+	return n;
+}
+
+void pub_wait(struct pub *p, int timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->done_mu);
+	while (!p->done_head) {
+		if (pthread_cond_timedwait(&p->done_cv, &p->done_mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&p->done_mu);
+}
+
+/* ---- the transaction of one batch ----------------------------------------- */
+
+static void set_fatal(struct pub *p, const char *what, const char *detail)
+{
+	int expected = 0;
+	if (atomic_compare_exchange_strong(&p->fatal, &expected, 1))
+		snprintf(p->fatal_reason, sizeof p->fatal_reason, "%s: %s", what, detail);
+}
+
+/* Classify a transactional API error. Return 0 to retry the same call,
+ * 1 to abort and replay the batch, 2 when fatal. Destroys the error. */
+static int classify(struct pub *p, rd_kafka_error_t *e, const char *what)
+{
+	int r;
+	if (rd_kafka_error_is_fatal(e)) {
+		set_fatal(p, what, rd_kafka_error_string(e));
+		r = 2;
+	} else if (rd_kafka_error_txn_requires_abort(e)) {
+		r = 1;
+	} else if (rd_kafka_error_is_retriable(e)) {
+		r = 0;
+	} else {
+		r = 1;
+	}
+	rd_kafka_error_destroy(e);
+	return r;
+}
+
+static int produce_one(struct lane *l, const char *topic, const void *key, size_t key_len,
+		       const void *value, size_t value_len, const rd_kafka_headers_t *hdrs)
+{
+	for (;;) {
+		rd_kafka_headers_t *h = hdrs ? rd_kafka_headers_copy(hdrs) : NULL;
+		rd_kafka_resp_err_t err = rd_kafka_producev(
+			l->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+			RD_KAFKA_V_VALUE((void *)value, value_len),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+			RD_KAFKA_V_END);
+		if (!err)
+			return 0;
+		if (h)
+			rd_kafka_headers_destroy(h);
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			return -1;
+		rd_kafka_poll(l->rk, 50); /* let the queue drain */
+	}
+}
+
+static int produce_batch(struct lane *l, struct pub_job *batch)
+{
+	struct pub *p = l->pub;
+	int64_t now = util_wall_ms();
+	for (struct pub_job *j = batch; j; j = j->next) {
+		for (int i = 0; i < j->n; i++) {
+			struct pub_rec *r = &j->recs[i];
+			if (produce_one(l, r->topic, r->key, r->key_len, r->value, r->value_len, r->hdrs))
+				return -1;
+			atomic_fetch_add(&p->records, 1);
+		}
+		if (j->has_ledger) {
+			char key[LEDGER_RECORD_KEY_MAX];
+			size_t klen;
+			char *val;
+			int rc;
+			j->ledger.state = LEDGER_COMMITTED;
+			j->ledger.ts_ms = now;
+			klen = ledger_record_key(key, (enum ledger_kind)j->ledger.kind, j->ledger.key);
+			val = ledger_record_value(&j->ledger);
+			if (!val)
+				return -1;
+			rc = produce_one(l, p->state_topic, key, klen, val, strlen(val), NULL);
+			free(val);
+			if (rc)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Commit one batch, replaying it after abortable errors. Returns 0 when
+ * committed, -1 when it cannot be (fatal error, or shutdown while Kafka is
+ * unreachable). */
+static int run_batch(struct lane *l, struct pub_job *batch)
+{
+	struct pub *p = l->pub;
+	int backoff_ms = 100;
+
+	for (int attempt = 0;; attempt++) {
+		rd_kafka_error_t *e;
+		int r;
+
+		if (atomic_load(&p->fatal))
+			return -1;
+		if (attempt > 0) {
+			atomic_fetch_add(&p->txn_aborted, 1);
+			if (l->stop && attempt > 5)
+				return -1; /* shutting down and Kafka keeps failing */
+			usleep((useconds_t)backoff_ms * 1000);
+			if (backoff_ms < 5000)
+				backoff_ms *= 2;
+		}
+		e = rd_kafka_begin_transaction(l->rk);
+		if (e && classify(p, e, "begin_transaction") == 2)
+			return -1;
+		if (e)
+			continue;
+		if (produce_batch(l, batch) != 0) {
+			/* A local produce failure leaves the transaction unusable. */
+			while ((e = rd_kafka_abort_transaction(l->rk, p->conf.txn_timeout_ms)))
+				if (classify(p, e, "abort_transaction") == 2)
+					return -1;
+			continue;
+		}
+		if (p->conf.crash_after_produce) {
+			rd_kafka_flush(l->rk, 10000);
+			abort();
+		}
+		r = 0;
+		while ((e = rd_kafka_commit_transaction(l->rk, p->conf.txn_timeout_ms))) {
+			r = classify(p, e, "commit_transaction");
+			if (r != 0)
+				break;
+		}
+		if (!e) {
+			atomic_fetch_add(&p->txn_committed, 1);
+			if (p->conf.crash_after_commit)
+				abort();
+			return 0;
+		}
+		if (r == 2)
+			return -1;
+		while ((e = rd_kafka_abort_transaction(l->rk, p->conf.txn_timeout_ms)))
+			if (classify(p, e, "abort_transaction") == 2)
+				return -1;
+	}
+}
+
+static void *lane_main(void *arg)
+{
+	struct lane *l = arg;
+	struct pub *p = l->pub;
+
+	for (;;) {
+		struct pub_job *batch, *last = NULL;
+		int n = 0;
+		size_t bytes = 0;
+
+		pthread_mutex_lock(&l->mu);
+		while (!l->head && !l->stop)
+			pthread_cond_wait(&l->cv, &l->mu);
+		if (!l->head && l->stop) {
+			pthread_mutex_unlock(&l->mu);
+			break;
+		}
+		/* Linger: give the batch a moment to fill while the previous commit's
+		 * senders send their next message. */
+		if (p->conf.linger_ms > 0 && l->qlen < p->conf.batch_max_msgs &&
+		    l->qbytes < p->conf.batch_max_bytes && !l->stop) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)p->conf.linger_ms * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			while (l->qlen < p->conf.batch_max_msgs && l->qbytes < p->conf.batch_max_bytes &&
+			       !l->stop && pthread_cond_timedwait(&l->cv, &l->mu, &ts) != ETIMEDOUT)
+				;
+		}
+		batch = l->head;
+		for (struct pub_job *j = l->head; j; j = j->next) {
+			if (n > 0 && (n >= p->conf.batch_max_msgs || bytes + j->bytes > p->conf.batch_max_bytes))
+				break;
+			n++;
+			bytes += j->bytes;
+			last = j;
+		}
+		l->head = last->next;
+		if (!l->head)
+			l->tail = NULL;
+		last->next = NULL;
+		l->qlen -= n;
+		l->qbytes -= bytes;
+		pthread_mutex_unlock(&l->mu);
+
+		if (run_batch(l, batch) == 0)
+			post_completions(p, batch, PUB_COMMITTED, NULL);
+		else
+			post_completions(p, batch, PUB_FAILED,
+					 atomic_load(&p->fatal) ? p->fatal_reason
+								: "Kafka unavailable at shutdown");
+		rd_kafka_poll(l->rk, 0);
+	}
+	return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_t errstr_size)
+{
+	char txid[256], err[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(p->conf.kafka);
+	rd_kafka_error_t *e;
+
+	l->pub = p;
+	l->idx = idx;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	snprintf(txid, sizeof txid, "%s-%d", p->instance, idx);
+	if (rd_kafka_conf_set(conf, "transactional.id", txid, err, sizeof err) ||
+	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err)) {
+		rd_kafka_conf_destroy(conf);
+		return util_seterr(errstr, errstr_size, "lane %d: %s", idx, err);
+	}
+	l->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+	if (!l->rk)
+		return util_seterr(errstr, errstr_size, "lane %d: %s", idx, err);
+	e = rd_kafka_init_transactions(l->rk, p->conf.txn_timeout_ms);
+	if (e) {
+		util_seterr(errstr, errstr_size, "lane %d (%s): init_transactions: %s", idx, txid,
+			    rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		return -1;
+	}
+	if (pthread_create(&l->thread, NULL, lane_main, l) != 0)
+		return util_seterr(errstr, errstr_size, "lane %d: cannot start thread", idx);
+	l->started = 1;
+	return 0;
+}
+
+struct pub *pub_new(const struct pub_conf *conf, char *errstr, size_t errstr_size)
+{
+	struct pub *p = calloc(1, sizeof *p);
+	if (!p) {
+		util_seterr(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	p->conf = *conf;
+	p->instance = strdup(conf->instance);
+	p->state_topic = strdup(conf->state_topic);
+	pthread_mutex_init(&p->done_mu, NULL);
+	pthread_cond_init(&p->done_cv, NULL);
+	if (conf->lanes < 1 || conf->batch_max_msgs < 1 || conf->max_inflight < 1) {
+		util_seterr(errstr, errstr_size, "lanes, batch_max_msgs and max_inflight must be >= 1");
+		goto fail;
+	}
+	p->lanes = calloc((size_t)conf->lanes, sizeof *p->lanes);
+	if (!p->instance || !p->state_topic || !p->lanes) {
+		util_seterr(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
+	for (int i = 0; i < conf->lanes; i++)
+		if (lane_init(p, &p->lanes[i], i, errstr, errstr_size) != 0)
+			goto fail;
+	return p;
+fail:
+	pub_free(p);
+	return NULL;
+}
+
+void pub_free(struct pub *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; p->lanes && i < p->conf.lanes; i++) {
+		struct lane *l = &p->lanes[i];
+		if (!l->pub)
+			continue;
+		pthread_mutex_lock(&l->mu);
+		l->stop = 1;
+		pthread_cond_signal(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+	}
+	for (int i = 0; p->lanes && i < p->conf.lanes; i++) {
+		struct lane *l = &p->lanes[i];
+		if (!l->pub)
+			continue;
+		if (l->started)
+			pthread_join(l->thread, NULL);
+		if (l->rk)
+			rd_kafka_destroy(l->rk);
+		pthread_mutex_destroy(&l->mu);
+		pthread_cond_destroy(&l->cv);
+	}
+	pub_drain(p);
+	free(p->lanes);
+	free(p->instance);
+	free(p->state_topic);
+	pthread_mutex_destroy(&p->done_mu);
+	pthread_cond_destroy(&p->done_cv);
+	free(p);
+}
+
+int pub_submit(struct pub *p, uint64_t origin, struct pub_job *job)
+{
+	struct lane *l;
+	if (atomic_load(&p->fatal))
+		return -1;
+	if (atomic_load(&p->inflight) >= p->conf.max_inflight)
+		return -1;
+	atomic_fetch_add(&p->inflight, 1);
+	/* Pin the origin to a lane (Fibonacci hashing spreads sequential ids). */
+	l = &p->lanes[(origin * 11400714819323198485ull >> 32) % (uint64_t)p->conf.lanes];
+	job->next = NULL;
+	pthread_mutex_lock(&l->mu);
+	if (l->tail)
+		l->tail->next = job;
+	else
+		l->head = job;
+	l->tail = job;
+	l->qlen++;
+	l->qbytes += job->bytes;
+	pthread_cond_signal(&l->cv);
+	pthread_mutex_unlock(&l->mu);
+	return 0;
+}
+
+int pub_inflight(const struct pub *p)
+{
+	return atomic_load(&((struct pub *)p)->inflight);
+}
+
+int pub_fatal(const struct pub *p, char *errstr, size_t errstr_size)
+{
+	if (!atomic_load(&((struct pub *)p)->fatal))
+		return 0;
+	util_seterr(errstr, errstr_size, "%s", p->fatal_reason);
+	return 1;
+}
+
+void pub_get_stats(const struct pub *cp, struct pub_stats *out)
+{
+	struct pub *p = (struct pub *)cp;
+	out->txn_committed = atomic_load(&p->txn_committed);
+	out->txn_aborted = atomic_load(&p->txn_aborted);
+	out->jobs_committed = atomic_load(&p->jobs_committed);
+	out->jobs_failed = atomic_load(&p->jobs_failed);
+	out->records_produced = atomic_load(&p->records);
+}

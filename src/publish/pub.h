@@ -1,0 +1,111 @@
+/*
+ * pub — the exactly-once publisher: K transactional lanes with group commit.
+ *
+ * A *job* is the unit of completion: everything one input message (or one
+ * slice of a batch file) produces — its event records, dead letters, raw
+ * copy — plus its ledger record. A job is committed atomically with the
+ * other jobs of its batch; its completion callback then runs on the thread
+ * that calls pub_drain() (the event loop), with the outcome.
+ *
+ * Threads: pub_submit() and pub_drain() are called from one thread (the
+ * loop). Each lane is a thread owning one transactional producer
+ * (transactional.id = <instance>-<lane>); it collects jobs until
+ * batch_max_msgs / batch_max_bytes or linger_ms, then
+ * begin → produce → commit, and posts completions. While a lane commits, new
+ * jobs queue up for its next batch (group commit). Jobs of one origin are
+ * pinned to one lane, so their order is kept.
+ */
+#ifndef HB_PUB_H
+#define HB_PUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "publish/ledger.h"
+
+struct pub;
+struct pub_job;
+
+enum pub_status {
+	PUB_COMMITTED = 0, /* the job's records are committed */
+	PUB_FAILED = 1,    /* not committed and will not be: fatal producer error or shutdown */
+};
+
+typedef void (*pub_done_cb)(struct pub_job *job, enum pub_status status, const char *reason,
+			    void *opaque);
+
+struct pub_conf {
+	const char *instance;      /* transactional.id prefix */
+	const char *state_topic;   /* ledger topic */
+	int lanes;                 /* publisher threads, >= 1 */
+	int batch_max_msgs;        /* jobs per transaction */
+	size_t batch_max_bytes;    /* record bytes per transaction */
+	int linger_ms;             /* wait this long for a batch to fill */
+	int max_inflight;          /* jobs submitted and not yet drained; pub_submit refuses beyond */
+	int txn_timeout_ms;        /* init/commit/abort call timeout */
+	/* Base producer configuration (bootstrap.servers, security, pass-through
+	 * properties). Not consumed: each lane uses a duplicate. */
+	const rd_kafka_conf_t *kafka;
+	/* Called from a lane thread after completions were queued: wake the loop
+	 * (ev_async_send). May be NULL (then poll with pub_wait). */
+	void (*notify)(void *opaque);
+	void *notify_opaque;
+	/* Test-only crash points: abort() the process at a point. */
+	int crash_after_produce; /* after producing a batch, before commit */
+	int crash_after_commit;  /* after commit, before posting completions */
+};
+
+void pub_conf_defaults(struct pub_conf *c);
+
+/* Create the lanes and initialise their transactions (init_transactions
+ * fences zombies of the same instance). Blocking: call before the loop
+ * starts accepting input. NULL with errstr filled on failure. */
+struct pub *pub_new(const struct pub_conf *conf, char *errstr, size_t errstr_size);
+
+/* Finish: stop accepting, commit what is queued, join the lanes, drain
+ * nothing (call pub_drain after). Then free. */
+void pub_free(struct pub *p);
+
+/* Jobs. A job owns copies of its records; build it, then submit it. */
+struct pub_job *pub_job_new(pub_done_cb cb, void *opaque);
+void pub_job_free(struct pub_job *job);
+/* Add a record. headers may be NULL; ownership of headers passes to the job.
+ * Returns 0 or -1 (allocation). */
+int pub_job_add(struct pub_job *job, const char *topic, const void *key, size_t key_len,
+		const void *value, size_t value_len, rd_kafka_headers_t *headers);
+/* Attach the ledger entry (copied) written to the state topic with the job. */
+void pub_job_set_ledger(struct pub_job *job, const struct ledger_entry *e);
+const struct ledger_entry *pub_job_ledger(const struct pub_job *job);
+void *pub_job_opaque(const struct pub_job *job);
+size_t pub_job_bytes(const struct pub_job *job);
+
+/* Submit a job for the lane of `origin`. On success the publisher owns the job
+ * until its callback has run (the callback frees it or keeps it).
+ * Returns 0, or -1 when max_inflight jobs are pending (back-pressure: stop
+ * reading and retry after a drain) or the publisher failed fatally. */
+int pub_submit(struct pub *p, uint64_t origin, struct pub_job *job);
+
+/* Run the callbacks of completed jobs on the calling thread. Returns how many. */
+int pub_drain(struct pub *p);
+
+/* Block until a completion is pending or timeout_ms passes (for callers
+ * without an event loop: tools and tests). */
+void pub_wait(struct pub *p, int timeout_ms);
+
+int pub_inflight(const struct pub *p);
+/* Non-zero once a lane hit a fatal error (e.g. fenced by a newer instance):
+ * no job will be committed any more; the daemon must exit non-zero. */
+int pub_fatal(const struct pub *p, char *errstr, size_t errstr_size);
+
+struct pub_stats {
+	uint64_t txn_committed;
+	uint64_t txn_aborted;
+	uint64_t jobs_committed;
+	uint64_t jobs_failed;
+	uint64_t records_produced;
+};
+void pub_get_stats(const struct pub *p, struct pub_stats *out);
+
+#endif
