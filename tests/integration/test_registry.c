@@ -117,3 +117,49 @@ Test(registry, register_fetch_and_refuse_incompatible, .timeout = 120)
 	cr_expect_neq(json_integer_value(json_object_get(r, "id")), id1);
 	json_decref(r);
 }
+
+/* hl7bridge's own client against the same registry. */
+#include "publish/registry.h"
+
+Test(registry, client_registers_caches_and_frames, .timeout = 60)
+{
+	char subject[128], err[512];
+	struct registry *r = registry_new(itest_registry_url(), NULL, NULL, 10000, err, sizeof err);
+	int32_t id = 0, again = 0;
+	char *schema = NULL;
+	uint8_t hdr[REGISTRY_WIRE_HEADER];
+
+	cr_assert_not_null(r, "%s", err);
+	itest_unique_name(subject, sizeof subject, "itest-client-value");
+	cr_assert_eq(registry_register(r, subject, SCHEMA_V1, &id, err, sizeof err), 0, "%s", err);
+	cr_assert_gt(id, 0);
+	cr_assert_eq(registry_register(r, subject, SCHEMA_V1, &again, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(again, id);
+	cr_assert_eq(registry_fetch(r, id, &schema, err, sizeof err), 0, "%s", err);
+	json_t *a = json_loads(schema, 0, NULL), *b = json_loads(SCHEMA_V1, 0, NULL);
+	cr_expect(json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
+	free(schema);
+
+	registry_wire_header(hdr, id);
+	cr_assert_eq(hdr[0], 0);
+	cr_assert_eq(registry_wire_id(hdr, sizeof hdr), id);
+	cr_assert_eq(registry_wire_id("x", 1), -1);
+
+	cr_assert_eq(registry_fetch(r, 987654321, &schema, err, sizeof err), -1);
+	cr_assert(strstr(err, "HTTP 404") != NULL, "%s", err);
+	registry_free(r);
+}
+
+Test(registry, unreachable_registry_is_a_clear_error, .timeout = 60)
+{
+	char err[512];
+	int32_t id;
+	/* Port 1 on loopback: nothing listens there. */
+	struct registry *r = registry_new("http://127.0.0.1:1", NULL, NULL, 2000, err, sizeof err);
+	cr_assert_not_null(r);
+	cr_assert_eq(registry_register(r, "s-value", SCHEMA_V1, &id, err, sizeof err), -1);
+	cr_assert(strstr(err, "127.0.0.1:1") != NULL, "%s", err);
+	registry_free(r);
+}
