@@ -131,6 +131,11 @@ do_start() {
 			-jar "$APP/quarkus-run.jar"
 	)
 	hb_wait "$NAME" "$START_TIMEOUT_S" api_answers "$base"
+	# Confluent's global default is BACKWARD; Apicurio's is no rule, which
+	# its Confluent API reports as NONE for every subject.
+	curl -sf -o /dev/null --max-time 5 -X PUT -H 'Content-Type: application/json' \
+		-d '{"compatibility":"BACKWARD"}' "$base$API_PATH/config" ||
+		hb_die "could not set the global compatibility level (log: $LOGFILE)"
 	version=$(curl -sf --max-time 5 "$base$INFO_PATH" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])') ||
 		hb_die "registry answered but its system info did not (log: $LOGFILE)"
