@@ -136,6 +136,12 @@ do_start() {
 	curl -sf -o /dev/null --max-time 5 -X PUT -H 'Content-Type: application/json' \
 		-d '{"compatibility":"BACKWARD"}' "$base$API_PATH/config" ||
 		hb_die "could not set the global compatibility level (log: $LOGFILE)"
+	# Apicurio creates its id sequence on the first registration; two first
+	# registrations at once time out on the H2 table lock (HTTP 500). One
+	# registration now makes the registry ready for concurrent clients.
+	curl -sf -o /dev/null --max-time 30 -X POST -H 'Content-Type: application/json' \
+		-d '{"schema":"{\"type\":\"string\"}"}' "$base$API_PATH/subjects/hl7bridge-services-warmup/versions" ||
+		hb_die "the warm-up registration failed (log: $LOGFILE)"
 	version=$(curl -sf --max-time 5 "$base$INFO_PATH" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])') ||
 		hb_die "registry answered but its system info did not (log: $LOGFILE)"
