@@ -115,7 +115,7 @@ PROPS
 HB_KAFKA_BOOTSTRAP=127.0.0.1:$port
 HB_KAFKA_VERSION=${reported:-unknown}
 ENV
-	hb_log "Apache Kafka ${reported:-?} (KRaft) ready at 127.0.0.1:$port after $((SECONDS - t0))s"
+	hb_log "Apache Kafka ${reported:-?} (KRaft) ready at 127.0.0.1:$port"
 	echo "127.0.0.1:$port"
 }
 
