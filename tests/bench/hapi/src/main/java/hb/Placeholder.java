@@ -1,0 +1,2 @@
+package hb;
+class Placeholder {}
