@@ -103,17 +103,19 @@ int mllp_decoder_feed(struct mllp_decoder *d, const void *data, size_t len,
 			while (q < end && *q != MLLP_FS && *q != MLLP_VT)
 				q++;
 			size_t n = (size_t)(q - p);
+			/* The limit holds however the frame ends, so the outcome
+			 * never depends on how the bytes were chunked. */
+			if (n > d->max_frame || d->len > d->max_frame - n) {
+				*consumed = (size_t)(q - (const unsigned char *)data);
+				return fail(d, errstr, errstr_size,
+					    "MLLP frame larger than the configured maximum");
+			}
 			if (q < end && *q == MLLP_VT) {
 				d->stats.aborted++;
 				d->stats.skipped += d->len + n;
 				d->len = 0;
 				p = q + 1;
 				break;
-			}
-			if (n > d->max_frame || d->len > d->max_frame - n) {
-				*consumed = (size_t)(q - (const unsigned char *)data);
-				return fail(d, errstr, errstr_size,
-					    "MLLP frame larger than the configured maximum");
 			}
 			if (n) {
 				int r = append(d, p, n);

@@ -81,12 +81,24 @@ int hl7_is_header_id(const char *id)
 	return !strcmp(id, "MSH") || !strcmp(id, "FHS") || !strcmp(id, "BHS");
 }
 
+/* Delimiters must be printable ASCII (a control character such as MLLP's
+ * <FS> would break the framing of anything we send back; a byte >= 0x80
+ * would split multibyte characters) and not letters or digits (escape
+ * sequences are letters and hex digits between escape characters, so those
+ * would make them ambiguous). */
+static int delim_ok(char c)
+{
+	unsigned char u = (unsigned char)c;
+	return u >= 0x20 && u < 0x7f && !(u >= '0' && u <= '9') &&
+	       !(u >= 'A' && u <= 'Z') && !(u >= 'a' && u <= 'z');
+}
+
 int hl7_delims_read(const char *p, size_t len, struct hl7_delims *d)
 {
 	if (len < 4)
 		return -1;
 	char fs = p[3];
-	if (fs == '\r' || fs == '\n')
+	if (!delim_ok(fs))
 		return -1;
 	memset(d, 0, sizeof *d);
 	d->field = fs;
@@ -97,7 +109,7 @@ int hl7_delims_read(const char *p, size_t len, struct hl7_delims *d)
 	size_t i;
 	for (i = 0; i < 5 && 4 + i < len && p[4 + i] != fs; i++) {
 		char c = p[4 + i];
-		if (c == '\r' || c == '\n')
+		if (!delim_ok(c))
 			return -1;
 		/* Every encoding character must be distinct from the others. */
 		if (c == fs || memchr(p + 4, c, i))

@@ -130,7 +130,10 @@ int hl7_parse(struct hl7_msg *m, const char *buf, size_t len,
 void hl7_msg_clear(struct hl7_msg *m);
 
 /* Read delimiters from the MSH/FHS/BHS header starting at p (len bytes of
- * that segment). Returns 0 or -1. Used by the parser, batches and ACKs. */
+ * that segment). Any printable ASCII character is accepted except letters
+ * and digits (control and 8-bit characters would break framing or split
+ * multibyte text; letters and digits would make escapes ambiguous); they
+ * must be distinct. Returns 0 or -1. */
 int hl7_delims_read(const char *p, size_t len, struct hl7_delims *d);
 
 /* ---- navigation ----------------------------------------------------------- */
@@ -229,11 +232,15 @@ ssize_t hl7_escape(const struct hl7_delims *d, const char *s, size_t len,
 		   char *out, size_t out_size);
 
 /* Map an MSH-18 value (e.g. "8859/1", "UNICODE UTF-8") to a charset and,
- * for HL7_CS_ICONV, the iconv name (HL7 names are translated; other names
- * are passed to iconv as they are). Returns 0, or -1 if the name is too long
- * or has characters no charset name has. */
+ * for HL7_CS_ICONV, the iconv name. Returns 0 for an HL7 table 0211 name,
+ * 1 for another name passed to iconv as it is (e.g. "WINDOWS-1252"; whether
+ * iconv knows it shows at the first hl7_unescape), -1 if the name is too
+ * long, has characters no charset name has, or is a UTF-16/32 form. */
 int hl7_charset_lookup(struct hl7_view name, enum hl7_charset *cs,
 		       char *iconv_name, size_t iconv_name_size);
+
+/* The i-th HL7 charset name we know (0-based), NULL past the end. */
+const char *hl7_charset_name(size_t i);
 
 /* Is (s, len) valid UTF-8 (no overlongs, surrogates or > U+10FFFF)? */
 int hl7_utf8_valid(const char *s, size_t len, size_t *bad_offset);

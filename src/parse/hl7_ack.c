@@ -61,14 +61,19 @@ static void w_num(struct writer *w, unsigned v)
 	w_put(w, tmp, (size_t)n);
 }
 
-/* A copied field is used only if it cannot break the ACK or its framing. */
-static struct hl7_view safe_copy(struct hl7_view v)
+/* A copied field is used only if it cannot break the ACK or its framing.
+ * When the ACK cannot keep the original's delimiters (foreign), the value
+ * must also be free of the standard ones. */
+static struct hl7_view safe_copy(struct hl7_view v, int foreign)
 {
 	if (v.len > ACK_MAX_COPIED_FIELD)
 		goto drop;
-	for (size_t i = 0; i < v.len; i++)
-		if ((unsigned char)v.ptr[i] < 0x20 || v.ptr[i] == 0x7f)
+	for (size_t i = 0; i < v.len; i++) {
+		char c = v.ptr[i];
+		if ((unsigned char)c < 0x20 || c == 0x7f ||
+		    (foreign && strchr("|^~\\&", c)))
 			goto drop;
+	}
 	return v;
 drop:
 	v.ptr = "";
@@ -233,20 +238,27 @@ ssize_t hl7_ack_build(const char *raw, size_t len, const struct hl7_msg *m,
 		m = have ? &tmp : NULL;
 	}
 	hl7_delims_read("MSH|^~\\&", 8, &dflt);
-	const struct hl7_delims *d = have ? &m->d : &dflt;
+	/* Keep the original's delimiters so copied fields stay valid as they
+	 * are; without an escape character our own text could not be carried,
+	 * so fall back to the standard ones. */
+	const struct hl7_delims *od = have ? &m->d : &dflt;
+	int own = have && m->d.has_esc;
+	const struct hl7_delims *d = own ? &m->d : &dflt;
 	for (uint32_t i = 0; i < 19; i++) {
 		f[i].ptr = "";
 		f[i].len = 0;
 		if (have)
 			hl7_field(m, 0, i, &f[i]);
-		if (i != 2)
-			f[i] = safe_copy(f[i]);
 	}
-	msh2 = have ? f[2] : (struct hl7_view){ "^~\\&", 4 };
-	hl7_piece(f[9], d->rep, 1, &trigger); /* MSH-9.2 of the first repetition */
-	hl7_piece(trigger, d->comp, 2, &trigger);
-	hl7_piece(f[12], d->rep, 1, &ver);
-	hl7_piece(ver, d->comp, 1, &ver);
+	msh2 = own ? f[2] : (struct hl7_view){ "^~\\&", 4 };
+	hl7_piece(f[9], od->rep, 1, &trigger); /* MSH-9.2 of the first repetition */
+	hl7_piece(trigger, od->comp, 2, &trigger);
+	hl7_piece(f[12], od->rep, 1, &ver);
+	hl7_piece(ver, od->comp, 1, &ver);
+	hl7_piece(f[18], od->rep, 1, &f[18]);
+	for (uint32_t i = 3; i < 19; i++)
+		f[i] = safe_copy(f[i], !own);
+	trigger = safe_copy(trigger, !own);
 	int v25 = ver.len ? version_at_least_25(ver) : 1;
 	int enhanced = have && enhanced_mode(m);
 	static const char codes[2][3][3] = { { "AA", "AE", "AR" }, { "CA", "CE", "CR" } };
@@ -281,10 +293,11 @@ ssize_t hl7_ack_build(const char *raw, size_t len, const struct hl7_msg *m,
 		w_put(&w, f[12].ptr, f[12].len);
 	else
 		w_text(&w, d, p->default_version ? p->default_version : ACK_DEFAULT_VERSION);
-	/* Echo the charset only if it is one we can read: the ACK must parse. */
+	/* Echo the charset only if it is a standard one: the ACK must parse
+	 * and be readable by whoever reads it. */
 	enum hl7_charset cs;
 	char csname[40];
-	if (f[18].len && hl7_charset_lookup(f[18], &cs, csname, sizeof csname) < 0)
+	if (f[18].len && hl7_charset_lookup(f[18], &cs, csname, sizeof csname) != 0)
 		f[18].len = 0;
 	if (f[18].len) {
 		for (int i = 13; i <= 18; i++)

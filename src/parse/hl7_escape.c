@@ -33,10 +33,10 @@ static const struct {
 	{ "ISO IR126", HL7_CS_ICONV, "ISO-8859-7" },
 	{ "ISO IR138", HL7_CS_ICONV, "ISO-8859-8" },
 	{ "ISO IR148", HL7_CS_ICONV, "ISO-8859-9" },
-	{ "ISO IR13", HL7_CS_ICONV, "JIS_X0201" },
-	{ "ISO IR14", HL7_CS_ICONV, "JIS_X0201" },
+	{ "ISO IR13", HL7_CS_ICONV, "SHIFT_JIS" }, /* JIS X 0201 katakana ⊂ Shift_JIS */
+	{ "ISO IR14", HL7_CS_ICONV, "JIS_C6220-1969-RO" },
 	{ "ISO IR87", HL7_CS_ICONV, "ISO-2022-JP" },
-	{ "ISO IR159", HL7_CS_ICONV, "ISO-2022-JP-1" },
+	{ "ISO IR159", HL7_CS_ICONV, "ISO-2022-JP-2" }, /* has JIS X 0212 */
 	{ "JAS2020", HL7_CS_ICONV, "ISO-2022-JP" },
 	{ "JIS X 0202", HL7_CS_ICONV, "ISO-2022-JP" },
 	{ "BIG-5", HL7_CS_ICONV, "BIG5" },
@@ -44,6 +44,11 @@ static const struct {
 	{ "GB 18030-2000", HL7_CS_ICONV, "GB18030" },
 	{ "KS X 1001", HL7_CS_ICONV, "EUC-KR" },
 };
+
+const char *hl7_charset_name(size_t i)
+{
+	return i < sizeof charsets / sizeof charsets[0] ? charsets[i].hl7 : NULL;
+}
 
 int hl7_charset_lookup(struct hl7_view name, enum hl7_charset *cs,
 		       char *iconv_name, size_t iconv_name_size)
@@ -72,7 +77,8 @@ int hl7_charset_lookup(struct hl7_view name, enum hl7_charset *cs,
 		return -1; /* UCS-2, UTF-16, UTF-32: not byte-delimited */
 	unsigned n;
 	char tail;
-	if (sscanf(buf, "8859/%u%c", &n, &tail) == 1 && n >= 2 && n <= 16) {
+	/* 8859/12 was never published. */
+	if (sscanf(buf, "8859/%u%c", &n, &tail) == 1 && n >= 2 && n <= 16 && n != 12) {
 		*cs = HL7_CS_ICONV;
 		snprintf(iconv_name, iconv_name_size, "ISO-8859-%u", n);
 		return 0;
@@ -81,7 +87,7 @@ int hl7_charset_lookup(struct hl7_view name, enum hl7_charset *cs,
 	 * let iconv decide when a value is first converted. */
 	*cs = HL7_CS_ICONV;
 	snprintf(iconv_name, iconv_name_size, "%s", buf);
-	return 0;
+	return 1;
 }
 
 int hl7_utf8_valid(const char *s, size_t len, size_t *bad_offset)

@@ -139,6 +139,30 @@ Test(ack, broken_message_still_gets_ar)
 	expect(&a, "MSA-2", "");
 	cr_assert_null(memchr(a.buf, 0x1c, (size_t)a.len));
 	cr_assert_null(memchr(a.buf, 0x0b, (size_t)a.len));
+
+	/* Found by fuzz_ack: letters as delimiters make escapes ambiguous. */
+	const char al[] = "MSH|^TRAL|A|B|C|D|1||ADT^A01|X|P|2.5\r";
+	ack_for(al, sizeof al - 1, &p, &a);
+	expect(&a, "MSH-2", "^~\\&");
+	/* Found by fuzz_ack: a control character declared as a delimiter. */
+	const char dl[] = "MSH|^~\\\x1c|A|B|C|D|1||ADT^A01|X|P|2.5\r";
+	ack_for(dl, sizeof dl - 1, &p, &a);
+	expect(&a, "MSH-2", "^~\\&");
+	cr_assert_null(memchr(a.buf, 0x1c, (size_t)a.len));
+}
+
+/* Found by fuzz_ack: an ACK echoing a charset iconv does not know could not
+ * be read back. Only table 0211 names are echoed now. */
+Test(ack, echoes_only_standard_charsets)
+{
+	const char *s1 = "MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5||||||NO-SUCH-CHARSET\r";
+	const char *s2 = "MSH|^~\\&|A|B|C|D|1||ADT^A01|X|P|2.5||||||8859/1~ISO IR87\r";
+	struct hl7_ack_params p = { .control_id = "K", .timestamp = "2026" };
+	struct acked a;
+	ack_for(s1, strlen(s1), &p, &a);
+	expect(&a, "MSH-18", "");
+	ack_for(s2, strlen(s2), &p, &a);
+	expect(&a, "MSH-18", "8859/1");
 }
 
 Test(ack, keeps_the_original_delimiters)
@@ -151,6 +175,23 @@ Test(ack, keeps_the_original_delimiters)
 	expect(&a, "MSH-9", "ACK$A01$ACK");
 	expect(&a, "MSH-10", "id/F/1");
 	expect(&a, "MSA-2", "X1");
+}
+
+/* Found by fuzz_ack: with no escape character declared (MSH-2 "^!") our
+ * control id and version could not be written; the ACK now falls back to
+ * the standard delimiters and drops copied values that would not fit them. */
+Test(ack, no_escape_character_falls_back_to_standard_delimiters)
+{
+	const char *s = "MSH|^!|SND|F|R|G|1||ADT^A01|ID^1|P|2.5\r";
+	struct hl7_ack_params p = { .control_id = "CTRL|1^x", .timestamp = "2026" };
+	struct acked a;
+	ack_for(s, strlen(s), &p, &a);
+	expect(&a, "MSH-2", "^~\\&");
+	expect(&a, "MSH-5", "SND");
+	expect(&a, "MSH-10", "CTRL\\F\\1\\S\\x");
+	expect(&a, "MSH-12", "2.5");
+	expect(&a, "MSH-9", "ACK^A01^ACK");
+	expect(&a, "MSA-2", "");
 }
 
 Test(ack, output_too_small_and_missing_params)

@@ -1,6 +1,8 @@
 /* Unescaping, escaping and charsets (fixture coverage is in test_hl7.c). */
 #include <criterion/criterion.h>
 
+#include <iconv.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "guard.h"
@@ -141,6 +143,40 @@ Test(escape, charset_names)
 		if (r == 0) {
 			cr_assert_eq(cs, t[i].cs, "%s", t[i].in);
 			cr_assert_str_eq(name, t[i].iconv);
+		}
+	}
+	cr_assert_eq(hl7_charset_lookup((struct hl7_view){ "WINDOWS-1252", 12 }, &cs, name,
+					sizeof name), 1, "passed through to iconv");
+	cr_assert_str_eq(name, "WINDOWS-1252");
+}
+
+/* Every HL7 name in the table maps to something this iconv can open. */
+Test(escape, every_known_charset_opens)
+{
+	const char *n;
+	for (size_t i = 0; (n = hl7_charset_name(i)) != NULL; i++) {
+		enum hl7_charset cs;
+		char name[40];
+		cr_assert_eq(hl7_charset_lookup((struct hl7_view){ n, strlen(n) }, &cs, name,
+						sizeof name), 0, "%s", n);
+		if (cs != HL7_CS_ICONV)
+			continue;
+		iconv_t cd = iconv_open("UTF-8", name);
+		cr_assert_neq(cd, (iconv_t)-1, "%s -> %s", n, name);
+		iconv_close(cd);
+	}
+	/* Found by fuzz_ack: "8859/12" was taken for a real charset. */
+	for (unsigned k = 2; k <= 16; k++) {
+		char hl7n[16], name[40];
+		enum hl7_charset cs;
+		snprintf(hl7n, sizeof hl7n, "8859/%u", k);
+		int r = hl7_charset_lookup((struct hl7_view){ hl7n, strlen(hl7n) }, &cs, name,
+					   sizeof name);
+		cr_assert_eq(r, k == 12 ? 1 : 0, "%s", hl7n);
+		if (r == 0 && cs == HL7_CS_ICONV) {
+			iconv_t cd = iconv_open("UTF-8", name);
+			cr_assert_neq(cd, (iconv_t)-1, "%s", name);
+			iconv_close(cd);
 		}
 	}
 }

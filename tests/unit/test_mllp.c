@@ -102,6 +102,21 @@ Test(mllp, frame_over_the_limit_fails_the_connection)
 	mllp_decoder_clear(&d);
 }
 
+/* Found by fuzz_mllp: an oversized partial frame cut short by a new <VT>
+ * failed only when chunked; now it fails however the bytes arrive. */
+Test(mllp, limit_applies_to_frames_cut_by_vt)
+{
+	const char in[] = "\x0b" "0123456789AB\x0b" "ok\x1c\r";
+	for (size_t chunk = 1; chunk < sizeof in; chunk++) {
+		struct mllp_decoder d;
+		struct collected c;
+		mllp_decoder_init(&d, 10);
+		feed_all(&d, in, sizeof in - 1, chunk, &c);
+		cr_assert_eq(c.error, 1, "chunk %zu", chunk);
+		mllp_decoder_clear(&d);
+	}
+}
+
 Test(mllp, restart_on_vt_and_missing_cr)
 {
 	struct mllp_decoder d;
