@@ -70,6 +70,7 @@ Test(fhir_equal, medicationrequest_codeable_concept) { assert_same_tree("medicat
 Test(fhir_equal, medicationrequest_contained) { assert_same_tree("medicationrequest-contained"); }
 Test(fhir_equal, bundle_transaction) { assert_same_tree("bundle-transaction"); }
 Test(fhir_equal, bundle_message) { assert_same_tree("bundle-message"); }
+Test(fhir_equal, medicationrequest_bench) { assert_same_tree("medicationrequest-bench"); }
 
 Test(fhir_xml, types_arrays_and_primitive_extensions)
 {
