@@ -220,14 +220,14 @@ json_t *fhir_read_json_cb(fhir_read_cb cb, void *arg, const fhir_limits_t *lim,
 json_t *fhir_read(const char *buf, size_t len, const fhir_limits_t *lim,
 		  fhir_error_t *err)
 {
-	size_t i = 0;
+	size_t i = 0, bom = 0;
 
 	/* A UTF-8 byte order mark is allowed before either syntax. */
 	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-		i = 3;
+		i = bom = 3;
 	for (; i < len; i++) {
-		if (buf[i] == '{')
-			return fhir_read_json(buf, len, lim, err);
+		if (buf[i] == '{') /* jansson refuses a BOM; the JSON starts after it */
+			return fhir_read_json(buf + bom, len - bom, lim, err);
 		if (buf[i] == '<')
 			return fhir_read_xml(buf, len, lim, err);
 		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r' && buf[i] != '\n')

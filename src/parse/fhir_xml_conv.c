@@ -305,6 +305,10 @@ static int conv_element(struct conv *c, xmlNodePtr ch, json_t *obj, const char *
 		}
 	} else {
 		const char *url = attr(ch, "url");
+		if (value) {
+			conv_fail(c, ch, "value attribute on a complex element", name);
+			goto fail;
+		}
 		val = json_object();
 		if (!val)
 			goto fail;

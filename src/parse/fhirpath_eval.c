@@ -172,8 +172,14 @@ static int navigate(struct fp_ev *ev, const fhirpath_item_t *it, const char *nam
 	int array, is_res;
 	json_t *v;
 
-	if (!json_is_object(obj))
+	if (!json_is_object(obj)) {
+		/* A primitive's id and extensions live in its `_name` object. */
+		if (json_is_object(it->ext) && (strcmp(name, "extension") == 0 ||
+						strcmp(name, "id") == 0))
+			return nav_key(ev, out, it->ext, name,
+				       name[0] == 'e' ? "Extension" : "string");
 		return 0;
+	}
 	is_res = fhir_resource_type(obj) != NULL;
 	owner = is_res ? fhir_resource_type(obj) : it->type;
 	if (json_object_get(obj, name) || name[0] == '_') {

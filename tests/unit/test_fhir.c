@@ -120,6 +120,7 @@ Test(fhir_xml, bad_primitive_values)
 		"<Patient><id value='x'/></Patient>",
 		"<Patient xmlns='http://hl7.org/fhir'><foo xmlns='urn:other'/></Patient>",
 		"<Bundle xmlns='http://hl7.org/fhir'><type value='collection'/><entry><resource/></entry></Bundle>",
+		"<Patient xmlns='http://hl7.org/fhir'><managingOrganization value='x'/></Patient>",
 	};
 	size_t i;
 
@@ -144,6 +145,23 @@ Test(fhir_json, root_checks)
 		cr_expect_neq(err.text[0], '\0');
 		json_decref(t);
 	}
+}
+
+Test(fhir_read, sniffs_syntax_and_skips_bom)
+{
+	const char *j = "\xEF\xBB\xBF {\"resourceType\":\"Patient\",\"id\":\"a\"}";
+	const char *x = "\xEF\xBB\xBF<Patient xmlns='http://hl7.org/fhir'><id value='a'/></Patient>";
+	fhir_error_t err;
+	json_t *a = fhir_read(j, strlen(j), NULL, &err), *b;
+
+	cr_assert_not_null(a, "%s", err.text);
+	b = fhir_read(x, strlen(x), NULL, &err);
+	cr_assert_not_null(b, "%s", err.text);
+	cr_assert(json_equal(a, b));
+	json_decref(a);
+	json_decref(b);
+	cr_assert_null(fhir_read("MSH|^~\\&|", 10, NULL, &err));
+	cr_assert(strstr(err.text, "neither"), "%s", err.text);
 }
 
 Test(fhir_bundle, transaction_entries_with_full_urls)

@@ -108,6 +108,9 @@ static void patient_checks(json_t *p)
 	EXPECT("{}.exists()", p, "false");
 	EXPECT("identifier.first().type.coding.code.startsWith('M')", p, "true");
 	EXPECT("text.div.startsWith('<div')", p, "true");
+	EXPECT("birthDate.extension.url", p, "http://hl7.org/fhir/StructureDefinition/patient-birthTime");
+	EXPECT("name.given.extension.value", p, "MID");
+	EXPECT("name.given.extension.exists()", p, "true");
 }
 
 Test(fhirpath, patient_json) { json_t *p = fixture("patient.json"); patient_checks(p); json_decref(p); }
