@@ -35,11 +35,12 @@ typedef struct fhirpath_error {
 	char text[160]; /* e.g. "expected ')' to close the argument list" */
 } fhirpath_error_t;
 
-/* One item of a result collection. value holds a reference (released by
- * fhirpath_result_clear); it is JSON null for a primitive that has only an
- * id/extension. ext is the primitive's `_name` object or NULL (borrowed from
- * value's tree, valid while value is). type is the FHIR type when known
- * ("HumanName", "string", "Patient"), else NULL; static storage. */
+/* One item of a result collection. value and ext each hold a reference
+ * (released by fhirpath_result_clear), so items outlive the tree they came
+ * from. value is JSON null for a primitive that has only an id/extension;
+ * ext is the primitive's `_name` object or NULL. type is the element's FHIR
+ * type when the type table knows it ("HumanName", "string", "Quantity"),
+ * else NULL (resources are typed by their resourceType); static storage. */
 typedef struct fhirpath_item {
 	json_t *value;
 	json_t *ext;
