@@ -563,6 +563,11 @@ int pub_inflight(const struct pub *p)
 	return atomic_load(&((struct pub *)p)->inflight);
 }
 
+int pub_max_inflight(const struct pub *p)
+{
+	return p->conf.max_inflight;
+}
+
 int pub_fatal(const struct pub *p, char *errstr, size_t errstr_size)
 {
 	if (!atomic_load(&((struct pub *)p)->fatal))

@@ -95,6 +95,7 @@ int pub_drain(struct pub *p);
 void pub_wait(struct pub *p, int timeout_ms);
 
 int pub_inflight(const struct pub *p);
+int pub_max_inflight(const struct pub *p);
 /* Non-zero once a lane hit a fatal error (e.g. fenced by a newer instance):
  * no job will be committed any more; the daemon must exit non-zero. */
 int pub_fatal(const struct pub *p, char *errstr, size_t errstr_size);
