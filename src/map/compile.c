@@ -463,7 +463,9 @@ static int prepass(struct parser *P)
 			continue;
 		}
 		struct map_token *a = &P->t[P->i + 1];
-		if (map_tok_is(t, "source")) {
+		if (is_op(a, "=")) {
+			/* a rule (inside an each-block a target may be called use) */
+		} else if (map_tok_is(t, "source")) {
 			if (m->ops)
 				return map_perr(P, t, 0, "'source' is given twice");
 			if (a->kind != T_WORD || !(m->ops = map_source_find(a->p, a->len)))
@@ -484,7 +486,7 @@ static int prepass(struct parser *P)
 				return map_perr(P, a, 0, "unknown event '%.*s'; the schemas define: %s",
 					    (int)a->len, a->p, names[0] ? names : "none");
 			}
-		} else if (map_tok_is(t, "use")) {
+		} else if (map_tok_is(t, "use") && !is_op(a, "=")) {
 			if (a->kind != T_RAW || use_file(P, a))
 				return a->kind != T_RAW ? map_perr(P, t, 0, "expected 'use FILE'") : -1;
 		}
@@ -529,7 +531,8 @@ static int mainpass(struct parser *P, struct rule_list *rl)
 			P->i++;
 			continue;
 		}
-		if (map_tok_is(t, "source") || map_tok_is(t, "event") || map_tok_is(t, "use")) {
+		if ((map_tok_is(t, "source") || map_tok_is(t, "event") || map_tok_is(t, "use")) &&
+		    !is_op(a, "=")) {
 			P->i += 2;
 			if (map_end_of_line(P))
 				return -1;

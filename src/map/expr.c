@@ -326,13 +326,18 @@ int map_expr_eval(struct map_env *env, const struct map_expr *e, struct map_vals
 	switch (e->op) {
 	case OP_LIT:
 		return add(env, out, e->str, e->len, NULL);
-	case OP_PATH:
+	case OP_PATH: {
+		size_t before = out->n;
 		if (env->ops->eval(env->scope, e->src, env->arena, out, env->errstr,
 				   env->errstr_size) != 0) {
 			env->err_code = 102;
 			return -1;
 		}
+		/* --explain names the path as the analyst wrote it */
+		for (size_t i = before; i < out->n; i++)
+			out->v[i].origin = e->text;
 		return 0;
+	}
 	case OP_TYPE:
 		return env->type ? add(env, out, env->type, strlen(env->type), NULL) : 0;
 	case OP_TREF: {

@@ -277,7 +277,12 @@ int map_lex(const char *text, size_t len, struct map_lexed *lx)
 			if (lex_word(&L))
 				return -1;
 			/* `use PATH`: the path is raw text up to the end of the line */
-			if (lx->n == line_first + 1 && map_tok_is(&lx->v[line_first], "use")) {
+			const char *peek = L.p;
+			while (peek < L.end && (*peek == ' ' || *peek == '\t'))
+				peek++;
+			/* (`use = …` inside an each-block is a target called use) */
+			if (lx->n == line_first + 1 && map_tok_is(&lx->v[line_first], "use") &&
+			    (peek >= L.end || *peek != '=')) {
 				const char *a = L.p, *b = line_end(&L, L.p);
 				for (const char *q = a; q < b; q++)
 					if (*q == '#') {
