@@ -59,16 +59,51 @@ static int is_digits(const char *s, size_t n)
 
 static int num2(const char *s) { return (s[0] - '0') * 10 + (s[1] - '0'); }
 
+/* FHIR date/dateTime: YYYY-MM[-DD[Thh:mm:ss[.fff](Z|+hh:mm)]]. */
+static int iso_valid(const char *s, size_t len)
+{
+	/* a template per position: 9 digit, anything else literal */
+	static const char date[] = "9999-99-99", time[] = "T99:99:99";
+	size_t i = 0;
+	for (; i < len && i < 10; i++)
+		if (date[i] == '9' ? !isdigit((unsigned char)s[i]) : s[i] != date[i])
+			return 0;
+	if (i != 7 && i != 10)
+		return 0;
+	if (num2(s + 5) < 1 || num2(s + 5) > 12 || (i == 10 && (num2(s + 8) < 1 || num2(s + 8) > 31)))
+		return 0;
+	if (i == len)
+		return 1;
+	if (i != 10)
+		return 0;
+	for (size_t k = 0; k < 9; k++, i++)
+		if (i >= len || (time[k] == '9' ? !isdigit((unsigned char)s[i]) : s[i] != time[k]))
+			return 0;
+	if (i < len && s[i] == '.') {
+		size_t f = ++i;
+		while (i < len && isdigit((unsigned char)s[i]))
+			i++;
+		if (i == f)
+			return 0;
+	}
+	if (i < len && s[i] == 'Z')
+		return i + 1 == len;
+	if (i < len && (s[i] == '+' || s[i] == '-'))
+		return len - i == 6 && isdigit((unsigned char)s[i + 1]) &&
+		       isdigit((unsigned char)s[i + 2]) && s[i + 3] == ':' &&
+		       isdigit((unsigned char)s[i + 4]) && isdigit((unsigned char)s[i + 5]);
+	return i == len;
+}
+
 int map_fmt_datetime(const char *s, size_t len, int dt, char *out, size_t size)
 {
 	/* already ISO 8601 (FHIR): keep it, cut to the date for date() */
-	if (len >= 7 && s[4] == '-' && is_digits(s, 4)) {
+	if (len >= 7 && s[4] == '-') {
+		if (!iso_valid(s, len))
+			return -1;
 		size_t n = dt ? len : (len > 10 ? 10 : len);
 		if (n + 1 > size)
 			return -1;
-		for (size_t i = 0; i < n; i++)
-			if (!isdigit((unsigned char)s[i]) && !strchr("-:T.+Z", s[i]))
-				return -1;
 		memcpy(out, s, n);
 		out[n] = '\0';
 		return (int)n;
@@ -419,6 +454,13 @@ int map_expr_test(struct map_env *env, const struct map_expr *e)
 		r = map_expr_test(env, e->args[0]);
 		return r < 0 ? r : !r;
 	case OP_EXISTS:
+		if (e->args[0]->op == OP_PATH && env->ops->exists) {
+			r = env->ops->exists(env->scope, e->args[0]->src, env->arena, env->errstr,
+					     env->errstr_size);
+			if (r < 0)
+				env->err_code = 102;
+			return r;
+		}
 		if (eval_arg(env, e->args[0], &a))
 			return -1;
 		return a.n > 0;

@@ -123,20 +123,18 @@ static int fhir_one(const char *name, json_t *res, size_t index, int64_t now_ms,
 	return cb(&in, label, opaque);
 }
 
-/* NDJSON: more than one line that starts with '{'. */
+/* NDJSON: more than one line that starts with '{' in its first column (a
+ * pretty-printed resource indents its nested objects). */
 static int is_ndjson(const char *buf, size_t len)
 {
 	int objs = 0;
-	for (size_t i = 0; i < len; i++) {
-		size_t j = i;
-		while (j < len && (buf[j] == ' ' || buf[j] == '\t' || buf[j] == '\r'))
-			j++;
-		if (j < len && buf[j] == '{')
+	for (size_t i = 0; i < len;) {
+		if (buf[i] == '{')
 			objs++;
 		const char *nl = memchr(buf + i, '\n', len - i);
 		if (!nl)
 			break;
-		i = (size_t)(nl - buf);
+		i = (size_t)(nl - buf) + 1;
 	}
 	return objs > 1;
 }

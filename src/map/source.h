@@ -90,6 +90,11 @@ struct map_source_ops {
 	 * with errstr (a position or path, never a value). */
 	int (*eval)(void *scope, const void *path, struct map_arena *a, struct map_vals *out,
 		    char *errstr, size_t errstr_size);
+	/* Optional: 1 if the path names anything in scope (even items without a
+	 * string form, such as FHIR elements), 0 if not, -1 on error. NULL:
+	 * exists() asks eval for a non-empty value. */
+	int (*exists)(void *scope, const void *path, struct map_arena *a, char *errstr,
+		      size_t errstr_size);
 	/* Call cb for every item the path names in scope: repetitions of a
 	 * field, segment groups of a segment id, elements of a FHIR collection.
 	 * Returns -1 on error (errstr filled), else the last cb result (0 when

@@ -60,6 +60,17 @@ static int f_eval(void *scope, const void *path, struct map_arena *a, struct map
 	return rc;
 }
 
+static int f_exists(void *scope, const void *path, struct map_arena *a, char *errstr, size_t n)
+{
+	fhirpath_result_t r;
+	fhirpath_result_init(&r);
+	int rc = run(scope, path, &r, errstr, n);
+	if (rc == 0)
+		rc = r.count > 0;
+	fhirpath_result_clear(&r);
+	return rc;
+}
+
 static int f_each(void *scope, const void *path, struct map_arena *a, map_each_cb cb, void *arg,
 		  char *errstr, size_t n)
 {
@@ -93,6 +104,7 @@ const struct map_source_ops map_source_fhir = {
 	.is_relative = f_is_relative,
 	.can_group = f_can_group,
 	.eval = f_eval,
+	.exists = f_exists,
 	.each = f_each,
 };
 
