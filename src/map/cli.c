@@ -105,14 +105,21 @@ static int print_event_cb(const struct map_event *ev, void *opaque)
 			free(v);
 		}
 	}
-	json_t *line = json_pack("{s:s, s:s, s:O}", "topic", ev->topic, "key", ev->key, "event",
-				 ev->event);
-	char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(line);
-	if (!text)
+	/* {"topic": …, "key": …, "event": …} with the event written by the
+	 * encoder the daemon uses */
+	json_t *head = json_pack("{s:s, s:s}", "topic", ev->topic, "key", ev->key);
+	char *h = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	char *e = map_event_json(ev);
+	json_decref(head);
+	if (!h || !e) {
+		free(h);
+		free(e);
 		return -1;
-	puts(text);
-	free(text);
+	}
+	h[strlen(h) - 1] = '\0'; /* drop the closing brace */
+	printf("%s,\"event\":%s}\n", h, e);
+	free(h);
+	free(e);
 	return 0;
 }
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "util.h"
 
@@ -18,32 +18,42 @@ void map_uuid5(char out[37], const void *name, size_t len);
 
 void map_uuid5(char out[37], const void *name, size_t len)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[SHA_DIGEST_LENGTH];
+	unsigned char stackbuf[512];
+	unsigned char *buf = len + 16 <= sizeof(stackbuf) ? stackbuf : malloc(len + 16);
 	uint8_t u[16] = { 0 };
 
-	if (c && EVP_DigestInit_ex(c, EVP_sha1(), NULL)) {
-		EVP_DigestUpdate(c, hb_namespace, sizeof(hb_namespace));
-		EVP_DigestUpdate(c, name, len);
-		EVP_DigestFinal_ex(c, md, &mdlen);
+	if (buf) {
+		memcpy(buf, hb_namespace, 16);
+		memcpy(buf + 16, name, len);
+		SHA1(buf, len + 16, md);
 		memcpy(u, md, 16);
+		if (buf != stackbuf)
+			free(buf);
 	}
-	EVP_MD_CTX_free(c);
 	u[6] = (uint8_t)((u[6] & 0x0f) | 0x50); /* version 5 */
 	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-		 u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-		 u[14], u[15]);
+	for (int i = 0, k = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[k++] = '-';
+		out[k++] = hex[u[i] >> 4];
+		out[k++] = hex[u[i] & 15];
+	}
+	out[36] = '\0';
 }
 
 void map_event_id(char out[37], const void *key, size_t key_len, size_t index)
 {
 	/* name = key bytes, 0x1f, the index in decimal */
 	char stackbuf[256];
-	char idx[24];
-	int il = snprintf(idx, sizeof(idx), "%zu", index);
+	char idx[24], *ip = idx + sizeof(idx);
+	size_t v = index;
+	do {
+		*--ip = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	int il = (int)(idx + sizeof(idx) - ip);
 	size_t n = key_len + 1 + (size_t)il;
 	char *buf = n <= sizeof(stackbuf) ? stackbuf : malloc(n);
 	if (!buf) {
@@ -54,7 +64,7 @@ void map_event_id(char out[37], const void *key, size_t key_len, size_t index)
 	if (key_len)
 		memcpy(buf, key, key_len);
 	buf[key_len] = 0x1f;
-	memcpy(buf + key_len + 1, idx, (size_t)il);
+	memcpy(buf + key_len + 1, ip, (size_t)il);
 	map_uuid5(out, buf, n);
 	if (buf != stackbuf)
 		free(buf);
@@ -62,77 +72,73 @@ void map_event_id(char out[37], const void *key, size_t key_len, size_t index)
 
 char *map_event_json(const struct map_event *ev)
 {
-	return json_dumps(ev->event, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	return map_node_json(&ev->schema->root, ev->tree, NULL);
+}
+
+json_t *map_event_object(const struct map_event *ev)
+{
+	return map_node_to_jansson(&ev->schema->root, ev->tree);
 }
 
 /* ---- Avro ---------------------------------------------------------------------- */
 
-static int avro_put(const struct map_field *f, json_t *j, avro_value_t *v, char *errstr,
-		    size_t n);
+static int avro_put(const struct map_field *f, const struct map_node *j, avro_value_t *v,
+		    char *errstr, size_t n);
 
-static int avro_put_nonnull(const struct map_field *f, json_t *j, avro_value_t *v,
-			    char *errstr, size_t n)
+static int avro_put_nonnull(const struct map_field *f, enum map_ftype type,
+			    const struct map_node *j, avro_value_t *v, char *errstr, size_t n)
 {
-	switch (f->type) {
-	case MF_STRING: {
-		const char *s = json_string_value(j);
-		if (!s)
+	switch (type) {
+	case MF_STRING:
+		if (j->kind != MN_STR)
 			return util_seterr(errstr, n, "field %s: expected a string", f->name);
-		/* avro-c counts the terminating NUL in the size */
-		if (avro_value_set_string_len(v, s, json_string_length(j) + 1))
+		/* avro-c counts a terminating NUL in the size; node strings are terminated */
+		if (avro_value_set_string_len(v, j->s, j->len + 1))
 			return util_seterr(errstr, n, "field %s: %s", f->name, avro_strerror());
 		return 0;
-	}
 	case MF_RECORD:
-		if (!json_is_object(j))
+		if (j->kind != MN_REC)
 			return util_seterr(errstr, n, "field %s: expected a record", f->name);
 		for (size_t i = 0; i < f->nfields; i++) {
 			avro_value_t child;
 			if (avro_value_get_by_index(v, i, &child, NULL))
 				return util_seterr(errstr, n, "field %s: %s", f->fields[i].name,
 						   avro_strerror());
-			if (avro_put(&f->fields[i], json_object_get(j, f->fields[i].name), &child,
-				     errstr, n))
+			if (avro_put(&f->fields[i], &j->kids[i], &child, errstr, n))
 				return -1;
 		}
 		return 0;
-	case MF_ARRAY: {
-		size_t i;
-		json_t *item;
-		if (!json_is_array(j))
+	case MF_ARRAY:
+		if (j->kind != MN_ARR)
 			return util_seterr(errstr, n, "field %s: expected an array", f->name);
 		avro_value_reset(v);
-		json_array_foreach(j, i, item) {
+		for (size_t i = 0; i < j->n; i++) {
 			avro_value_t elem;
-			struct map_field itf = { .name = f->name, .type = f->item,
-						 .fields = f->fields, .nfields = f->nfields };
 			if (avro_value_append(v, &elem, NULL))
 				return util_seterr(errstr, n, "field %s: %s", f->name,
 						   avro_strerror());
-			if (avro_put_nonnull(&itf, item, &elem, errstr, n))
+			/* items of an array of records have the array field's fields */
+			if (avro_put_nonnull(f, f->item, &j->kids[i], &elem, errstr, n))
 				return -1;
 		}
 		return 0;
-	}
 	}
 	return util_seterr(errstr, n, "field %s: unsupported type", f->name);
 }
 
-static int avro_put(const struct map_field *f, json_t *j, avro_value_t *v, char *errstr,
-		    size_t n)
+static int avro_put(const struct map_field *f, const struct map_node *j, avro_value_t *v,
+		    char *errstr, size_t n)
 {
 	if (f->nullable) {
 		avro_value_t branch;
-		int isnull = j == NULL || json_is_null(j);
+		int isnull = j->kind == MN_NULL;
 		if (avro_value_set_branch(v, isnull ? 0 : 1, &branch))
 			return util_seterr(errstr, n, "field %s: %s", f->name, avro_strerror());
 		if (isnull)
 			return avro_value_set_null(&branch) ? -1 : 0;
-		return avro_put_nonnull(f, j, &branch, errstr, n);
+		return avro_put_nonnull(f, f->type, j, &branch, errstr, n);
 	}
-	if (!j)
-		return util_seterr(errstr, n, "field %s: missing", f->name);
-	return avro_put_nonnull(f, j, v, errstr, n);
+	return avro_put_nonnull(f, f->type, j, v, errstr, n);
 }
 
 ssize_t map_event_avro(const struct map_event *ev, void *buf, size_t size, char *errstr,
@@ -143,7 +149,7 @@ ssize_t map_event_avro(const struct map_event *ev, void *buf, size_t size, char 
 	ssize_t len;
 
 	avro_value_reset(&sc->value);
-	if (avro_put_nonnull(&sc->root, ev->event, &sc->value, errstr, errstr_size))
+	if (avro_put_nonnull(&sc->root, MF_RECORD, ev->tree, &sc->value, errstr, errstr_size))
 		return -1;
 	w = avro_writer_memory(buf, (int64_t)size);
 	if (!w)

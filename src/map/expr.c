@@ -139,25 +139,39 @@ int map_fmt_datetime(const char *s, size_t len, int dt, char *out, size_t size)
 		dl = 8;
 	char buf[64];
 	size_t n = 0;
+#define PUT(c) (buf[n++] = (c))
+#define PUT2(p) (buf[n++] = (p)[0], buf[n++] = (p)[1])
 	memcpy(buf, s, 4);
 	n = 4;
-	if (dl >= 6)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "-%.2s", s + 4);
-	if (dl >= 8)
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "-%.2s", s + 6);
+	if (dl >= 6) {
+		PUT('-');
+		PUT2(s + 4);
+	}
+	if (dl >= 8) {
+		PUT('-');
+		PUT2(s + 6);
+	}
 	if (dt && dl >= 10) {
 		/* FHIR has no hour-only precision: an hour gets ":00" */
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "T%.2s:%.2s", s + 8,
-				      dl >= 12 ? s + 10 : "00");
-		if (dl >= 14)
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n, ":%.2s", s + 12);
-		if (frac < tz)
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%.*s", (int)(tz - frac),
-					      s + frac);
-		if (tz < len)
-			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%c%.2s:%.2s", s[tz],
-					      s + tz + 1, s + tz + 3);
+		PUT('T');
+		PUT2(s + 8);
+		PUT(':');
+		PUT2(dl >= 12 ? s + 10 : "00");
+		if (dl >= 14) {
+			PUT(':');
+			PUT2(s + 12);
+		}
+		for (size_t i = frac; i < tz; i++) /* ".S" up to 4 digits, checked above */
+			PUT(s[i]);
+		if (tz < len) {
+			PUT(s[tz]);
+			PUT2(s + tz + 1);
+			PUT(':');
+			PUT2(s + tz + 3);
+		}
 	}
+#undef PUT
+#undef PUT2
 	if (n + 1 > size)
 		return -1;
 	memcpy(out, buf, n);
@@ -349,10 +363,15 @@ static int call(struct map_env *env, const struct map_expr *e, struct map_vals *
 
 static const char *tref_value(const struct map_env *env, const struct map_expr *e)
 {
-	json_t *v = env->event;
-	for (size_t k = 0; e->tref[k] && v; k++)
-		v = json_object_get(v, e->tref[k]->name);
-	return json_string_value(v);
+	const struct map_node *n = env->event;
+	const struct map_field *parent = env->event_root;
+	for (size_t k = 0; e->tref[k] && n; k++) {
+		if (n->kind != MN_REC)
+			return NULL;
+		n = map_node_child((struct map_node *)n, parent, e->tref[k]);
+		parent = e->tref[k];
+	}
+	return n && n->kind == MN_STR ? n->s : NULL;
 }
 
 int map_expr_eval(struct map_env *env, const struct map_expr *e, struct map_vals *out)

@@ -31,7 +31,7 @@ static void strip_volatile(json_t *e)
 static int event_cb(const struct map_event *ev, void *opaque)
 {
 	struct actual *a = opaque;
-	json_t *e = json_deep_copy(ev->event);
+	json_t *e = map_event_object(ev);
 	strip_volatile(e);
 	json_array_append_new(a->arr, json_pack("{s:s, s:s, s:o}", "topic", ev->topic, "key",
 						ev->key, "event", e));

@@ -27,6 +27,7 @@
 
 struct map_set;
 struct map_schema;
+struct map_node;
 
 /* ---- diagnostics ---------------------------------------------------------- */
 
@@ -94,7 +95,7 @@ struct map_event {
 	const char *key;             /* "" when the key expression was empty */
 	const char *event_type;      /* eventType, e.g. "prescription.created" */
 	const char *event_id;        /* UUIDv5(ledger key, index) */
-	json_t *event;               /* the event object (JSON shape of the schema) */
+	const struct map_node *tree; /* the event; read it with map_event_json/_avro/_object */
 	json_t *explain;             /* MAP_EXPLAIN: [{target, value, from}], else NULL */
 	const struct map_schema *schema;
 	struct map_header headers[MAP_MAX_HEADERS]; /* event-type, content-type, source, lineage */
@@ -144,8 +145,12 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 
 /* ---- encoding ------------------------------------------------------------ */
 
-/* The event as compact JSON (heap, caller frees), NULL on failure. */
+/* The event as compact JSON, fields in schema order (heap, caller frees),
+ * NULL on failure. */
 char *map_event_json(const struct map_event *ev);
+
+/* The event as a jansson object (new reference), for tools and tests. */
+json_t *map_event_object(const struct map_event *ev);
 
 /* The event in Avro binary (no container, no wire-format prefix) into buf.
  * Returns the length, or -1 with errstr (too small: the needed size is not

@@ -49,8 +49,34 @@ struct map_schema *map_schema_load(const char *path, char *errstr, size_t errstr
 void map_schema_free(struct map_schema *sc);
 const struct map_field *map_field_find(const struct map_field *rec, const char *name,
 				       size_t len);
-/* A fresh JSON object with every field at its default ("" / null / []). */
-json_t *map_record_new(const struct map_field *rec);
+
+/* ---- event trees (node.c) ------------------------------------------------------- */
+
+enum map_nkind { MN_NULL = 0, MN_STR, MN_REC, MN_ARR };
+
+/* A value in an event: a string, null, a record (kids = its fields in
+ * schema order) or an array (kids = items; items of an array of records are
+ * MN_REC nodes whose fields are the array field's). Lives in the arena. */
+struct map_node {
+	enum map_nkind kind;
+	const char *s;
+	size_t len;
+	struct map_node *kids;
+	size_t n, cap;
+};
+
+/* n becomes a record of rec with every field at its default. 0 or -1. */
+int map_node_record(struct map_arena *a, const struct map_field *rec, struct map_node *n);
+/* The node of field f (a field of parent) inside record node rec. */
+struct map_node *map_node_child(struct map_node *rec, const struct map_field *parent,
+				const struct map_field *f);
+/* A new (MN_NULL) item at the end of array node arr; NULL when out of memory. */
+struct map_node *map_node_append(struct map_arena *a, struct map_node *arr);
+void map_node_str(struct map_node *n, const char *s, size_t len);
+/* Compact JSON of record node n (heap; caller frees). */
+char *map_node_json(const struct map_field *root, const struct map_node *n, size_t *len);
+/* The same as a jansson value (new reference). */
+json_t *map_node_to_jansson(const struct map_field *f, const struct map_node *n);
 
 /* ---- expressions (expr.c) ----------------------------------------------------- */
 
@@ -161,7 +187,8 @@ struct map_env {
 	struct map_arena *arena;
 	const struct map_source_ops *ops;
 	void *scope;
-	json_t *event;                 /* for target references */
+	const struct map_node *event;  /* for target references */
+	const struct map_field *event_root;
 	const char *type;              /* event type once known */
 	char *errstr;
 	size_t errstr_size;

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,7 +189,7 @@ int map_unmatched_policy_parse(const char *s)
 
 struct built {
 	const struct map_mapping *m;
-	json_t *event;
+	struct map_node event;
 	json_t *explain;
 	const char *type, *topic, *key;
 };
@@ -198,10 +199,11 @@ struct apply {
 	const struct map_input *in;
 	const struct map_mapping *m;
 	struct map_env env;
-	struct map_arena arena;
+	struct map_arena *arena_p;
 	unsigned flags;
-	struct built ev[MAP_MAX_EVENTS];
-	size_t nev;
+	struct built ev_inline[8]; /* most messages: one or two events */
+	struct built *ev;
+	size_t nev, cap;
 	struct map_reject *rej;
 	int rejected;
 	char errbuf[256];
@@ -226,8 +228,12 @@ static int reject(struct apply *A, const struct map_rule *r, int code, const cha
 	return -1;
 }
 
-static void explain(struct apply *A, json_t *ex, const char *prefix, const char *target,
-		    const struct map_val *v)
+static int oom(struct apply *A)
+{
+	return reject(A, NULL, 207, "mapping %s: out of scratch memory", A->m->name);
+}
+
+static void explain(json_t *ex, const char *prefix, const char *target, const struct map_val *v)
 {
 	if (!ex)
 		return;
@@ -237,15 +243,17 @@ static void explain(struct apply *A, json_t *ex, const char *prefix, const char 
 					    v->len, "from", v->origin ? v->origin : "literal"));
 }
 
-static int apply_rules(struct apply *A, json_t *obj, const struct map_rule *rules, size_t n,
-		       json_t *ex, const char *prefix, size_t *nset);
+static int apply_rules(struct apply *A, struct map_node *obj, const struct map_field *rec,
+		       const struct map_rule *rules, size_t n, json_t *ex, const char *prefix,
+		       size_t *nset);
 
 struct item_ctx {
 	struct apply *A;
 	const struct map_rule *r;
-	json_t *arr;
+	struct map_node *items;     /* collected here, appended once all succeeded */
 	json_t *ex;
 	const char *prefix;
+	size_t base;                /* items already in the target array */
 	int failed;
 };
 
@@ -255,65 +263,77 @@ static int item_cb(void *scope, void *arg)
 	struct apply *A = ic->A;
 	const struct map_field *leaf = ic->r->path[ic->r->depth - 1];
 	void *saved = A->env.scope;
-	json_t *item = map_record_new(leaf);
+	struct map_node item;
 	size_t nset = 0;
 	char prefix[200];
+
+	if (map_node_record(A->arena_p, leaf, &item)) {
+		ic->failed = 1;
+		return oom(A);
+	}
 	snprintf(prefix, sizeof(prefix), "%s%.*s[%zu].", ic->prefix, (int)strlen(ic->r->target) - 2,
-		 ic->r->target, json_array_size(ic->arr));
+		 ic->r->target, ic->base + ic->items->n);
 	A->env.scope = scope;
-	int rc = apply_rules(A, item, ic->r->sub, ic->r->nsub, ic->ex, prefix, &nset);
+	int rc = apply_rules(A, &item, leaf, ic->r->sub, ic->r->nsub, ic->ex, prefix, &nset);
 	A->env.scope = saved;
 	if (rc) {
-		json_decref(item);
 		ic->failed = 1;
 		return 1;
 	}
 	/* an item none of whose rules produced anything is not an item */
-	if (nset)
-		json_array_append_new(ic->arr, item);
-	else
-		json_decref(item);
+	if (nset) {
+		struct map_node *slot = map_node_append(A->arena_p, ic->items);
+		if (!slot) {
+			ic->failed = 1;
+			return oom(A);
+		}
+		*slot = item;
+	}
 	return 0;
 }
 
-/* The record holding the rule's leaf; optional records on the way are
- * created only now, when there is a value to put in them. */
-static json_t *leaf_parent(json_t *obj, const struct map_rule *r)
+/* The node of the rule's leaf; optional records on the way become records
+ * only now, when there is a value to put in them. */
+static struct map_node *leaf_node(struct apply *A, struct map_node *obj,
+				  const struct map_field *rec, const struct map_rule *r)
 {
-	json_t *parent = obj;
-	for (size_t k = 0; k + 1 < r->depth; k++) {
-		json_t *child = json_object_get(parent, r->path[k]->name);
-		if (!child || json_is_null(child)) {
-			child = map_record_new(r->path[k]);
-			json_object_set_new(parent, r->path[k]->name, child);
-		}
-		parent = child;
+	struct map_node *n = obj;
+	const struct map_field *parent = rec;
+	for (size_t k = 0; k < r->depth; k++) {
+		n = map_node_child(n, parent, r->path[k]);
+		parent = r->path[k];
+		if (k + 1 < r->depth && n->kind == MN_NULL && map_node_record(A->arena_p, parent, n))
+			return NULL;
 	}
-	return parent;
+	return n;
 }
 
-static int apply_rule(struct apply *A, json_t *obj, const struct map_rule *r, json_t *ex,
-		      const char *prefix, size_t *nset)
+static int apply_rule(struct apply *A, struct map_node *obj, const struct map_field *rec,
+		      const struct map_rule *r, json_t *ex, const char *prefix, size_t *nset)
 {
-	const struct map_field *leaf = r->path[r->depth - 1];
 	if (r->each) {
-		json_t *items = json_array();
-		struct item_ctx ic = { A, r, items, ex, prefix, 0 };
-		int rc = A->in->ops->each(A->env.scope, r->each, &A->arena, item_cb, &ic,
+		struct map_node items = { .kind = MN_ARR };
+		struct map_node *arr = leaf_node(A, obj, rec, r);
+		if (!arr)
+			return oom(A);
+		struct item_ctx ic = { A, r, &items, ex, prefix, arr->n, 0 };
+		int rc = A->in->ops->each(A->env.scope, r->each, A->arena_p, item_cb, &ic,
 					  A->errbuf, sizeof(A->errbuf));
-		size_t n = json_array_size(items);
-		if (!ic.failed && rc == 0 && n > 0)
-			json_array_extend(json_object_get(leaf_parent(obj, r), leaf->name), items);
-		json_decref(items);
 		if (ic.failed)
 			return -1;
 		if (rc < 0)
 			return reject(A, r, 102, "mapping %s, target %s: %s", A->m->name, r->target,
 				      A->errbuf);
-		if (n == 0 && r->required)
+		if (items.n == 0 && r->required)
 			return reject(A, r, 101, "mapping %s: required target %s is empty (source: %s)",
 				      A->m->name, r->target, r->src_text);
-		*nset += n;
+		for (size_t i = 0; i < items.n; i++) {
+			struct map_node *slot = map_node_append(A->arena_p, arr);
+			if (!slot)
+				return oom(A);
+			*slot = items.kids[i];
+		}
+		*nset += items.n;
 		return 0;
 	}
 	struct map_vals v = { 0 };
@@ -328,26 +348,31 @@ static int apply_rule(struct apply *A, json_t *obj, const struct map_rule *r, js
 				      A->m->name, r->target, r->src_text);
 		return 0;
 	}
-	json_t *parent = leaf_parent(obj, r);
+	struct map_node *leaf = leaf_node(A, obj, rec, r);
+	if (!leaf)
+		return oom(A);
 	if (r->append) {
-		json_t *arr = json_object_get(parent, leaf->name);
 		for (size_t i = 0; i < v.n; i++) {
-			json_array_append_new(arr, json_stringn(v.v[i].s, v.v[i].len));
-			explain(A, ex, prefix, r->target, &v.v[i]);
+			struct map_node *slot = map_node_append(A->arena_p, leaf);
+			if (!slot)
+				return oom(A);
+			map_node_str(slot, v.v[i].s, v.v[i].len);
+			explain(ex, prefix, r->target, &v.v[i]);
 		}
 	} else {
-		json_object_set_new(parent, leaf->name, json_stringn(v.v[0].s, v.v[0].len));
-		explain(A, ex, prefix, r->target, &v.v[0]);
+		map_node_str(leaf, v.v[0].s, v.v[0].len);
+		explain(ex, prefix, r->target, &v.v[0]);
 	}
 	*nset += v.n;
 	return 0;
 }
 
-static int apply_rules(struct apply *A, json_t *obj, const struct map_rule *rules, size_t n,
-		       json_t *ex, const char *prefix, size_t *nset)
+static int apply_rules(struct apply *A, struct map_node *obj, const struct map_field *rec,
+		       const struct map_rule *rules, size_t n, json_t *ex, const char *prefix,
+		       size_t *nset)
 {
 	for (size_t i = 0; i < n; i++)
-		if (apply_rule(A, obj, &rules[i], ex, prefix, nset))
+		if (apply_rule(A, obj, rec, &rules[i], ex, prefix, nset))
 			return -1;
 	return 0;
 }
@@ -364,6 +389,14 @@ static const char *header_value(struct apply *A, const struct map_expr *e, const
 	return v.n ? v.v[0].s : "";
 }
 
+/* A root field's node by name (envelope fields: eventId, data, lineage …). */
+static struct map_node *root_field(struct built *b, const char *name)
+{
+	const struct map_field *root = &b->m->schema->root;
+	const struct map_field *f = map_field_find(root, name, strlen(name));
+	return f ? map_node_child(&b->event, root, f) : NULL;
+}
+
 static int build_cb(void *scope, void *arg)
 {
 	struct apply *A = arg;
@@ -376,18 +409,35 @@ static int build_cb(void *scope, void *arg)
 		       MAP_MAX_EVENTS);
 		return 1;
 	}
+	if (A->nev == A->cap) {
+		size_t ncap = A->cap * 2;
+		struct built *v = malloc(ncap * sizeof(*v));
+		if (!v) {
+			reject(A, NULL, 207, "mapping %s: out of memory", m->name);
+			return 1;
+		}
+		memcpy(v, A->ev, A->nev * sizeof(*v));
+		if (A->ev != A->ev_inline)
+			free(A->ev);
+		A->ev = v;
+		A->cap = ncap;
+	}
 	b = &A->ev[A->nev];
 	memset(b, 0, sizeof(*b));
 	b->m = m;
-	b->event = map_record_new(&m->schema->root);
+	if (map_node_record(A->arena_p, &m->schema->root, &b->event)) {
+		oom(A);
+		return 1;
+	}
 	b->explain = A->flags & MAP_EXPLAIN ? json_array() : NULL;
 	A->nev++; /* owned by A from here, freed on any outcome */
 	A->env.scope = scope;
-	A->env.event = b->event;
+	A->env.event = &b->event;
+	A->env.event_root = &m->schema->root;
 	A->env.type = NULL;
 	A->env.errstr = A->errbuf;
 	A->env.errstr_size = sizeof(A->errbuf);
-	if (apply_rules(A, b->event, m->rules, m->nrules, b->explain, "", &nset))
+	if (apply_rules(A, &b->event, &m->schema->root, m->rules, m->nrules, b->explain, "", &nset))
 		return 1;
 	if (!(b->type = header_value(A, m->type, "type")))
 		return 1;
@@ -401,10 +451,11 @@ static int build_cb(void *scope, void *arg)
 			return 1;
 	} else {
 		size_t n = strlen(b->type) + sizeof("healthcare.");
-		char *t = map_arena_alloc(&A->arena, n);
+		char *t = map_arena_alloc(A->arena_p, n);
 		if (!t)
-			return 1;
-		snprintf(t, n, "healthcare.%s", b->type);
+			return oom(A), 1;
+		memcpy(t, "healthcare.", sizeof("healthcare.") - 1);
+		memcpy(t + sizeof("healthcare.") - 1, b->type, strlen(b->type) + 1);
 		b->topic = t;
 	}
 	if (!*b->topic) {
@@ -415,10 +466,13 @@ static int build_cb(void *scope, void *arg)
 		if (!(b->key = header_value(A, m->key, "key")))
 			return 1;
 	} else {
-		b->key = json_string_value(json_object_get(json_object_get(b->event, "data"),
-							   "patientId"));
-		if (!b->key)
-			b->key = "";
+		/* data.patientId when the schema has it */
+		struct map_node *data = root_field(b, "data");
+		const struct map_field *df = map_field_find(&m->schema->root, "data", 4);
+		const struct map_field *pf = df ? map_field_find(df, "patientId", 9) : NULL;
+		struct map_node *pn = data && pf && data->kind == MN_REC ?
+				      map_node_child(data, df, pf) : NULL;
+		b->key = pn && pn->kind == MN_STR ? pn->s : "";
 	}
 	return 0;
 }
@@ -436,7 +490,11 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 			  map_event_cb cb, void *opaque, size_t *nevents,
 			  struct map_reject *rej)
 {
-	struct apply *A = calloc(1, sizeof(*A));
+	/* The arena's first chunk is kept per thread: a message then costs no
+	 * scratch allocation at all. */
+	static __thread struct map_arena arena;
+	static __thread int arena_ready;
+	struct apply *A = malloc(sizeof(*A));
 	enum map_result res = MAP_OK;
 	size_t matched = 0, delivered = 0;
 	char ts[32];
@@ -448,12 +506,22 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 			snprintf(rej->reason, sizeof(rej->reason), "out of memory");
 		return MAP_ERROR;
 	}
+	memset(A, 0, offsetof(struct apply, ev_inline));
+	A->ev = A->ev_inline;
+	A->cap = HB_ARRAY_LEN(A->ev_inline);
+	A->nev = 0;
+	A->errbuf[0] = '\0';
+	if (!arena_ready) {
+		map_arena_init(&arena);
+		arena_ready = 1;
+	}
+	A->arena_p = &arena;
 	A->set = s;
 	A->in = in;
 	A->flags = flags;
 	A->rej = rej;
-	map_arena_init(&A->arena);
-	A->env.arena = &A->arena;
+	A->rejected = 0;
+	A->env.arena = A->arena_p;
 	A->env.ops = in->ops;
 	A->env.errstr = A->errbuf;
 	A->env.errstr_size = sizeof(A->errbuf);
@@ -477,7 +545,7 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		}
 		matched++;
 		if (m->each) {
-			int rc = in->ops->each(in->scope, m->each, &A->arena, build_cb, A, A->errbuf,
+			int rc = in->ops->each(in->scope, m->each, A->arena_p, build_cb, A, A->errbuf,
 					       sizeof(A->errbuf));
 			if (rc < 0 && !A->rejected)
 				reject(A, NULL, 102, "mapping %s, each %s: %s", m->name, m->each_text,
@@ -501,18 +569,32 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		struct built *b = &A->ev[i];
 		struct map_event ev = { 0 };
 		char id[37];
+		struct map_node *n;
 		map_event_id(id, in->ledger_key, in->ledger_key_len, i);
-		json_object_set_new(b->event, "eventId", json_string(id));
-		json_object_set_new(b->event, "eventType", json_string(b->type));
-		json_object_set_new(b->event, "timestamp", json_string(ts));
-		json_t *meta = json_object_get(b->event, "metadata");
-		const char *source = json_string_value(json_object_get(meta, "source"));
-		if (json_object_get(b->event, "lineage"))
-			json_object_set_new(b->event, "lineage",
-					    json_pack("{s:s, s:s, s:s, s:s?}", "mapping", b->m->name,
-						      "mappingHash", b->m->hash, "sourceFormat",
-						      in->ops->name, "sourceMessageId",
-						      in->message_id));
+		if ((n = root_field(b, "eventId")))
+			map_node_str(n, id, 36);
+		if ((n = root_field(b, "eventType")))
+			map_node_str(n, b->type, strlen(b->type));
+		if ((n = root_field(b, "timestamp")))
+			map_node_str(n, ts, strlen(ts));
+		const char *source = NULL;
+		struct map_node *meta = root_field(b, "metadata");
+		const struct map_field *mf = map_field_find(&b->m->schema->root, "metadata", 8);
+		const struct map_field *sf = mf ? map_field_find(mf, "source", 6) : NULL;
+		if (meta && sf && meta->kind == MN_REC)
+			source = map_node_child(meta, mf, sf)->s;
+		const struct map_field *lf = map_field_find(&b->m->schema->root, "lineage", 7);
+		if (lf && lf->type == MF_RECORD && (n = root_field(b, "lineage")) &&
+		    map_node_record(A->arena_p, lf, n) == 0) {
+			const char *lv[][2] = { { "mapping", b->m->name }, { "mappingHash", b->m->hash },
+						{ "sourceFormat", in->ops->name },
+						{ "sourceMessageId", in->message_id } };
+			for (size_t k = 0; k < HB_ARRAY_LEN(lv); k++) {
+				const struct map_field *f = map_field_find(lf, lv[k][0], strlen(lv[k][0]));
+				if (f && lv[k][1])
+					map_node_str(map_node_child(n, lf, f), lv[k][1], strlen(lv[k][1]));
+			}
+		}
 		ev.index = i;
 		ev.mapping = b->m->name;
 		ev.mapping_hash = b->m->hash;
@@ -520,7 +602,7 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		ev.key = b->key;
 		ev.event_type = b->type;
 		ev.event_id = id;
-		ev.event = b->event;
+		ev.tree = &b->event;
 		ev.explain = b->explain;
 		ev.schema = b->m->schema;
 		const char *hv[][2] = {
@@ -547,13 +629,13 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		delivered++;
 	}
 out:
-	for (size_t i = 0; i < A->nev; i++) {
-		json_decref(A->ev[i].event);
+	for (size_t i = 0; i < A->nev; i++)
 		json_decref(A->ev[i].explain);
-	}
 	if (nevents)
 		*nevents = delivered;
-	map_arena_clear(&A->arena);
+	map_arena_reset(A->arena_p);
+	if (A->ev != A->ev_inline)
+		free(A->ev);
 	free(A);
 	return res;
 }

@@ -228,30 +228,5 @@ const struct map_field *map_field_find(const struct map_field *rec, const char *
 	return NULL;
 }
 
-static json_t *field_default(const struct map_field *f)
-{
-	if (f->nullable)
-		return json_null();
-	switch (f->type) {
-	case MF_STRING:
-		return json_string("");
-	case MF_ARRAY:
-		return json_array();
-	case MF_RECORD:
-		return map_record_new(f);
-	}
-	return json_null();
-}
-
-json_t *map_record_new(const struct map_field *rec)
-{
-	json_t *o = json_object();
-	if (!o)
-		return NULL;
-	for (size_t i = 0; i < rec->nfields; i++)
-		json_object_set_new(o, rec->fields[i].name, field_default(&rec->fields[i]));
-	return o;
-}
-
 const char *map_schema_fullname(const struct map_schema *sc) { return sc->fullname; }
 const char *map_schema_text(const struct map_schema *sc) { return sc->text; }

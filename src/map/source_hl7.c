@@ -219,7 +219,7 @@ static int add_view(struct hl7src_scope *sc, struct hl7_view v, struct map_arena
 		return util_seterr(errstr, n, "out of scratch memory");
 	ssize_t len = hl7_unescape(sc->m, v, buf, cap, &he);
 	if (len < 0)
-		return util_seterr(errstr, n, "%s: %s", origin, he.msg);
+		return util_seterr(errstr, n, "%s", he.msg);
 	return map_vals_add(a, out, buf, (size_t)len, origin) ? util_seterr(errstr, n,
 		"out of scratch memory") : 0;
 }
@@ -297,18 +297,20 @@ static int p_eval(void *scope, const void *vp, struct map_arena *a, struct map_v
 	struct hl7src_scope *sc = scope;
 	const struct hl7src_path *p = vp;
 	struct hl7_view v = { NULL, 0 };
-	char origin[64];
+	/* the evaluator stamps the path text on the values; errors format it */
+	const char *org = NULL;
 
-	hl7_path_format(&p->base, origin, sizeof(origin));
-	const char *org = map_arena_strndup(a, origin, strlen(origin));
 	if (p->all || p->filtered) {
 		struct eval_arg ea = { p, a, out, org, errstr, n };
 		return for_reps(sc, p, a, eval_rep, &ea) < 0 ? -1 : 0;
 	}
 	if (p->base.seg[0] == '\0') {
-		if (!sc->has_rep)
+		if (!sc->has_rep) {
+			char origin[64];
+			hl7_path_format(&p->base, origin, sizeof(origin));
 			return util_seterr(errstr, n, "relative path %s outside a field's each-block",
 					   origin);
+		}
 		hl7_get_rel(sc->m, sc->rep, &p->base, &v);
 	} else if (hl7_get_in(sc->m, &p->base, sc->from, sc->to, &v) <= 0 && sc->grouped &&
 		   hl7_seg_find(sc->m, p->base.seg, 1, sc->from, sc->to) < 0) {

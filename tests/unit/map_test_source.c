@@ -139,8 +139,15 @@ struct map_set *mt_load(const char *dir, struct map_diag *d)
 
 static int collect_cb(const struct map_event *ev, void *opaque)
 {
-	json_t *o = json_pack("{s:s, s:s, s:O}", "topic", ev->topic, "key", ev->key, "event",
-			      ev->event);
+	json_t *o = json_pack("{s:s, s:s, s:o}", "topic", ev->topic, "key", ev->key, "event",
+			      map_event_object(ev));
+	/* the JSON encoder and the jansson view agree */
+	char *text = map_event_json(ev);
+	json_t *parsed = json_loads(text, 0, NULL);
+	if (!json_equal(parsed, json_object_get(o, "event")))
+		abort();
+	json_decref(parsed);
+	free(text);
 	if (ev->explain)
 		json_object_set(o, "explain", ev->explain);
 	json_array_append_new(opaque, o);

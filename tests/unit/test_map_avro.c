@@ -39,7 +39,9 @@ static int dump_cb(const struct map_event *ev, void *opaque)
 	fclose(f);
 	snprintf(d->args + strlen(d->args), sizeof(d->args) - strlen(d->args), " %s", path);
 	snprintf(path, sizeof(path), "%s/%d.json", d->dir, d->n);
-	json_dump_file(ev->event, path, 0);
+	json_t *obj = map_event_object(ev);
+	json_dump_file(obj, path, 0);
+	json_decref(obj);
 	snprintf(d->args + strlen(d->args), sizeof(d->args) - strlen(d->args), " %s", path);
 	snprintf(d->schema, sizeof(d->schema), "%s", ((const struct map_schema *)ev->schema)->file);
 	d->n++;
