@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafka.h>
 #include <openssl/opensslv.h>
 
+#include "cli.h"
 #include "util.h"
 
 struct command {
@@ -25,6 +26,7 @@ struct command {
 /* Subcommands, in the order --help lists them. Add an entry when the
  * subcommand exists, not before. */
 static const struct command commands[] = {
+	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
 	{ NULL, NULL, NULL },
 };
 

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "obs/hist.h"
 #include "util.h"
 
 struct pub_rec {
@@ -30,6 +31,7 @@ struct pub_job {
 	int has_ledger;
 	struct ledger_entry ledger;
 	enum pub_status status;
+	int64_t submit_us;
 	char reason[160];
 };
 
@@ -58,6 +60,8 @@ struct pub {
 	atomic_int fatal;
 	char fatal_reason[256];
 	atomic_uint_fast64_t txn_committed, txn_aborted, jobs_committed, jobs_failed, records;
+	struct hist commit_hist; /* begin → commit returned, per transaction */
+	struct hist job_hist;    /* submit → completion posted, per job */
 };
 
 void pub_conf_defaults(struct pub_conf *c)
@@ -167,7 +171,10 @@ static void post_completions(struct pub *p, struct pub_job *batch, enum pub_stat
 {
 	struct pub_job *last = NULL;
 	int n = 0;
+	int64_t now = util_mono_us();
 	for (struct pub_job *j = batch; j; j = j->next) {
+		if (st == PUB_COMMITTED)
+			hist_record(&p->job_hist, (uint64_t)(now - j->submit_us));
 		j->status = st;
 		snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
 		last = j;
@@ -320,6 +327,7 @@ static int run_batch(struct lane *l, struct pub_job *batch)
 	for (int attempt = 0;; attempt++) {
 		rd_kafka_error_t *e;
 		int r;
+		int64_t t0;
 
 		if (atomic_load(&p->fatal))
 			return -1;
@@ -331,6 +339,7 @@ static int run_batch(struct lane *l, struct pub_job *batch)
 			if (backoff_ms < 5000)
 				backoff_ms *= 2;
 		}
+		t0 = util_mono_us();
 		e = rd_kafka_begin_transaction(l->rk);
 		if (e && classify(p, e, "begin_transaction") == 2)
 			return -1;
@@ -354,6 +363,7 @@ static int run_batch(struct lane *l, struct pub_job *batch)
 				break;
 		}
 		if (!e) {
+			hist_record(&p->commit_hist, (uint64_t)(util_mono_us() - t0));
 			atomic_fetch_add(&p->txn_committed, 1);
 			if (p->conf.crash_after_commit)
 				abort();
@@ -470,6 +480,8 @@ struct pub *pub_new(const struct pub_conf *conf, char *errstr, size_t errstr_siz
 	p->state_topic = strdup(conf->state_topic);
 	pthread_mutex_init(&p->done_mu, NULL);
 	pthread_cond_init(&p->done_cv, NULL);
+	hist_init(&p->commit_hist);
+	hist_init(&p->job_hist);
 	if (conf->lanes < 1 || conf->batch_max_msgs < 1 || conf->max_inflight < 1) {
 		util_seterr(errstr, errstr_size, "lanes, batch_max_msgs and max_inflight must be >= 1");
 		goto fail;
@@ -529,6 +541,7 @@ int pub_submit(struct pub *p, uint64_t origin, struct pub_job *job)
 	if (atomic_load(&p->inflight) >= p->conf.max_inflight)
 		return -1;
 	atomic_fetch_add(&p->inflight, 1);
+	job->submit_us = util_mono_us();
 	/* Pin the origin to a lane (Fibonacci hashing spreads sequential ids). */
 	l = &p->lanes[(origin * 11400714819323198485ull >> 32) % (uint64_t)p->conf.lanes];
 	job->next = NULL;
@@ -566,4 +579,14 @@ void pub_get_stats(const struct pub *cp, struct pub_stats *out)
 	out->jobs_committed = atomic_load(&p->jobs_committed);
 	out->jobs_failed = atomic_load(&p->jobs_failed);
 	out->records_produced = atomic_load(&p->records);
+}
+
+const struct hist *pub_commit_hist(const struct pub *p)
+{
+	return &p->commit_hist;
+}
+
+const struct hist *pub_job_hist(const struct pub *p)
+{
+	return &p->job_hist;
 }

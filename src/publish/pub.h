@@ -108,4 +108,10 @@ struct pub_stats {
 };
 void pub_get_stats(const struct pub *p, struct pub_stats *out);
 
+struct hist;
+/* Transaction latency (begin → commit returned) and job latency (submit →
+ * completion posted), in microseconds. */
+const struct hist *pub_commit_hist(const struct pub *p);
+const struct hist *pub_job_hist(const struct pub *p);
+
 #endif

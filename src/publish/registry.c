@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -104,9 +105,9 @@ void registry_free(struct registry *r)
 	free(r);
 }
 
-/* One request. Returns the HTTP status (and the parsed JSON answer in *out,
+/* One attempt. Returns the HTTP status (and the parsed JSON answer in *out,
  * possibly NULL), or -1 on a transport error with errstr filled. */
-static long request(struct registry *r, const char *method, const char *path,
+static long request_once(struct registry *r, const char *method, const char *path,
 		    const char *payload, json_t **out, char *errstr, size_t errstr_size)
 {
 	char url[2048];
@@ -144,6 +145,28 @@ static long request(struct registry *r, const char *method, const char *path,
 	}
 	curl_slist_free_all(hdr);
 	free(b.p);
+	return status;
+}
+
+/* Registries answer 5xx under transient load (e.g. storage lock timeouts on
+ * concurrent first registrations) and restart now and then: retry those,
+ * and transport errors, a few times with backoff. 4xx answers are final. */
+#define REGISTRY_ATTEMPTS 4
+
+static long request(struct registry *r, const char *method, const char *path,
+		    const char *payload, json_t **out, char *errstr, size_t errstr_size)
+{
+	long status = -1;
+	for (int attempt = 0; attempt < REGISTRY_ATTEMPTS; attempt++) {
+		if (attempt > 0) {
+			json_decref(*out);
+			*out = NULL;
+			usleep((useconds_t)(100000 << attempt));
+		}
+		status = request_once(r, method, path, payload, out, errstr, errstr_size);
+		if (status >= 0 && status < 500)
+			break;
+	}
 	return status;
 }
 
