@@ -3,10 +3,12 @@
 
 #include <string.h>
 
+#include "map/source_fhir.h"
+#include "map/source_hl7.h"
 #include "util.h"
 
 /* Built-in adapters; tests add one of their own. */
-static const struct map_source_ops *builtin[] = { NULL };
+static const struct map_source_ops *builtin[] = { &map_source_hl7, &map_source_fhir };
 static const struct map_source_ops *test_ops;
 
 const struct map_source_ops *map_source_find(const char *name, size_t len)
