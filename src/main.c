@@ -15,6 +15,7 @@
 #include <openssl/opensslv.h>
 
 #include "cli.h"
+#include "map/cli.h"
 #include "util.h"
 
 struct command {
@@ -27,6 +28,8 @@ struct command {
  * subcommand exists, not before. */
 static const struct command commands[] = {
 	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
+	{ "map", cmd_map, "print the events the mappings make of input files; --test runs golden tests" },
+	{ "check", cmd_check, "check the configuration, every mapping and every event schema" },
 	{ NULL, NULL, NULL },
 };
 

@@ -1,0 +1,436 @@
+/* compile_expr — expressions of the mapping language: precedence
+ * or < and < not < comparison (= != in) < ?? < + < value, checked for type
+ * (a condition is not a value) as they are parsed. */
+#include "map/compile_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* A string literal's value: \" \' \\ \n \t */
+static char *unescape_lit(struct parser *P, const char *s, size_t len, size_t *outlen)
+{
+	char *o = map_pool_alloc(P->set->pool, len + 1);
+	size_t k = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\\' && i + 1 < len) {
+			i++;
+			o[k++] = s[i] == 'n' ? '\n' : s[i] == 't' ? '\t' : s[i];
+		} else {
+			o[k++] = s[i];
+		}
+	}
+	o[k] = '\0';
+	*outlen = k;
+	return o;
+}
+
+/* ---- expressions --------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	enum map_fn fn;
+	int min, max;
+} functions[] = {
+	{ "datetime", FN_DATETIME, 1, 1 }, { "date", FN_DATE, 1, 1 },
+	{ "lookup", FN_LOOKUP, 2, 3 },     { "codesystem", FN_CODESYSTEM, 1, 1 },
+	{ "lower", FN_LOWER, 1, 1 },       { "upper", FN_UPPER, 1, 1 },
+	{ "trim", FN_TRIM, 1, 1 },         { "replace", FN_REPLACE, 3, 3 },
+	{ "split", FN_SPLIT, 2, 2 },       { "concat", FN_CONCAT, 1, MAP_MAX_ARGS },
+	{ "uuid", FN_UUID, 1, MAP_MAX_ARGS }, { "if", FN_IF, 2, 3 },
+};
+
+#define FUNCTION_LIST "datetime, date, lookup, codesystem, lower, upper, trim, replace, " \
+		      "split, concat, uuid, if, exists"
+
+static struct map_expr *node(struct parser *P, enum map_op op, const struct map_token *t)
+{
+	struct map_expr *e = map_pool_alloc(P->set->pool, sizeof(*e));
+	e->op = op;
+	e->type = ET_STRING;
+	e->line = t->line;
+	e->col = t->col;
+	return e;
+}
+
+static int add_args(struct parser *P, struct map_expr *e, struct map_expr **args, size_t n)
+{
+	e->args = map_pool_alloc(P->set->pool, (n ? n : 1) * sizeof(*args));
+	memcpy(e->args, args, n * sizeof(*args));
+	e->nargs = n;
+	return 0;
+}
+
+static struct map_expr *binary(struct parser *P, enum map_op op, const struct map_token *t,
+			       struct map_expr *a, struct map_expr *b)
+{
+	struct map_expr *e = node(P, op, t);
+	struct map_expr *args[2] = { a, b };
+	e->line = a->line;
+	e->col = a->col;
+	add_args(P, e, args, 2);
+	return e;
+}
+
+static int want(struct parser *P, const struct map_expr *e, enum map_etype type,
+		const char *what)
+{
+	if (e->type == type)
+		return 0;
+	map_diag_add(P->d, P->file, P->text, P->len, e->line, e->col,
+		     type == ET_BOOL ? "type mismatch: %s needs a condition, this is a value"
+				     : "type mismatch: %s needs a value, this is a condition",
+		     what);
+	return -1;
+}
+
+static struct map_expr *parse_or(struct parser *P);
+
+static struct map_expr *parse_path(struct parser *P, struct map_token *t)
+{
+	struct map_srcerr se = { 0 };
+	if (P->header) {
+		if (t->len == 4 && memcmp(t->p, "type", 4) == 0)
+			return node(P, OP_TYPE, t);
+		const struct map_field *path[MAP_MAX_TARGET_DEPTH + 1];
+		size_t depth;
+		int append;
+		if (map_resolve_target(P, t, &P->m->schema->root, path, &depth, &append, 1) == 1) {
+			struct map_expr *e = node(P, OP_TREF, t);
+			const struct map_field **tr =
+				map_pool_alloc(P->set->pool, (depth + 1) * sizeof(*tr));
+			memcpy(tr, path, depth * sizeof(*tr));
+			e->tref = (const struct map_field *const *)tr;
+			e->text = map_pstr(P, t->p, t->len);
+			return e;
+		}
+	}
+	void *h = P->m->ops->compile(t->p, t->len, &se);
+	if (!h) {
+		map_perr(P, t, se.column ? (int)se.column - 1 : 0, "bad %s path: %s", P->m->ops->name,
+		     se.msg);
+		return NULL;
+	}
+	map_pool_own_handle(P->set->pool, P->m->ops, h);
+	if (!P->block && P->m->ops->is_relative(h)) {
+		map_perr(P, t, 0, "the relative path '%.*s' is only allowed inside an each-block",
+		     (int)t->len, t->p);
+		return NULL;
+	}
+	struct map_expr *e = node(P, OP_PATH, t);
+	e->src = h;
+	e->text = map_pstr(P, t->p, t->len);
+	return e;
+}
+
+static struct map_expr *parse_call(struct parser *P)
+{
+	struct map_token *name = cur(P);
+	struct map_expr *args[MAP_MAX_ARGS];
+	size_t n = 0;
+	int fi = -1, is_exists = name->len == 6 && memcmp(name->p, "exists", 6) == 0;
+
+	for (size_t k = 0; k < HB_ARRAY_LEN(functions); k++)
+		if (strlen(functions[k].name) == name->len &&
+		    memcmp(functions[k].name, name->p, name->len) == 0)
+			fi = (int)k;
+	if (fi < 0 && !is_exists) {
+		map_perr(P, name, 0, "unknown function '%.*s' (functions: " FUNCTION_LIST ")",
+		     (int)name->len, name->p);
+		return NULL;
+	}
+	P->i += 2; /* name ( */
+	P->paren++;
+	map_skip_cont(P);
+	while (!is_op(cur(P), ")")) {
+		if (n == MAP_MAX_ARGS) {
+			map_perr(P, cur(P), 0, "too many arguments");
+			return NULL;
+		}
+		/* lookup's second argument names a table */
+		if (fi >= 0 && functions[fi].fn == FN_LOOKUP && n == 1 && cur(P)->kind == T_WORD) {
+			struct map_token *t = cur(P);
+			const struct map_table *tb = map_find_table(P, t->p, t->len);
+			if (!tb) {
+				map_perr(P, t, 0, "unknown table '%.*s'", (int)t->len, t->p);
+				return NULL;
+			}
+			args[n] = node(P, OP_TABLE, t);
+			args[n]->type = ET_TABLE;
+			args[n]->table = tb;
+			n++;
+			P->i++;
+		} else {
+			if (!(args[n++] = parse_or(P)))
+				return NULL;
+		}
+		map_skip_cont(P);
+		if (is_op(cur(P), ",")) {
+			P->i++;
+			map_skip_cont(P);
+			continue;
+		}
+		if (!is_op(cur(P), ")")) {
+			map_perr(P, cur(P), 0, "expected ',' or ')' in the arguments of %.*s()",
+			     (int)name->len, name->p);
+			return NULL;
+		}
+	}
+	P->i++;
+	P->paren--;
+	if (is_exists) {
+		if (n != 1) {
+			map_perr(P, name, 0, "exists() takes 1 argument");
+			return NULL;
+		}
+		struct map_expr *e = node(P, OP_EXISTS, name);
+		e->type = ET_BOOL;
+		add_args(P, e, args, n);
+		return want(P, args[0], ET_STRING, "exists()") ? NULL : e;
+	}
+	if ((int)n < functions[fi].min || (int)n > functions[fi].max) {
+		if (functions[fi].min == functions[fi].max)
+			map_perr(P, name, 0, "%s() takes %d argument%s, not %zu", functions[fi].name,
+			     functions[fi].min, functions[fi].min == 1 ? "" : "s", n);
+		else
+			map_perr(P, name, 0, "%s() takes %d to %d arguments, not %zu",
+			     functions[fi].name, functions[fi].min, functions[fi].max, n);
+		return NULL;
+	}
+	struct map_expr *e = node(P, OP_CALL, name);
+	e->fn = functions[fi].fn;
+	add_args(P, e, args, n);
+	for (size_t k = 0; k < n; k++) {
+		char what[64];
+		snprintf(what, sizeof(what), "argument %zu of %s()", k + 1, functions[fi].name);
+		if (e->fn == FN_LOOKUP && k == 1) {
+			if (args[k]->type != ET_TABLE) {
+				map_perr(P, name, 0, "lookup() needs a table name as its second argument");
+				return NULL;
+			}
+			continue;
+		}
+		if (want(P, args[k], e->fn == FN_IF && k == 0 ? ET_BOOL : ET_STRING, what))
+			return NULL;
+	}
+	if (e->fn == FN_CODESYSTEM) {
+		e->table = map_find_table(P, "codesystems", 11);
+		if (!e->table) {
+			map_perr(P, name, 0, "codesystem() needs the table 'codesystems': add "
+				       "'use tables/codesystems.tbl'");
+			return NULL;
+		}
+	}
+	return e;
+}
+
+static struct map_expr *parse_primary(struct parser *P)
+{
+	struct map_token *t = cur(P);
+	struct map_expr *e;
+	switch (t->kind) {
+	case T_STR:
+	case T_NUM:
+		e = node(P, OP_LIT, t);
+		if (t->kind == T_STR)
+			e->str = unescape_lit(P, t->p, t->len, &e->len);
+		else
+			e->str = map_pstr(P, t->p, e->len = t->len);
+		e->text = e->str;
+		P->i++;
+		return e;
+	case T_FUNC:
+		return parse_call(P);
+	case T_WORD:
+		if (map_tok_is(t, "and") || map_tok_is(t, "or") || map_tok_is(t, "in") ||
+		    map_tok_is(t, "required") || map_tok_is(t, "each")) {
+			map_perr(P, t, 0, "expected a value, found '%.*s'", (int)t->len, t->p);
+			return NULL;
+		}
+		P->i++;
+		return parse_path(P, t);
+	case T_OP:
+		if (is_op(t, "(")) {
+			P->i++;
+			P->paren++;
+			map_skip_cont(P);
+			e = parse_or(P);
+			if (!e)
+				return NULL;
+			map_skip_cont(P);
+			if (!is_op(cur(P), ")")) {
+				map_perr(P, cur(P), 0, "expected ')'");
+				return NULL;
+			}
+			P->i++;
+			P->paren--;
+			return e;
+		}
+		break;
+	default:
+		break;
+	}
+	map_perr(P, t, 0, t->kind == T_NL || t->kind == T_EOF ? "expected a value at the end of the line"
+							   : "expected a value");
+	return NULL;
+}
+
+static struct map_expr *parse_concat(struct parser *P)
+{
+	struct map_expr *a = parse_primary(P);
+	while (a) {
+		map_skip_cont(P);
+		struct map_token *t = cur(P);
+		if (!is_op(t, "+"))
+			break;
+		P->i++;
+		map_skip_cont(P);
+		struct map_expr *b = parse_primary(P);
+		if (!b || want(P, a, ET_STRING, "'+'") || want(P, b, ET_STRING, "'+'"))
+			return NULL;
+		a = binary(P, OP_CONCAT, t, a, b);
+	}
+	return a;
+}
+
+static struct map_expr *parse_coalesce(struct parser *P)
+{
+	struct map_expr *a = parse_concat(P);
+	while (a) {
+		map_skip_cont(P);
+		struct map_token *t = cur(P);
+		if (!is_op(t, "??"))
+			break;
+		P->i++;
+		map_skip_cont(P);
+		struct map_expr *b = parse_concat(P);
+		if (!b || want(P, a, ET_STRING, "'?\?'") || want(P, b, ET_STRING, "'?\?'"))
+			return NULL;
+		a = binary(P, OP_COALESCE, t, a, b);
+	}
+	return a;
+}
+
+static struct map_expr *parse_cmp(struct parser *P)
+{
+	struct map_expr *a = parse_coalesce(P);
+	if (!a)
+		return NULL;
+	struct map_token *t = cur(P);
+	if (is_op(t, "=") || is_op(t, "!=")) {
+		P->i++;
+		struct map_expr *b = parse_coalesce(P);
+		if (!b || want(P, a, ET_STRING, "a comparison") || want(P, b, ET_STRING, "a comparison"))
+			return NULL;
+		a = binary(P, is_op(t, "=") ? OP_EQ : OP_NE, t, a, b);
+		a->type = ET_BOOL;
+	} else if (map_tok_is(t, "in")) {
+		struct map_expr *args[MAP_MAX_ARGS + 1];
+		size_t n = 0;
+		args[n++] = a;
+		if (want(P, a, ET_STRING, "'in'"))
+			return NULL;
+		P->i++;
+		if (!is_op(cur(P), "(")) {
+			map_perr(P, cur(P), 0, "expected '(' after 'in'");
+			return NULL;
+		}
+		P->i++;
+		P->paren++;
+		map_skip_cont(P);
+		while (1) {
+			if (n > MAP_MAX_ARGS) {
+				map_perr(P, cur(P), 0, "too many values in 'in (…)' (limit %d)",
+				     MAP_MAX_ARGS);
+				return NULL;
+			}
+			struct map_expr *v = parse_coalesce(P);
+			if (!v || want(P, v, ET_STRING, "'in'"))
+				return NULL;
+			args[n++] = v;
+			map_skip_cont(P);
+			if (is_op(cur(P), ",")) {
+				P->i++;
+				map_skip_cont(P);
+				continue;
+			}
+			if (is_op(cur(P), ")"))
+				break;
+			map_perr(P, cur(P), 0, "expected ',' or ')' in 'in (…)'");
+			return NULL;
+		}
+		P->i++;
+		P->paren--;
+		struct map_expr *e = node(P, OP_IN, t);
+		e->line = a->line;
+		e->col = a->col;
+		e->type = ET_BOOL;
+		add_args(P, e, args, n);
+		a = e;
+	}
+	return a;
+}
+
+static struct map_expr *parse_not(struct parser *P)
+{
+	struct map_token *t = cur(P);
+	if (map_tok_is(t, "not")) {
+		P->i++;
+		struct map_expr *a = parse_not(P);
+		if (!a || want(P, a, ET_BOOL, "'not'"))
+			return NULL;
+		struct map_expr *e = node(P, OP_NOT, t);
+		e->type = ET_BOOL;
+		add_args(P, e, &a, 1);
+		return e;
+	}
+	return parse_cmp(P);
+}
+
+static struct map_expr *parse_bool(struct parser *P, int is_and)
+{
+	struct map_expr *a = is_and ? parse_not(P) : parse_bool(P, 1);
+	while (a) {
+		map_skip_cont(P);
+		struct map_token *t = cur(P);
+		if (!map_tok_is(t, is_and ? "and" : "or"))
+			break;
+		P->i++;
+		map_skip_cont(P);
+		struct map_expr *b = is_and ? parse_not(P) : parse_bool(P, 1);
+		if (!b || want(P, a, ET_BOOL, is_and ? "'and'" : "'or'") ||
+		    want(P, b, ET_BOOL, is_and ? "'and'" : "'or'"))
+			return NULL;
+		a = binary(P, is_and ? OP_AND : OP_OR, t, a, b);
+		a->type = ET_BOOL;
+	}
+	return a;
+}
+
+static struct map_expr *parse_or(struct parser *P) { return parse_bool(P, 0); }
+
+struct map_expr *map_parse_expr(struct parser *P) { return parse_or(P); }
+
+/* An expression that must end its line. */
+struct map_expr *map_parse_line_expr(struct parser *P, enum map_etype type, const char *what)
+{
+	struct map_expr *e = parse_or(P);
+	if (!e || want(P, e, type, what))
+		return NULL;
+	return e;
+}
+
+int map_end_of_line(struct parser *P)
+{
+	struct map_token *t = cur(P);
+	if (t->kind == T_NL || t->kind == T_EOF || (P->block && is_op(t, "}"))) {
+		if (t->kind == T_NL)
+			P->i++;
+		return 0;
+	}
+	return map_perr(P, t, 0, "unexpected '%.*s' after the expression", (int)(t->len ? t->len : 1),
+		    t->p);
+}
+

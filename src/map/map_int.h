@@ -1,0 +1,228 @@
+/* map_int — structures shared by the map module's files; not for callers. */
+#ifndef HB_MAP_INT_H
+#define HB_MAP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <avro.h>
+#include <jansson.h>
+
+#include "map/map.h"
+#include "map/source.h"
+
+/* ---- schemas (schema.c) ----------------------------------------------------- */
+
+enum map_ftype {
+	MF_STRING = 0,
+	MF_RECORD = 1,
+	MF_ARRAY = 2,
+};
+
+/* A field of an event schema, as the language sees it: strings, records,
+ * arrays of strings or records; each possibly nullable. */
+struct map_field {
+	char *name;
+	enum map_ftype type;
+	int nullable;
+	int automatic;               /* eventId, eventType, timestamp, lineage: set by the bridge */
+	enum map_ftype item;         /* MF_ARRAY: MF_STRING or MF_RECORD */
+	struct map_field *fields;    /* MF_RECORD, or MF_ARRAY of MF_RECORD */
+	size_t nfields;
+};
+
+struct map_schema {
+	char *event;                 /* `event` name: "prescription" for PrescriptionEvent */
+	char *fullname;              /* com.covermymeds.healthcare.PrescriptionEvent */
+	char *text;                  /* the .avsc as read */
+	char *file;
+	struct map_field root;       /* MF_RECORD */
+	/* Avro (avro-c), built at load; the value is reused by the encoder. */
+	avro_schema_t avro;
+	avro_value_iface_t *iface;
+	avro_value_t value;
+	int value_ok;
+};
+
+/* Load one .avsc; NULL with errstr. */
+struct map_schema *map_schema_load(const char *path, char *errstr, size_t errstr_size);
+void map_schema_free(struct map_schema *sc);
+const struct map_field *map_field_find(const struct map_field *rec, const char *name,
+				       size_t len);
+
+/* ---- event trees (node.c) ------------------------------------------------------- */
+
+enum map_nkind { MN_NULL = 0, MN_STR, MN_REC, MN_ARR };
+
+/* A value in an event: a string, null, a record (kids = its fields in
+ * schema order) or an array (kids = items; items of an array of records are
+ * MN_REC nodes whose fields are the array field's). Lives in the arena. */
+struct map_node {
+	enum map_nkind kind;
+	const char *s;
+	size_t len;
+	struct map_node *kids;
+	size_t n, cap;
+};
+
+/* n becomes a record of rec with every field at its default. 0 or -1. */
+int map_node_record(struct map_arena *a, const struct map_field *rec, struct map_node *n);
+/* The node of field f (a field of parent) inside record node rec. */
+struct map_node *map_node_child(struct map_node *rec, const struct map_field *parent,
+				const struct map_field *f);
+/* A new (MN_NULL) item at the end of array node arr; NULL when out of memory. */
+struct map_node *map_node_append(struct map_arena *a, struct map_node *arr);
+void map_node_str(struct map_node *n, const char *s, size_t len);
+/* Compact JSON of record node n (heap; caller frees). */
+char *map_node_json(const struct map_field *root, const struct map_node *n, size_t *len);
+/* The same as a jansson value (new reference). */
+json_t *map_node_to_jansson(const struct map_field *f, const struct map_node *n);
+
+/* ---- expressions (expr.c) ----------------------------------------------------- */
+
+enum map_etype { ET_STRING = 0, ET_BOOL = 1, ET_TABLE = 2 };
+
+enum map_op {
+	OP_LIT,      /* str */
+	OP_PATH,     /* src */
+	OP_TREF,     /* target reference (topic/key): tref */
+	OP_TYPE,     /* the event type (topic/key) */
+	OP_TABLE,    /* a table name (lookup's second argument) */
+	OP_CONCAT,   /* a + b */
+	OP_COALESCE, /* a ?? b */
+	OP_CALL,     /* fn(args) */
+	OP_EQ, OP_NE, OP_IN, OP_AND, OP_OR, OP_NOT, OP_EXISTS,
+};
+
+enum map_fn {
+	FN_DATETIME, FN_DATE, FN_LOOKUP, FN_CODESYSTEM, FN_LOWER, FN_UPPER, FN_TRIM,
+	FN_REPLACE, FN_SPLIT, FN_CONCAT, FN_UUID, FN_IF,
+};
+
+struct map_table;
+
+struct map_expr {
+	enum map_op op;
+	enum map_etype type;
+	enum map_fn fn;
+	const char *text;            /* source text of this node (paths, literals), for errors/explain */
+	const char *str;             /* OP_LIT value */
+	size_t len;
+	void *src;                   /* OP_PATH: the adapter's handle */
+	const struct map_table *table;
+	const struct map_field *const *tref; /* OP_TREF: field path, NULL-terminated */
+	struct map_expr **args;      /* operands and arguments */
+	size_t nargs;
+	int line, col;
+};
+
+struct map_table {
+	char *name;
+	char **keys, **vals;
+	size_t n;
+};
+const char *map_table_get(const struct map_table *t, const char *key, size_t len);
+
+/* ---- mappings ------------------------------------------------------------------ */
+
+struct map_rule {
+	const struct map_field **path; /* target path from the event root (or each item) */
+	size_t depth;
+	char *target;                  /* as written, e.g. data.identifiers[] */
+	char *src_text;                /* the expression or each path as written (one line) */
+	int append;                    /* `[]` target */
+	int required;
+	struct map_expr *expr;         /* value (NULL for each-blocks) */
+	void *each;                    /* each-block: the source path */
+	const char *each_text;
+	struct map_rule *sub;          /* each-block rules (relative to the item record) */
+	size_t nsub;
+	int line, col;
+};
+
+struct map_mapping {
+	char *name;
+	char *file;
+	char hash[65];
+	const struct map_source_ops *ops;
+	struct map_expr *when;         /* NULL: always */
+	void *each;                    /* NULL: one event per message */
+	const char *each_text;
+	const struct map_schema *schema;
+	struct map_expr *type, *topic, *key;
+	struct map_rule *rules;
+	size_t nrules;
+	struct map_table **tables;     /* inline tables (owned) */
+	size_t ntables;
+	struct map_table **used;       /* tables in scope (owned by the set or inline) */
+	size_t nused;
+	char *strings;                 /* one heap block for texts; see compile.c */
+};
+
+/* A table file, loaded once per set: its tables are tables[first, first+count). */
+struct map_tfile {
+	char *rel;
+	const char *text;
+	size_t len;
+	size_t first, count;
+};
+
+#define MAP_MAX_SHARED_TABLES 256
+#define MAP_MAX_TABLE_FILES 64
+
+struct map_set {
+	struct map_mapping **maps;
+	size_t nmaps;
+	struct map_schema **schemas;
+	size_t nschemas;
+	struct map_table **tables;     /* shared tables from `use` files (MAP_MAX_SHARED_TABLES) */
+	size_t ntables;
+	struct map_tfile *tfiles;      /* table files loaded so far (MAP_MAX_TABLE_FILES) */
+	size_t ntfiles;
+	struct map_strpool *pool;      /* texts and AST nodes */
+};
+
+/* Evaluation environment for one event. */
+struct map_env {
+	struct map_arena *arena;
+	const struct map_source_ops *ops;
+	void *scope;
+	const struct map_node *event;  /* for target references */
+	const struct map_field *event_root;
+	const char *type;              /* event type once known */
+	char *errstr;
+	size_t errstr_size;
+	int err_code;                  /* 0357 code when evaluation rejects */
+};
+
+/* Evaluate a string expression into out (may stay empty). -1 with env->errstr. */
+int map_expr_eval(struct map_env *env, const struct map_expr *e, struct map_vals *out);
+/* Evaluate a condition: 1 true, 0 false, -1 error. */
+int map_expr_test(struct map_env *env, const struct map_expr *e);
+
+/* HL7 DTM / TS → ISO 8601 (dt=1) or date only (dt=0). Returns length or -1. */
+int map_fmt_datetime(const char *s, size_t len, int dt, char *out, size_t size);
+
+/* Registry of adapters, by the name written after `source`. */
+const struct map_source_ops *map_source_find(const char *name, size_t len);
+/* Tests register an adapter of their own. */
+void map_source_register_test(const struct map_source_ops *ops);
+
+/* ---- the string/node pool of a set ---------------------------------------------- */
+struct map_strpool;
+struct map_strpool *map_pool_new(void);
+void map_pool_free(struct map_strpool *p);
+void *map_pool_alloc(struct map_strpool *p, size_t size); /* zeroed */
+/* The pool frees the adapter handle with ops->free when the set goes. */
+int map_pool_own_handle(struct map_strpool *p, const struct map_source_ops *ops, void *h);
+char *map_pool_strndup(struct map_strpool *p, const char *s, size_t len);
+
+/* compile.c: one file into a mapping (or its first error into d). Everything
+ * it allocates belongs to set->pool. */
+struct map_mapping *map_compile(struct map_set *set, const char *file, const char *text,
+				size_t len, const char *root_dir, struct map_diag *d);
+/* diag.c helpers */
+void map_diag_add(struct map_diag *d, const char *file, const char *text, size_t len, int line,
+		  int col, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+#endif

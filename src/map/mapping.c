@@ -1,0 +1,641 @@
+/* mapping — loading a set of mappings and applying it to one message. */
+#include "map/map_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util.h"
+
+/* A message yields at most this many events (one per order group, …). */
+#define MAP_MAX_EVENTS 256
+/* Mapping folders are shallow; a deeper walk is a loop or a mistake. */
+#define MAP_MAX_DIR_DEPTH 8
+#define MAP_MAX_FILES 1024
+
+/* ---- loading ------------------------------------------------------------------ */
+
+struct pathlist {
+	char **v;
+	size_t n, cap;
+};
+
+static int pl_add(struct pathlist *pl, const char *path)
+{
+	if (pl->n >= MAP_MAX_FILES)
+		return -1;
+	if (pl->n == pl->cap) {
+		size_t ncap = pl->cap ? pl->cap * 2 : 32;
+		char **v = realloc(pl->v, ncap * sizeof(*v));
+		if (!v)
+			return -1;
+		pl->v = v;
+		pl->cap = ncap;
+	}
+	pl->v[pl->n++] = strdup(path);
+	return 0;
+}
+
+static void pl_free(struct pathlist *pl)
+{
+	for (size_t i = 0; i < pl->n; i++)
+		free(pl->v[i]);
+	free(pl->v);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+	size_t n = strlen(s), k = strlen(suf);
+	return n > k && strcmp(s + n - k, suf) == 0;
+}
+
+/* Files ending in suffix below dir; `tests` folders hold golden cases, not mappings. */
+static int walk(const char *dir, const char *suffix, int depth, struct pathlist *pl)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		char path[4096];
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (strcmp(de->d_name, "tests") != 0 && depth < MAP_MAX_DIR_DEPTH)
+				walk(path, suffix, depth + 1, pl);
+		} else if (S_ISREG(st.st_mode) && ends_with(de->d_name, suffix)) {
+			pl_add(pl, path);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+struct map_set *map_set_load(const char *mappings_dir, const char *schemas_dir,
+			     struct map_diag *d)
+{
+	struct map_set *s = calloc(1, sizeof(*s));
+	struct pathlist maps = { 0 }, schemas = { 0 };
+	char err[512];
+
+	if (!s || !(s->pool = map_pool_new())) {
+		map_diag_add(d, mappings_dir, NULL, 0, 0, 0, "out of memory");
+		free(s);
+		return NULL;
+	}
+	s->tables = map_pool_alloc(s->pool, MAP_MAX_SHARED_TABLES * sizeof(*s->tables));
+	s->tfiles = map_pool_alloc(s->pool, MAP_MAX_TABLE_FILES * sizeof(*s->tfiles));
+	if (walk(schemas_dir, ".avsc", 0, &schemas) != 0)
+		map_diag_add(d, schemas_dir, NULL, 0, 0, 0, "cannot read the schema folder: %s",
+			     strerror(errno));
+	qsort(schemas.v, schemas.n, sizeof(char *), cmp_str);
+	s->schemas = calloc(schemas.n ? schemas.n : 1, sizeof(*s->schemas));
+	for (size_t i = 0; i < schemas.n; i++) {
+		struct map_schema *sc = map_schema_load(schemas.v[i], err, sizeof(err));
+		if (!sc) {
+			map_diag_add(d, schemas.v[i], NULL, 0, 0, 0, "%s", err);
+			continue;
+		}
+		for (size_t k = 0; k < s->nschemas; k++)
+			if (strcmp(s->schemas[k]->event, sc->event) == 0)
+				map_diag_add(d, schemas.v[i], NULL, 0, 0, 0,
+					     "event '%s' is already defined by %s", sc->event,
+					     s->schemas[k]->file);
+		s->schemas[s->nschemas++] = sc;
+	}
+	if (walk(mappings_dir, ".map", 0, &maps) != 0)
+		map_diag_add(d, mappings_dir, NULL, 0, 0, 0, "cannot read the mappings folder: %s",
+			     strerror(errno));
+	qsort(maps.v, maps.n, sizeof(char *), cmp_str);
+	s->maps = calloc(maps.n ? maps.n : 1, sizeof(*s->maps));
+	for (size_t i = 0; i < maps.n; i++) {
+		size_t len;
+		char *text = util_read_file(maps.v[i], MAP_MAX_FILE_SIZE, &len, err, sizeof(err));
+		if (!text) {
+			map_diag_add(d, maps.v[i], NULL, 0, 0, 0, "%s", err);
+			continue;
+		}
+		/* the text stays in the pool: errors quote it, explain points into it */
+		char *kept = map_pool_strndup(s->pool, text, len);
+		free(text);
+		struct map_mapping *m = map_compile(s, maps.v[i], kept, len, mappings_dir, d);
+		if (!m)
+			continue;
+		for (size_t k = 0; k < s->nmaps; k++)
+			if (strcmp(s->maps[k]->name, m->name) == 0)
+				map_diag_add(d, maps.v[i], NULL, 0, 0, 0,
+					     "mapping '%s' is already defined in %s", m->name,
+					     s->maps[k]->file);
+		s->maps[s->nmaps++] = m;
+	}
+	pl_free(&maps);
+	pl_free(&schemas);
+	if (d->errors) {
+		map_set_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void map_set_free(struct map_set *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nschemas; i++)
+		map_schema_free(s->schemas[i]);
+	free(s->schemas);
+	free(s->maps);
+	map_pool_free(s->pool);
+	free(s);
+}
+
+size_t map_set_count(const struct map_set *s) { return s->nmaps; }
+const char *map_set_name(const struct map_set *s, size_t i) { return s->maps[i]->name; }
+const char *map_set_file(const struct map_set *s, size_t i) { return s->maps[i]->file; }
+const char *map_set_source(const struct map_set *s, size_t i) { return s->maps[i]->ops->name; }
+const char *map_set_hash(const struct map_set *s, size_t i) { return s->maps[i]->hash; }
+size_t map_set_schema_count(const struct map_set *s) { return s->nschemas; }
+const struct map_schema *map_set_schema(const struct map_set *s, size_t i)
+{
+	return s->schemas[i];
+}
+
+int map_unmatched_policy_parse(const char *s)
+{
+	if (strcmp(s, "filter") == 0)
+		return MAP_UNMATCHED_FILTER;
+	if (strcmp(s, "reject") == 0)
+		return MAP_UNMATCHED_REJECT;
+	if (strcmp(s, "deadletter") == 0)
+		return MAP_UNMATCHED_DEADLETTER;
+	return -1;
+}
+
+/* ---- applying ------------------------------------------------------------------ */
+
+struct built {
+	const struct map_mapping *m;
+	struct map_node event;
+	json_t *explain;
+	const char *type, *topic, *key;
+};
+
+struct apply {
+	const struct map_set *set;
+	const struct map_input *in;
+	const struct map_mapping *m;
+	struct map_env env;
+	struct map_arena *arena_p;
+	unsigned flags;
+	struct built ev_inline[8]; /* most messages: one or two events */
+	struct built *ev;
+	size_t nev, cap;
+	struct map_reject *rej;
+	int rejected;
+	char errbuf[256];
+};
+
+static int reject(struct apply *A, const struct map_rule *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int reject(struct apply *A, const struct map_rule *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+	A->rejected = 1;
+	if (!A->rej)
+		return -1;
+	A->rej->err_code = code;
+	snprintf(A->rej->mapping, sizeof(A->rej->mapping), "%s", A->m->name);
+	snprintf(A->rej->target, sizeof(A->rej->target), "%s", r ? r->target : "");
+	snprintf(A->rej->source, sizeof(A->rej->source), "%s", r && r->src_text ? r->src_text : "");
+	va_start(ap, fmt);
+	vsnprintf(A->rej->reason, sizeof(A->rej->reason), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int oom(struct apply *A)
+{
+	return reject(A, NULL, 207, "mapping %s: out of scratch memory", A->m->name);
+}
+
+static void explain(json_t *ex, const char *prefix, const char *target, const struct map_val *v)
+{
+	if (!ex)
+		return;
+	char t[256];
+	snprintf(t, sizeof(t), "%s%s", prefix, target);
+	json_array_append_new(ex, json_pack("{s:s, s:s%, s:s}", "target", t, "value", v->s,
+					    v->len, "from", v->origin ? v->origin : "literal"));
+}
+
+static int apply_rules(struct apply *A, struct map_node *obj, const struct map_field *rec,
+		       const struct map_rule *rules, size_t n, json_t *ex, const char *prefix,
+		       size_t *nset);
+
+struct item_ctx {
+	struct apply *A;
+	const struct map_rule *r;
+	struct map_node *items;     /* collected here, appended once all succeeded */
+	json_t *ex;
+	const char *prefix;
+	size_t base;                /* items already in the target array */
+	int failed;
+};
+
+static int item_cb(void *scope, void *arg)
+{
+	struct item_ctx *ic = arg;
+	struct apply *A = ic->A;
+	const struct map_field *leaf = ic->r->path[ic->r->depth - 1];
+	void *saved = A->env.scope;
+	struct map_node item;
+	size_t nset = 0;
+	char prefix[200];
+
+	if (map_node_record(A->arena_p, leaf, &item)) {
+		ic->failed = 1;
+		return oom(A);
+	}
+	snprintf(prefix, sizeof(prefix), "%s%.*s[%zu].", ic->prefix, (int)strlen(ic->r->target) - 2,
+		 ic->r->target, ic->base + ic->items->n);
+	A->env.scope = scope;
+	int rc = apply_rules(A, &item, leaf, ic->r->sub, ic->r->nsub, ic->ex, prefix, &nset);
+	A->env.scope = saved;
+	if (rc) {
+		ic->failed = 1;
+		return 1;
+	}
+	/* an item none of whose rules produced anything is not an item */
+	if (nset) {
+		struct map_node *slot = map_node_append(A->arena_p, ic->items);
+		if (!slot) {
+			ic->failed = 1;
+			return oom(A);
+		}
+		*slot = item;
+	}
+	return 0;
+}
+
+/* The node of the rule's leaf; optional records on the way become records
+ * only now, when there is a value to put in them. */
+static struct map_node *leaf_node(struct apply *A, struct map_node *obj,
+				  const struct map_field *rec, const struct map_rule *r)
+{
+	struct map_node *n = obj;
+	const struct map_field *parent = rec;
+	for (size_t k = 0; k < r->depth; k++) {
+		n = map_node_child(n, parent, r->path[k]);
+		parent = r->path[k];
+		if (k + 1 < r->depth && n->kind == MN_NULL && map_node_record(A->arena_p, parent, n))
+			return NULL;
+	}
+	return n;
+}
+
+static int apply_rule(struct apply *A, struct map_node *obj, const struct map_field *rec,
+		      const struct map_rule *r, json_t *ex, const char *prefix, size_t *nset)
+{
+	if (r->each) {
+		struct map_node items = { .kind = MN_ARR };
+		struct map_node *arr = leaf_node(A, obj, rec, r);
+		if (!arr)
+			return oom(A);
+		struct item_ctx ic = { A, r, &items, ex, prefix, arr->n, 0 };
+		int rc = A->in->ops->each(A->env.scope, r->each, A->arena_p, item_cb, &ic,
+					  A->errbuf, sizeof(A->errbuf));
+		if (ic.failed)
+			return -1;
+		if (rc < 0)
+			return reject(A, r, 102, "mapping %s, target %s: %s", A->m->name, r->target,
+				      A->errbuf);
+		if (items.n == 0 && r->required)
+			return reject(A, r, 101, "mapping %s: required target %s is empty (source: %s)",
+				      A->m->name, r->target, r->src_text);
+		for (size_t i = 0; i < items.n; i++) {
+			struct map_node *slot = map_node_append(A->arena_p, arr);
+			if (!slot)
+				return oom(A);
+			*slot = items.kids[i];
+		}
+		*nset += items.n;
+		return 0;
+	}
+	struct map_vals v = { 0 };
+	A->env.errstr = A->errbuf;
+	A->env.errstr_size = sizeof(A->errbuf);
+	if (map_expr_eval(&A->env, r->expr, &v) != 0)
+		return reject(A, r, A->env.err_code ? A->env.err_code : 207,
+			      "mapping %s, target %s: %s", A->m->name, r->target, A->errbuf);
+	if (v.n == 0) {
+		if (r->required)
+			return reject(A, r, 101, "mapping %s: required target %s is empty (source: %s)",
+				      A->m->name, r->target, r->src_text);
+		return 0;
+	}
+	struct map_node *leaf = leaf_node(A, obj, rec, r);
+	if (!leaf)
+		return oom(A);
+	if (r->append) {
+		for (size_t i = 0; i < v.n; i++) {
+			struct map_node *slot = map_node_append(A->arena_p, leaf);
+			if (!slot)
+				return oom(A);
+			map_node_str(slot, v.v[i].s, v.v[i].len);
+			explain(ex, prefix, r->target, &v.v[i]);
+		}
+	} else {
+		map_node_str(leaf, v.v[0].s, v.v[0].len);
+		explain(ex, prefix, r->target, &v.v[0]);
+	}
+	*nset += v.n;
+	return 0;
+}
+
+static int apply_rules(struct apply *A, struct map_node *obj, const struct map_field *rec,
+		       const struct map_rule *rules, size_t n, json_t *ex, const char *prefix,
+		       size_t *nset)
+{
+	for (size_t i = 0; i < n; i++)
+		if (apply_rule(A, obj, rec, &rules[i], ex, prefix, nset))
+			return -1;
+	return 0;
+}
+
+/* First value of a header expression, NUL-terminated in the arena; "" if none. */
+static const char *header_value(struct apply *A, const struct map_expr *e, const char *what)
+{
+	struct map_vals v = { 0 };
+	if (map_expr_eval(&A->env, e, &v) != 0) {
+		reject(A, NULL, A->env.err_code ? A->env.err_code : 207, "mapping %s, %s: %s",
+		       A->m->name, what, A->errbuf);
+		return NULL;
+	}
+	return v.n ? v.v[0].s : "";
+}
+
+/* A root field's node by name (envelope fields: eventId, data, lineage …). */
+static struct map_node *root_field(struct built *b, const char *name)
+{
+	const struct map_field *root = &b->m->schema->root;
+	const struct map_field *f = map_field_find(root, name, strlen(name));
+	return f ? map_node_child(&b->event, root, f) : NULL;
+}
+
+static int build_cb(void *scope, void *arg)
+{
+	struct apply *A = arg;
+	const struct map_mapping *m = A->m;
+	struct built *b;
+	size_t nset = 0;
+
+	if (A->nev >= MAP_MAX_EVENTS) {
+		reject(A, NULL, 207, "mapping %s: more than %d events from one message", m->name,
+		       MAP_MAX_EVENTS);
+		return 1;
+	}
+	if (A->nev == A->cap) {
+		size_t ncap = A->cap * 2;
+		struct built *v = malloc(ncap * sizeof(*v));
+		if (!v) {
+			reject(A, NULL, 207, "mapping %s: out of memory", m->name);
+			return 1;
+		}
+		memcpy(v, A->ev, A->nev * sizeof(*v));
+		if (A->ev != A->ev_inline)
+			free(A->ev);
+		A->ev = v;
+		A->cap = ncap;
+	}
+	b = &A->ev[A->nev];
+	memset(b, 0, sizeof(*b));
+	b->m = m;
+	if (map_node_record(A->arena_p, &m->schema->root, &b->event)) {
+		oom(A);
+		return 1;
+	}
+	b->explain = A->flags & MAP_EXPLAIN ? json_array() : NULL;
+	A->nev++; /* owned by A from here, freed on any outcome */
+	A->env.scope = scope;
+	A->env.event = &b->event;
+	A->env.event_root = &m->schema->root;
+	A->env.type = NULL;
+	A->env.errstr = A->errbuf;
+	A->env.errstr_size = sizeof(A->errbuf);
+	if (apply_rules(A, &b->event, &m->schema->root, m->rules, m->nrules, b->explain, "", &nset))
+		return 1;
+	if (!(b->type = header_value(A, m->type, "type")))
+		return 1;
+	if (!*b->type) {
+		reject(A, NULL, 101, "mapping %s: the event type came out empty", m->name);
+		return 1;
+	}
+	A->env.type = b->type;
+	if (m->topic) {
+		if (!(b->topic = header_value(A, m->topic, "topic")))
+			return 1;
+	} else {
+		size_t n = strlen(b->type) + sizeof("healthcare.");
+		char *t = map_arena_alloc(A->arena_p, n);
+		if (!t)
+			return oom(A), 1;
+		memcpy(t, "healthcare.", sizeof("healthcare.") - 1);
+		memcpy(t + sizeof("healthcare.") - 1, b->type, strlen(b->type) + 1);
+		b->topic = t;
+	}
+	if (!*b->topic) {
+		reject(A, NULL, 101, "mapping %s: the topic came out empty", m->name);
+		return 1;
+	}
+	if (m->key) {
+		if (!(b->key = header_value(A, m->key, "key")))
+			return 1;
+	} else {
+		/* data.patientId when the schema has it */
+		struct map_node *data = root_field(b, "data");
+		const struct map_field *df = map_field_find(&m->schema->root, "data", 4);
+		const struct map_field *pf = df ? map_field_find(df, "patientId", 9) : NULL;
+		struct map_node *pn = data && pf && data->kind == MN_REC ?
+				      map_node_child(data, df, pf) : NULL;
+		b->key = pn && pn->kind == MN_STR ? pn->s : "";
+	}
+	return 0;
+}
+
+static void iso_time(char out[32], int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+enum map_result map_apply(const struct map_set *s, const struct map_input *in, unsigned flags,
+			  map_event_cb cb, void *opaque, size_t *nevents,
+			  struct map_reject *rej)
+{
+	/* The arena's first chunk is kept per thread: a message then costs no
+	 * scratch allocation at all. */
+	static __thread struct map_arena arena;
+	static __thread int arena_ready;
+	struct apply *A = malloc(sizeof(*A));
+	enum map_result res = MAP_OK;
+	size_t matched = 0, delivered = 0;
+	char ts[32];
+
+	if (nevents)
+		*nevents = 0;
+	if (!A) {
+		if (rej)
+			snprintf(rej->reason, sizeof(rej->reason), "out of memory");
+		return MAP_ERROR;
+	}
+	memset(A, 0, offsetof(struct apply, ev_inline));
+	A->ev = A->ev_inline;
+	A->cap = HB_ARRAY_LEN(A->ev_inline);
+	A->nev = 0;
+	A->errbuf[0] = '\0';
+	if (!arena_ready) {
+		map_arena_init(&arena);
+		arena_ready = 1;
+	}
+	A->arena_p = &arena;
+	A->set = s;
+	A->in = in;
+	A->flags = flags;
+	A->rej = rej;
+	A->rejected = 0;
+	A->env.arena = A->arena_p;
+	A->env.ops = in->ops;
+	A->env.errstr = A->errbuf;
+	A->env.errstr_size = sizeof(A->errbuf);
+
+	for (size_t i = 0; i < s->nmaps && !A->rejected; i++) {
+		const struct map_mapping *m = s->maps[i];
+		if (m->ops != in->ops)
+			continue;
+		A->m = m;
+		A->env.scope = in->scope;
+		A->env.event = NULL;
+		if (m->when) {
+			int t = map_expr_test(&A->env, m->when);
+			if (t < 0) {
+				reject(A, NULL, A->env.err_code ? A->env.err_code : 207,
+				       "mapping %s, when: %s", m->name, A->errbuf);
+				break;
+			}
+			if (!t)
+				continue;
+		}
+		matched++;
+		if (m->each) {
+			int rc = in->ops->each(in->scope, m->each, A->arena_p, build_cb, A, A->errbuf,
+					       sizeof(A->errbuf));
+			if (rc < 0 && !A->rejected)
+				reject(A, NULL, 102, "mapping %s, each %s: %s", m->name, m->each_text,
+				       A->errbuf);
+			if (rc != 0 && !A->rejected)
+				reject(A, NULL, 207, "mapping %s: internal error", m->name);
+		} else if (build_cb(in->scope, A) != 0 && !A->rejected) {
+			reject(A, NULL, 207, "mapping %s: out of memory", m->name);
+		}
+	}
+	if (A->rejected) {
+		res = rej && rej->err_code == 207 ? MAP_ERROR : MAP_REJECTED;
+		goto out;
+	}
+	if (matched == 0 || A->nev == 0) {
+		res = MAP_UNMATCHED;
+		goto out;
+	}
+	iso_time(ts, in->now_ms);
+	for (size_t i = 0; i < A->nev; i++) {
+		struct built *b = &A->ev[i];
+		struct map_event ev = { 0 };
+		char id[37];
+		struct map_node *n;
+		map_event_id(id, in->ledger_key, in->ledger_key_len, i);
+		if ((n = root_field(b, "eventId")))
+			map_node_str(n, id, 36);
+		if ((n = root_field(b, "eventType")))
+			map_node_str(n, b->type, strlen(b->type));
+		if ((n = root_field(b, "timestamp")))
+			map_node_str(n, ts, strlen(ts));
+		const char *source = NULL;
+		struct map_node *meta = root_field(b, "metadata");
+		const struct map_field *mf = map_field_find(&b->m->schema->root, "metadata", 8);
+		const struct map_field *sf = mf ? map_field_find(mf, "source", 6) : NULL;
+		if (meta && sf && meta->kind == MN_REC)
+			source = map_node_child(meta, mf, sf)->s;
+		const struct map_field *lf = map_field_find(&b->m->schema->root, "lineage", 7);
+		if (lf && lf->type == MF_RECORD && (n = root_field(b, "lineage")) &&
+		    map_node_record(A->arena_p, lf, n) == 0) {
+			const char *lv[][2] = { { "mapping", b->m->name }, { "mappingHash", b->m->hash },
+						{ "sourceFormat", in->ops->name },
+						{ "sourceMessageId", in->message_id } };
+			for (size_t k = 0; k < HB_ARRAY_LEN(lv); k++) {
+				const struct map_field *f = map_field_find(lf, lv[k][0], strlen(lv[k][0]));
+				if (f && lv[k][1])
+					map_node_str(map_node_child(n, lf, f), lv[k][1], strlen(lv[k][1]));
+			}
+		}
+		ev.index = i;
+		ev.mapping = b->m->name;
+		ev.mapping_hash = b->m->hash;
+		ev.topic = b->topic;
+		ev.key = b->key;
+		ev.event_type = b->type;
+		ev.event_id = id;
+		ev.tree = &b->event;
+		ev.explain = b->explain;
+		ev.schema = b->m->schema;
+		const char *hv[][2] = {
+			{ "event-type", b->type },
+			{ "content-type", A->flags & MAP_AVRO ? "application/avro" : "application/json" },
+			{ "source", source && *source ? source : in->ops->name },
+			{ "hl7bridge-mapping", b->m->name },
+			{ "hl7bridge-mapping-hash", b->m->hash },
+			{ "hl7bridge-source-format", in->ops->name },
+			{ "hl7bridge-source-message-id", in->message_id },
+		};
+		for (size_t k = 0; k < HB_ARRAY_LEN(hv) && ev.nheaders < MAP_MAX_HEADERS; k++)
+			if (hv[k][1]) {
+				ev.headers[ev.nheaders].name = hv[k][0];
+				ev.headers[ev.nheaders].value = hv[k][1];
+				ev.nheaders++;
+			}
+		if (cb && cb(&ev, opaque) != 0) {
+			if (rej)
+				snprintf(rej->reason, sizeof(rej->reason), "event callback failed");
+			res = MAP_ERROR;
+			break;
+		}
+		delivered++;
+	}
+out:
+	for (size_t i = 0; i < A->nev; i++)
+		json_decref(A->ev[i].explain);
+	if (nevents)
+		*nevents = delivered;
+	map_arena_reset(A->arena_p);
+	if (A->ev != A->ev_inline)
+		free(A->ev);
+	free(A);
+	return res;
+}

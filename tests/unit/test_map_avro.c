@@ -1,0 +1,129 @@
+/* Avro encoding: our bytes decode with another ecosystem's decoder
+ * (fastavro, tests/map/avro_check.py) to the very JSON event, and fastavro's
+ * encoding of that JSON is byte-identical to ours. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "map/map_int.h"
+#include "map_test_source.h"
+
+static const char *srcdir(void)
+{
+	return getenv("HB_SRCDIR") ? getenv("HB_SRCDIR") : HB_SRCDIR;
+}
+
+struct dump {
+	const char *dir;
+	int n;
+	char schema[256];
+	char args[8192];
+};
+
+static int dump_cb(const struct map_event *ev, void *opaque)
+{
+	struct dump *d = opaque;
+	char path[512], err[256];
+	unsigned char buf[8192];
+	ssize_t len = map_event_avro(ev, buf, sizeof(buf), err, sizeof(err));
+	cr_assert(len > 0, "%s", err);
+	/* too small a buffer is an error, not a short write */
+	cr_assert_eq(map_event_avro(ev, buf, 8, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "too small"), "%s", err);
+	snprintf(path, sizeof(path), "%s/%d.avro", d->dir, d->n);
+	FILE *f = fopen(path, "wb");
+	fwrite(buf, 1, (size_t)len, f);
+	fclose(f);
+	snprintf(d->args + strlen(d->args), sizeof(d->args) - strlen(d->args), " %s", path);
+	snprintf(path, sizeof(path), "%s/%d.json", d->dir, d->n);
+	json_t *obj = map_event_object(ev);
+	json_dump_file(obj, path, 0);
+	json_decref(obj);
+	snprintf(d->args + strlen(d->args), sizeof(d->args) - strlen(d->args), " %s", path);
+	snprintf(d->schema, sizeof(d->schema), "%s", ((const struct map_schema *)ev->schema)->file);
+	d->n++;
+	return 0;
+}
+
+static const char *python(void)
+{
+	static char venv[1024];
+	if (getenv("HB_PYTHON"))
+		return getenv("HB_PYTHON");
+	snprintf(venv, sizeof(venv), "%s/tests/map/.venv/bin/python", srcdir());
+	return access(venv, X_OK) == 0 ? venv : "python3";
+}
+
+static void check_with_fastavro(struct dump *d)
+{
+	char cmd[10000];
+	snprintf(cmd, sizeof(cmd), "%s %s/tests/map/avro_check.py %s%s", python(), srcdir(),
+		 d->schema, d->args);
+	int st = system(cmd);
+	cr_assert(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77)
+		cr_skip_test("fastavro missing: run tests/map/setup.sh to enable this check");
+	cr_assert_eq(WEXITSTATUS(st), 0, "fastavro disagrees with our Avro bytes");
+}
+
+Test(map_avro, prescription_events_decode_with_fastavro)
+{
+	const char *dir = mt_tmpdir();
+	struct map_diag dg = { 0 };
+	mt_write(dir, "rx.map", "mapping rx\nsource test\nevent prescription\neach orders\n"
+				"type 'prescription.created'\n"
+				"data.prescriptionId = id\ndata.patientId = pid\n"
+				"data.medicationReference.display = name\n"
+				"metadata.source = src\nmetadata.version = '1.0.0'\n");
+	struct map_set *s = mt_load(dir, &dg);
+	cr_assert(s, "%s", dg.text);
+	struct dump d = { .dir = dir };
+	json_t *in = json_loads("{\"pid\":\"P1\",\"src\":\"pharm\",\"orders\":[{\"id\":\"O1\","
+				"\"name\":\"Ibuprof\\u00e8ne 200 mg \\u2014 \\ud83d\\udc8a\"},{\"id\":\"O2\"}]}",
+				0, NULL);
+	struct { json_t *root, *item; } scope = { in, in };
+	struct map_input mi = { .ops = &map_test_source, .scope = &scope, .ledger_key = "L",
+				.ledger_key_len = 1, .message_id = NULL, .now_ms = 1764200000123 };
+	struct map_reject rej;
+	cr_assert_eq(map_apply(s, &mi, MAP_AVRO, dump_cb, &d, NULL, &rej), MAP_OK, "%s",
+		     rej.reason);
+	cr_assert_eq(d.n, 2);
+	check_with_fastavro(&d);
+	json_decref(in);
+	map_set_free(s);
+}
+
+Test(map_avro, patient_events_with_arrays_and_nulls_decode_with_fastavro)
+{
+	const char *dir = mt_tmpdir();
+	struct map_diag dg = { 0 };
+	mt_write(dir, "p.map", "mapping p\nsource test\nevent patient\ntype 'patient.updated'\n"
+			       "data.patientId = id\n"
+			       "data.identifiers[] = each ids { \n value = .v\n system = .s\n}\n"
+			       "data.name.given[] = given\n"
+			       "data.address[] = each addr {\n line[] = .l\n city = .c\n}\n"
+			       "data.gender = g\n"
+			       "metadata.source = 'x'\n");
+	struct map_set *s = mt_load(dir, &dg);
+	cr_assert(s, "%s", dg.text);
+	struct dump d = { .dir = dir };
+	const char *inputs[] = {
+		"{\"id\":\"P1\",\"ids\":[{\"v\":\"1\",\"s\":\"S\"},{\"v\":\"2\"}],\"given\":[\"A\",\"B\"],"
+		"\"addr\":[{\"l\":[\"1 St\",\"Apt 2\"],\"c\":\"Town\"}],\"g\":\"female\"}",
+		"{\"id\":\"P2\"}",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		json_t *in = json_loads(inputs[i], 0, NULL);
+		struct { json_t *root, *item; } scope = { in, in };
+		struct map_input mi = { .ops = &map_test_source, .scope = &scope, .ledger_key = "L",
+					.ledger_key_len = 1, .message_id = "M", .now_ms = 0 };
+		struct map_reject rej;
+		cr_assert_eq(map_apply(s, &mi, 0, dump_cb, &d, NULL, &rej), MAP_OK, "%s", rej.reason);
+		json_decref(in);
+	}
+	check_with_fastavro(&d);
+	map_set_free(s);
+}

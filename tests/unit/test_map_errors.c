@@ -1,0 +1,99 @@
+/* Broken mapping files, each with the exact message it must produce:
+ * tests/fixtures/map/errors/NAME.map and NAME.err. Set HB_MAP_WRITE_ERRORS=1
+ * to (re)write the .err files after a deliberate change of wording. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "map/map_int.h"
+#include "map_test_source.h"
+#include "util.h"
+
+static const char *srcdir(void)
+{
+	return getenv("HB_SRCDIR") ? getenv("HB_SRCDIR") : HB_SRCDIR;
+}
+
+/* The diagnostic for one broken file, loaded alone in a fresh folder, with
+ * the folder prefix removed so the expectation does not depend on it. */
+static char *diag_for(const char *name)
+{
+	char path[1024], err[256];
+	size_t len;
+	snprintf(path, sizeof(path), "%s/tests/fixtures/map/errors/%s", srcdir(), name);
+	char *text = util_read_file(path, 1 << 20, &len, err, sizeof(err));
+	cr_assert(text, "%s", err);
+	const char *dir = mt_tmpdir();
+	mt_write(dir, name, text);
+	free(text);
+	struct map_diag d = { 0 };
+	struct map_set *s = mt_load(dir, &d);
+	cr_assert_null(s, "%s loaded without error", name);
+	cr_assert_eq(d.errors, 1, "%s: %d errors", name, d.errors);
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "%s/", dir);
+	char *out = strdup(d.text + (strncmp(d.text, prefix, strlen(prefix)) == 0 ? strlen(prefix) : 0));
+	map_diag_clear(&d);
+	return out;
+}
+
+Test(map_errors, every_broken_file_has_its_exact_message)
+{
+	char dirpath[1024];
+	snprintf(dirpath, sizeof(dirpath), "%s/tests/fixtures/map/errors", srcdir());
+	DIR *dir = opendir(dirpath);
+	struct dirent *de;
+	int n = 0;
+	cr_assert(dir);
+	while ((de = readdir(dir))) {
+		size_t l = strlen(de->d_name);
+		if (l < 5 || strcmp(de->d_name + l - 4, ".map") != 0)
+			continue;
+		char *got = diag_for(de->d_name);
+		char errpath[1200], err[256];
+		size_t len;
+		snprintf(errpath, sizeof(errpath), "%s/%.*s.err", dirpath, (int)(l - 4), de->d_name);
+		if (getenv("HB_MAP_WRITE_ERRORS")) {
+			FILE *f = fopen(errpath, "w");
+			fputs(got, f);
+			fclose(f);
+		}
+		char *want = util_read_file(errpath, 1 << 20, &len, err, sizeof(err));
+		cr_assert(want, "%s", err);
+		cr_expect_str_eq(got, want, "%s:\n--- got\n%s--- want\n%s", de->d_name, got, want);
+		free(got);
+		free(want);
+		n++;
+	}
+	closedir(dir);
+	cr_assert_geq(n, 20, "only %d cases", n);
+}
+
+/* All files load or none do: one good and one broken file give no set. */
+Test(map_errors, all_or_nothing)
+{
+	const char *dir = mt_tmpdir();
+	struct map_diag d = { 0 };
+	mt_write(dir, "a.map", "mapping a\nsource test\nevent patient\ntype 'patient.created'\n"
+			       "data.patientId = id\n");
+	mt_write(dir, "b.map", "mapping b\nsource test\nevent patient\ntype 'patient.created'\n"
+			       "data.patientid = id\n");
+	mt_write(dir, "c.map", "mapping c\nsource test\nevent patient\ntype 'patient.created'\n"
+			       "data.gender = nope(id)\n");
+	cr_assert_null(mt_load(dir, &d));
+	cr_assert_eq(d.errors, 2, "both broken files are reported: %s", d.text);
+	map_diag_clear(&d);
+}
+
+Test(map_errors, duplicate_mapping_names)
+{
+	const char *dir = mt_tmpdir();
+	struct map_diag d = { 0 };
+	mt_write(dir, "a.map", "mapping same\nsource test\nevent patient\ntype 'patient.created'\n");
+	mt_write(dir, "sub/b.map", "mapping same\nsource test\nevent patient\ntype 'patient.created'\n");
+	cr_assert_null(mt_load(dir, &d));
+	cr_assert(strstr(d.text, "mapping 'same' is already defined in"), "%s", d.text);
+	map_diag_clear(&d);
+}
