@@ -27,6 +27,7 @@ struct command {
 /* Subcommands, in the order --help lists them. Add an entry when the
  * subcommand exists, not before. */
 static const struct command commands[] = {
+	{ "run", cmd_run, "run the bridge: MLLP listeners, mappings, Kafka (exactly once)" },
 	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
 	{ "map", cmd_map, "print the events the mappings make of input files; --test runs golden tests" },
 	{ "check", cmd_check, "check the configuration, every mapping and every event schema" },

@@ -41,3 +41,27 @@ void itest_free_values(char **values, int n);
 long itest_http(const char *method, const char *url, const char *body, char **body_out);
 
 #endif
+
+/* ---- the daemon ---------------------------------------------------------- */
+
+#include <sys/types.h>
+
+/* Start `hl7bridge run -c conf_path` (binary from HB_BUILDDIR), wait for its
+ * ready line, return its pid and the first listener's port. stderr goes to
+ * log_path. */
+pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port);
+/* SIGTERM and wait; returns the exit status (or -1). */
+int itest_daemon_stop(pid_t pid);
+
+/* Connect to 127.0.0.1:port; -1 on failure. */
+int itest_mllp_connect(int port);
+/* Send one message framed and read one framed reply into ack (NUL-terminated).
+ * Returns the reply length, or -1 (timeout 30 s, connection closed). */
+int itest_mllp_exchange(int fd, const char *msg, size_t len, char *ack, size_t cap);
+/* The value of MSA-1 ("AA", "CA", ...) in an ACK, or "" */
+void itest_msa1(const char *ack, char out[3]);
+
+/* A sample from the source tree (HB_SRCDIR/relpath), heap, NUL-terminated. */
+char *itest_sample(const char *relpath, size_t *len);
+/* Replace MSH-10 of an ER7 message (heap result). */
+char *itest_set_msh10(const char *msg, const char *id);
