@@ -28,6 +28,7 @@ struct command {
  * subcommand exists, not before. */
 static const struct command commands[] = {
 	{ "run", cmd_run, "run the bridge: MLLP listeners, mappings, Kafka (exactly once)" },
+	{ "consume", cmd_consume, "print what a read_committed consumer sees on topics (JSON lines)" },
 	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
 	{ "map", cmd_map, "print the events the mappings make of input files; --test runs golden tests" },
 	{ "check", cmd_check, "check the configuration, every mapping and every event schema" },
