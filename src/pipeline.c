@@ -8,17 +8,11 @@
 #include "log.h"
 #include "map/source_hl7.h"
 #include "parse/hl7.h"
+#include "publish/evenc.h"
 #include "publish/records.h"
 #include "util.h"
 
 #define PL_ACK_MAX 4096
-/* One event never needs more Avro than this (it comes from one message). */
-#define PL_AVRO_MAX (64u << 20)
-
-struct pl_schema_id {
-	const struct map_schema *schema;
-	int32_t id;
-};
 
 struct pipeline {
 	struct pipeline_conf conf;
@@ -26,11 +20,8 @@ struct pipeline {
 	struct pub *pub;
 	struct ledger *ledger;
 	const struct map_set *maps;
-	struct pl_schema_id *ids;
-	size_t nids;
+	struct evenc enc;
 	struct hl7_seg *segs; /* parse scratch: messages are parsed one at a time on the loop */
-	unsigned char *avro_buf;
-	size_t avro_cap;
 	uint64_t ack_seq;
 	struct pipeline_stats stats;
 };
@@ -95,40 +86,15 @@ void pipeline_free(struct pipeline *p)
 	free(p->deadletter_topic);
 	free(p->raw_topic);
 	free(p->segs);
-	free(p->ids);
-	free(p->avro_buf);
+	evenc_clear(&p->enc);
 	free(p);
 }
 
 int pipeline_set_maps(struct pipeline *p, const struct map_set *maps, struct registry *reg,
 		      char *errstr, size_t errstr_size)
 {
-	size_t n = map_set_schema_count(maps);
-	struct pl_schema_id *ids = NULL;
-
-	if (p->conf.avro) {
-		if (!reg)
-			return util_seterr(errstr, errstr_size,
-					   "Avro values need a schema registry ([registry] url)");
-		ids = calloc(n ? n : 1, sizeof *ids);
-		if (!ids)
-			return util_seterr(errstr, errstr_size, "out of memory");
-		for (size_t i = 0; i < n; i++) {
-			const struct map_schema *sc = map_set_schema(maps, i);
-			/* Subject = the record's full name, as the quick start's client
-			 * registers it (RecordNameStrategy): one subject per event type,
-			 * whatever topic it is written to. */
-			ids[i].schema = sc;
-			if (registry_register(reg, map_schema_fullname(sc), map_schema_text(sc), &ids[i].id,
-					      errstr, errstr_size) != 0) {
-				free(ids);
-				return -1;
-			}
-		}
-	}
-	free(p->ids);
-	p->ids = ids;
-	p->nids = ids ? n : 0;
+	if (evenc_init(&p->enc, p->conf.avro, maps, reg, errstr, errstr_size) != 0)
+		return -1;
 	p->maps = maps;
 	return 0;
 }
@@ -205,73 +171,18 @@ struct build {
 	struct pipeline *p;
 	struct pl_msg *m;
 	struct pub_job *job;
-	int failed;
 };
-
-static int32_t schema_id(const struct pipeline *p, const struct map_schema *sc)
-{
-	for (size_t i = 0; i < p->nids; i++)
-		if (p->ids[i].schema == sc)
-			return p->ids[i].id;
-	return -1;
-}
 
 static int add_event_cb(const struct map_event *ev, void *opaque)
 {
 	struct build *b = opaque;
-	struct pipeline *p = b->p;
-	rd_kafka_headers_t *h = rd_kafka_headers_new(ev->nheaders + 1);
 	char err[256];
-	int rc;
-
-	for (size_t i = 0; i < ev->nheaders; i++)
-		rd_kafka_header_add(h, ev->headers[i].name, -1, ev->headers[i].value, -1);
-	rd_kafka_header_add(h, "hl7bridge-origin", -1, b->m->origin, -1);
-	if (p->conf.avro) {
-		int32_t id = schema_id(p, ev->schema);
-		ssize_t n;
-		if (id < 0) {
-			rd_kafka_headers_destroy(h);
-			return -1;
-		}
-		/* The encoder cannot say how much room it needs: grow and retry. */
-		for (;;) {
-			if (p->avro_cap >= REGISTRY_WIRE_HEADER) {
-				n = map_event_avro(ev, p->avro_buf + REGISTRY_WIRE_HEADER,
-						   p->avro_cap - REGISTRY_WIRE_HEADER, err, sizeof err);
-				if (n >= 0)
-					break;
-				if (p->avro_cap >= PL_AVRO_MAX) {
-					log_error("pipeline", "%s MSH-10=%s: Avro encoding failed: %s",
-						  b->m->origin, b->m->msh10, err);
-					rd_kafka_headers_destroy(h);
-					return -1;
-				}
-			}
-			size_t cap = p->avro_cap ? p->avro_cap * 2 : 65536;
-			unsigned char *nb = realloc(p->avro_buf, cap);
-			if (!nb)
-				goto oom;
-			p->avro_buf = nb;
-			p->avro_cap = cap;
-		}
-		registry_wire_header(p->avro_buf, id);
-		rc = pub_job_add(b->job, ev->topic, ev->key[0] ? ev->key : NULL, strlen(ev->key),
-				 p->avro_buf, (size_t)n + REGISTRY_WIRE_HEADER, h);
-	} else {
-		char *json = map_event_json(ev);
-		if (!json)
-			goto oom;
-		rc = pub_job_add(b->job, ev->topic, ev->key[0] ? ev->key : NULL, strlen(ev->key), json,
-				 strlen(json), h);
-		free(json);
+	if (evenc_add(&b->p->enc, b->job, ev, b->m->origin, err, sizeof err) != 0) {
+		log_error("pipeline", "%s MSH-10=%s: %s", b->m->origin, b->m->msh10, err);
+		return -1;
 	}
-	if (rc == 0)
-		p->stats.events++;
-	return rc;
-oom:
-	rd_kafka_headers_destroy(h);
-	return -1;
+	b->p->stats.events++;
+	return 0;
 }
 
 static void job_done_cb(struct pub_job *job, enum pub_status st, const char *reason, void *opaque);
@@ -446,7 +357,7 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	struct hl7src_scope scope;
 	struct map_input in;
 	struct map_reject rej;
-	struct build b = { p, m, NULL, 0 };
+	struct build b = { p, m, NULL };
 	size_t nev = 0;
 	enum map_result r;
 

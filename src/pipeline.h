@@ -51,8 +51,7 @@ typedef void (*pipeline_done_cb)(void *ctx, const char *ack, size_t len);
 
 struct pipeline;
 
-/* maps and registry are borrowed (pipeline_set_maps swaps them on reload);
- * the registry is used only at set-up: schema ids are resolved once. */
+/* The mapping set is borrowed (pipeline_set_maps swaps it on reload). */
 struct pipeline *pipeline_new(const struct pipeline_conf *c, struct pub *pub,
 			      struct ledger *ledger, char *errstr, size_t errstr_size);
 void pipeline_free(struct pipeline *p);
