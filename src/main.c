@@ -15,7 +15,7 @@
 #include <openssl/opensslv.h>
 
 #include "cli.h"
-#include "map/cli.h"
+#include "map/map_cli.h"
 #include "util.h"
 
 struct command {

@@ -373,7 +373,8 @@ static int parse_rule(struct parser *P, const struct map_field *root, struct rul
 			return -1;
 		}
 		r.sub = map_pool_alloc(P->set->pool, (sub.n ? sub.n : 1) * sizeof(*sub.v));
-		memcpy(r.sub, sub.v, sub.n * sizeof(*sub.v));
+		if (sub.n)
+			memcpy(r.sub, sub.v, sub.n * sizeof(*sub.v));
 		r.nsub = sub.n;
 		free(sub.v);
 	} else {
@@ -625,7 +626,8 @@ struct map_mapping *map_compile(struct map_set *set, const char *file, const cha
 		goto fail;
 	}
 	m->rules = map_pool_alloc(set->pool, (rl.n ? rl.n : 1) * sizeof(*rl.v));
-	memcpy(m->rules, rl.v, rl.n * sizeof(*rl.v));
+	if (rl.n) /* a mapping may have no rules (rl.v is then NULL) */
+		memcpy(m->rules, rl.v, rl.n * sizeof(*rl.v));
 	m->nrules = rl.n;
 	EVP_DigestFinal_ex(P.hash, md, &mdlen);
 	for (unsigned int k = 0; k < mdlen && k < 32; k++)

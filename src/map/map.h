@@ -60,6 +60,17 @@ const char *map_set_file(const struct map_set *s, size_t i);
 const char *map_set_source(const struct map_set *s, size_t i);
 const char *map_set_hash(const struct map_set *s, size_t i);
 
+/* Call cb with every event type (topics = 0) or topic (topics = 1) mapping
+ * i can produce, when that is known from the file (literals, tables, if()).
+ * Returns 0, or -1 when it depends on the message in a way that cannot be
+ * listed (then cb was not called). */
+int map_set_types(const struct map_set *s, size_t i, int topics,
+		  void (*cb)(const char *value, void *arg), void *arg);
+
+/* The topic of a mapping without `topic`: prefix + type. The prefix is
+ * "healthcare." unless set (config [topics] prefix); at most 63 bytes. */
+void map_set_topic_prefix(struct map_set *s, const char *prefix);
+
 /* Schemas: count, and each one's full name and Avro JSON text (for the
  * Schema Registry). */
 size_t map_set_schema_count(const struct map_set *s);

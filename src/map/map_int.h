@@ -180,6 +180,7 @@ struct map_set {
 	struct map_tfile *tfiles;      /* table files loaded so far (MAP_MAX_TABLE_FILES) */
 	size_t ntfiles;
 	struct map_strpool *pool;      /* texts and AST nodes */
+	char topic_prefix[64];
 };
 
 /* Evaluation environment for one event. */

@@ -97,6 +97,7 @@ struct map_set *map_set_load(const char *mappings_dir, const char *schemas_dir,
 		free(s);
 		return NULL;
 	}
+	snprintf(s->topic_prefix, sizeof(s->topic_prefix), "healthcare.");
 	s->tables = map_pool_alloc(s->pool, MAP_MAX_SHARED_TABLES * sizeof(*s->tables));
 	s->tfiles = map_pool_alloc(s->pool, MAP_MAX_TABLE_FILES * sizeof(*s->tfiles));
 	if (walk(schemas_dir, ".avsc", 0, &schemas) != 0)
@@ -172,6 +173,11 @@ size_t map_set_schema_count(const struct map_set *s) { return s->nschemas; }
 const struct map_schema *map_set_schema(const struct map_set *s, size_t i)
 {
 	return s->schemas[i];
+}
+
+void map_set_topic_prefix(struct map_set *s, const char *prefix)
+{
+	snprintf(s->topic_prefix, sizeof(s->topic_prefix), "%s", prefix);
 }
 
 int map_unmatched_policy_parse(const char *s)
@@ -450,12 +456,12 @@ static int build_cb(void *scope, void *arg)
 		if (!(b->topic = header_value(A, m->topic, "topic")))
 			return 1;
 	} else {
-		size_t n = strlen(b->type) + sizeof("healthcare.");
-		char *t = map_arena_alloc(A->arena_p, n);
+		size_t pl = strlen(A->set->topic_prefix), tl = strlen(b->type);
+		char *t = map_arena_alloc(A->arena_p, pl + tl + 1);
 		if (!t)
 			return oom(A), 1;
-		memcpy(t, "healthcare.", sizeof("healthcare.") - 1);
-		memcpy(t + sizeof("healthcare.") - 1, b->type, strlen(b->type) + 1);
+		memcpy(t, A->set->topic_prefix, pl);
+		memcpy(t + pl, b->type, tl + 1);
 		b->topic = t;
 	}
 	if (!*b->topic) {

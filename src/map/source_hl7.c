@@ -59,9 +59,13 @@ static int compile_part(struct hl7_path *p, const char *text, size_t off, size_t
 		return seterr(err, off + 1, len ? "path too long" : "empty path");
 	memcpy(buf, text + off, len);
 	buf[len] = '\0';
-	if (hl7_path_compile(p, buf, &he) != 0)
-		return seterr(err, off + (he.column ? he.column : 1), he.msg[0] ? he.msg :
-			      "not an HL7 path (SEG-F.C.S)");
+	if (hl7_path_compile(p, buf, &he) != 0) {
+		/* the caret shows the column; keep the parser's words without it */
+		const char *msg = he.msg[0] ? he.msg : "not an HL7 path (SEG-F.C.S)";
+		if (strncmp(msg, "path column ", 12) == 0 && strstr(msg, ": "))
+			msg = strstr(msg, ": ") + 2;
+		return seterr(err, off + (he.column ? he.column : 1), msg);
+	}
 	return 0;
 }
 

@@ -1,15 +1,17 @@
-/* cli — `hl7bridge map` (what would be published, --explain, --test) and
+/* map_cli — `hl7bridge map` (what would be published, --explain, --test) and
  * `hl7bridge check` (every mapping and schema). No Kafka involved. */
-#include "map/cli.h"
+#include "map/map_cli.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "map/golden.h"
 #include "map/input.h"
 #include "map/map.h"
+#include "publish/topics.h"
 #include "util.h"
 
 #define CLI_MAX_INPUT (256u * 1024 * 1024)
@@ -196,6 +198,37 @@ int cmd_map(int argc, char **argv)
 	return r.failed ? 1 : 0;
 }
 
+struct topic_check {
+	const struct topic_plan *plan;
+	const char *mapping, *conf;
+	int errors;
+};
+
+static void topic_cb(const char *topic, void *arg)
+{
+	struct topic_check *tc = arg;
+	for (int i = 0; i < tc->plan->n; i++)
+		if (tc->plan->t[i].role == TOPIC_EVENT && strcmp(tc->plan->t[i].name, topic) == 0)
+			return;
+	fprintf(stderr, "%s: mapping %s can publish to %s, which the configuration does not "
+			"create: add its event type to [topics] events\n", tc->conf, tc->mapping,
+		topic);
+	tc->errors++;
+}
+
+/* Every topic a mapping can publish to must be one the configuration creates. */
+static int check_topics(const struct map_set *s, const struct topic_plan *plan, const char *conf)
+{
+	struct topic_check tc = { plan, NULL, conf, 0 };
+	for (size_t i = 0; i < map_set_count(s); i++) {
+		tc.mapping = map_set_name(s, i);
+		if (map_set_types(s, i, 1, topic_cb, &tc) != 0)
+			printf("note: mapping %s: its topics depend on the message; not checked "
+			       "against the configuration\n", tc.mapping);
+	}
+	return tc.errors;
+}
+
 int cmd_check(int argc, char **argv)
 {
 	struct cli_opts o = { 0 };
@@ -204,21 +237,52 @@ int cmd_check(int argc, char **argv)
 		FILE *out = rc > 0 ? stdout : stderr;
 		fprintf(out, "usage: hl7bridge check [-c FILE] [-m DIR] [-s DIR]\n\n"
 			     "Compile every mapping in DIR (default: mappings) against the event\n"
-			     "schemas (default: conf/schemas). Exit status 1 on any error.\n");
+			     "schemas (default: conf/schemas). With -c, also load the configuration\n"
+			     "and check that every topic a mapping can publish to is created by it.\n"
+			     "Exit status 1 on any error.\n");
 		return rc > 0 ? 0 : 2;
 	}
-	if (o.conf)
-		fprintf(stderr, "%s: configuration not checked: this build has no configuration "
-				"loader in 'check' yet\n", o.conf);
+	struct topic_plan plan;
+	int have_plan = 0, errors = 0;
+	char err[512];
+	if (o.conf) {
+		/* the configuration: syntax, variables, and the topics it creates */
+		struct conf *c = cli_load_conf(o.conf, err, sizeof(err));
+		if (!c) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		if (topics_plan(c, &plan, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s\n", err);
+			conf_free(c);
+			return 1;
+		}
+		have_plan = 1;
+		conf_free(c);
+		printf("ok  config %s\n", o.conf);
+	}
 	struct map_set *s = load(&o);
-	if (!s)
+	if (!s) {
+		if (have_plan)
+			topics_plan_clear(&plan);
 		return 1;
+	}
+	if (have_plan) {
+		map_set_topic_prefix(s, plan.prefix);
+		errors = check_topics(s, &plan, o.conf);
+		topics_plan_clear(&plan);
+	}
 	for (size_t i = 0; i < map_set_count(s); i++)
 		printf("ok  %-28s %-6s %.12s  %s\n", map_set_name(s, i), map_set_source(s, i),
 		       map_set_hash(s, i), map_set_file(s, i));
 	for (size_t i = 0; i < map_set_schema_count(s); i++)
 		printf("ok  schema %s\n", map_schema_fullname(map_set_schema(s, i)));
-	printf("%zu mappings, %zu schemas: no errors\n", map_set_count(s), map_set_schema_count(s));
+	if (errors)
+		printf("%zu mappings, %zu schemas: %d error%s\n", map_set_count(s),
+		       map_set_schema_count(s), errors, errors == 1 ? "" : "s");
+	else
+		printf("%zu mappings, %zu schemas: no errors\n", map_set_count(s),
+		       map_set_schema_count(s));
 	map_set_free(s);
-	return 0;
+	return errors ? 1 : 0;
 }
