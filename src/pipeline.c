@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "map/input.h"
 #include "map/source_hl7.h"
 #include "parse/hl7.h"
 #include "publish/evenc.h"
@@ -323,14 +324,10 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	}
 	m->parsed = 1;
 	{
-		struct hl7_view v3, v4, v10;
-		hl7_field(&h, 0, 3, &v3);
-		hl7_field(&h, 0, 4, &v4);
+		struct hl7_view v10;
 		hl7_field(&h, 0, 10, &v10);
 		copy_id(m->msh10, sizeof m->msh10, v10);
-		const void *parts[] = { v3.ptr, v4.ptr, v10.ptr, m->raw };
-		size_t lens[] = { v3.len, v4.len, v10.len, m->len };
-		ledger_hash(m->key, 4, parts, lens);
+		map_input_hl7_key(&h, m->raw, m->len, m->key);
 	}
 
 	e = ledger_find(p->ledger, m->key);
