@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "daemon_conf.h"
 #include "log.h"
+#include "ingest/filedrop.h"
 #include "map/map.h"
 #include "pipeline.h"
 #include "publish/kconf.h"
@@ -41,6 +42,8 @@ struct daemon {
 	struct pipeline *pl;
 	struct lsn *lsn[DAEMON_MAX_LISTENERS];
 	int nlsn;
+	struct drop *drops[DAEMON_MAX_DROPS];
+	int ndrops;
 	ev_async wake;
 	ev_signal sigterm, sigint, sighup;
 	ev_timer tick, deadline;
@@ -76,6 +79,9 @@ static int idle_everywhere(struct daemon *d)
 	for (int i = 0; i < d->nlsn; i++)
 		if (lsn_busy(d->lsn[i]))
 			return 0;
+	for (int i = 0; i < d->ndrops; i++)
+		if (!drop_idle(d->drops[i]))
+			return 0;
 	return 1;
 }
 
@@ -97,6 +103,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	check_fatal(d);
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_kick(d->lsn[i]);
+	for (int i = 0; i < d->ndrops; i++)
+		drop_poll(d->drops[i]);
 	if (d->draining && idle_everywhere(d)) {
 		log_info("daemon", "every in-flight message is committed and acknowledged");
 		ev_break(loop, EVBREAK_ALL);
@@ -144,6 +152,8 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	d->draining = 1;
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_stop_accepting(d->lsn[i]);
+	for (int i = 0; i < d->ndrops; i++)
+		drop_stop(d->drops[i]);
 	ev_timer_set(&d->deadline, (double)d->s.shutdown_timeout_ms / 1000.0, 0.);
 	ev_timer_start(loop, &d->deadline);
 	if (idle_everywhere(d))
@@ -195,6 +205,8 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		if (lc->tls && lsn_reload_tls(d->lsn[i], &tc, err, sizeof err) != 0)
 			log_error("daemon", "listener %s: %s", lc->name, err);
 	}
+	for (int i = 0; i < d->ndrops; i++)
+		drop_request_reload(d->drops[i]);
 	log_info("daemon", "reloaded: %zu mappings", map_set_count(maps));
 }
 
@@ -326,6 +338,15 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 			 lsn_port(d->lsn[i]), d->s.lsn[i].name,
 			 d->s.lsn[i].tls ? (d->s.lsn[i].tls_conf.verify_client ? ", mutual TLS" : ", TLS") : "");
 	}
+	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.avro, d->s.instance,
+				 d->s.topics.deadletter, d->s.topics.raw, d->s.topics.raw_hl7v2,
+				 d->s.topics.raw_fhir };
+	for (int i = 0; i < d->s.ndrops; i++) {
+		d->drops[i] = drop_new(d->loop, &d->s.drops[i], &denv, err, errsz);
+		if (!d->drops[i])
+			return -1;
+		d->ndrops++;
+	}
 	if (drop_privileges(&d->s, err, errsz) != 0)
 		return -1;
 	log_info("daemon", "ready in %lld ms (instance %s)", (long long)(util_mono_ms() - t0),
@@ -346,9 +367,15 @@ static void teardown(struct daemon *d)
 {
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_free(d->lsn[i]);
-	if (d->pub) {
-		pub_free(d->pub); /* commits what is queued; completions drain here */
-	}
+	/* Drops stop first so their workers submit nothing more; the publisher
+	 * then commits what is queued and delivers the completions (which the
+	 * drops' callbacks use); only then do the workers end. */
+	for (int i = 0; i < d->ndrops; i++)
+		drop_stop(d->drops[i]);
+	if (d->pub)
+		pub_free(d->pub);
+	for (int i = 0; i < d->ndrops; i++)
+		drop_free(d->drops[i]);
 	pipeline_free(d->pl);
 	ledger_free(d->ledger);
 	registry_free(d->reg);

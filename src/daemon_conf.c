@@ -99,6 +99,52 @@ static int load_listener(struct conf *c, struct conf_section *s, struct lsn_conf
 	return 0;
 }
 
+static int load_drop(struct conf *c, struct conf_section *s, const struct daemon_settings *ds,
+		     struct drop_conf *d, char *errstr, size_t errstr_size)
+{
+	int64_t v;
+	const char *u;
+	drop_conf_defaults(d);
+	snprintf(d->name, sizeof d->name, "%s", s->name);
+	if (!conf_kv(s, "path"))
+		return util_seterr(errstr, errstr_size, "%s:%d: [drop %s] needs a path", c->path, s->line,
+				   s->name);
+	if (copy_str(d->path, sizeof d->path, conf_str(s, "path", ""), c, s, "path", errstr,
+		     errstr_size) ||
+	    copy_str(d->mappings, sizeof d->mappings, conf_str(s, "mappings", ds->mappings), c, s,
+		     "mappings", errstr, errstr_size) ||
+	    copy_str(d->schemas, sizeof d->schemas, conf_str(s, "schemas", ds->schemas), c, s,
+		     "schemas", errstr, errstr_size) ||
+	    on_off(c, s, "deadletter", ds->pl.deadletter, &d->deadletter, errstr, errstr_size))
+		return -1;
+	u = conf_str(s, "unmatched", NULL);
+	if (u) {
+		int pol = map_unmatched_policy_parse(u);
+		if (pol < 0)
+			return util_seterr(errstr, errstr_size,
+					   "%s:%d: unmatched: expected filter, reject or deadletter", c->path,
+					   conf_kv(s, "unmatched")->line);
+		d->unmatched = (enum map_unmatched_policy)pol;
+	} else {
+		d->unmatched = ds->pl.unmatched;
+	}
+	if (conf_size(c, s, "max.file.size", d->max_file_size, &d->max_file_size, errstr, errstr_size))
+		return -1;
+	if (conf_int(c, s, "max.messages.per.transaction", d->max_per_txn, 1, 100000, &v, errstr,
+		     errstr_size))
+		return -1;
+	d->max_per_txn = (int)v;
+	if (conf_int(c, s, "max.inflight", d->max_inflight, 1, 1000, &v, errstr, errstr_size))
+		return -1;
+	d->max_inflight = (int)v;
+	if (conf_duration_ms(c, s, "quiet.period", d->quiet_ms, &d->quiet_ms, errstr, errstr_size) ||
+	    conf_duration_ms(c, s, "rescan", d->rescan_ms, &d->rescan_ms, errstr, errstr_size) ||
+	    conf_duration_ms(c, s, "progress.interval", d->progress_ms, &d->progress_ms, errstr,
+			     errstr_size))
+		return -1;
+	return 0;
+}
+
 int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr,
 			 size_t errstr_size)
 {
@@ -224,6 +270,18 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 		if (load_listener(c, ls, &s->lsn[s->nlsn], errstr, errstr_size) != 0)
 			return -1;
 		s->nlsn++;
+	}
+	/* file drops */
+	for (struct conf_section *dsn = conf_next(c, "drop", NULL); dsn; dsn = conf_next(c, "drop", dsn)) {
+		if (s->ndrops == DAEMON_MAX_DROPS)
+			return util_seterr(errstr, errstr_size, "%s:%d: more than %d drops", c->path,
+					   dsn->line, DAEMON_MAX_DROPS);
+		if (!dsn->name)
+			return util_seterr(errstr, errstr_size, "%s:%d: a drop needs a name: [drop NAME]",
+					   c->path, dsn->line);
+		if (load_drop(c, dsn, s, &s->drops[s->ndrops], errstr, errstr_size) != 0)
+			return -1;
+		s->ndrops++;
 	}
 	return conf_unused(c, errstr, errstr_size);
 }

@@ -1,7 +1,7 @@
 /*
  * daemon_conf — the daemon's settings from the configuration file: [bridge],
- * [hl7], [publisher], [ledger], [registry], [topics] and every
- * [listener NAME]. conf/hl7bridge.conf documents each key. Unknown keys are
+ * [hl7], [publisher], [ledger], [registry], [topics], every [listener NAME]
+ * and every [drop NAME]. conf/hl7bridge.conf documents each key. Unknown keys are
  * errors (file:line), so a typo never silently keeps a default.
  */
 #ifndef HB_DAEMON_CONF_H
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "ingest/filedrop.h"
 #include "ingest/listener.h"
 #include "log.h"
 #include "pipeline.h"
@@ -18,6 +19,7 @@
 #include "publish/topics.h"
 
 #define DAEMON_MAX_LISTENERS 16
+#define DAEMON_MAX_DROPS 16
 
 struct daemon_settings {
 	char instance[64];
@@ -42,6 +44,9 @@ struct daemon_settings {
 
 	struct lsn_conf lsn[DAEMON_MAX_LISTENERS];
 	int nlsn;
+
+	struct drop_conf drops[DAEMON_MAX_DROPS];
+	int ndrops;
 };
 
 /* Fill s from c (after kconf_build has consumed [kafka]). Returns 0, or -1
