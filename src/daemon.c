@@ -380,8 +380,10 @@ static void teardown(struct daemon *d)
 	ledger_free(d->ledger);
 	registry_free(d->reg);
 	map_set_free(d->maps);
+	if (d->mock)
+		rd_kafka_mock_cluster_destroy(d->mock);
 	if (d->mock_rk)
-		rd_kafka_destroy(d->mock_rk); /* destroys the mock cluster with it */
+		rd_kafka_destroy(d->mock_rk);
 	if (d->kc)
 		rd_kafka_conf_destroy(d->kc);
 	daemon_settings_clear(&d->s);

@@ -1,7 +1,6 @@
 /* input — sniff the format, split into messages, hand each over. */
 #include "map/input.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,7 +277,8 @@ int map_input_items(const char *name, const char *buf, size_t len, int64_t now_m
 
 	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
 		i = 3;
-	while (i < len && isspace((unsigned char)buf[i]))
+	/* Not isspace(): it counts <VT>, which starts an MLLP frame. */
+	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
 		i++;
 	if (i < len && (unsigned char)buf[i] == MLLP_VT) {
 		s.segs = malloc(HL7_DEFAULT_MAX_SEGMENTS * sizeof *s.segs);

@@ -35,6 +35,9 @@ rd_kafka_conf_t *itest_conf(const char *key, ...);
 int itest_consume_all(const char *topic, const char *isolation, int expect, int timeout_ms,
 		      char ***values_out);
 void itest_free_values(char **values, int n);
+/* Count the records (read_committed, from the beginning) whose value contains
+ * needle; stops after timeout_ms without a new record. */
+int itest_count_with(const char *topic, const char *needle, int timeout_ms);
 
 /* HTTP helpers for the registry (libcurl). Returns the HTTP status, or -1 on a
  * transport error; *body_out is a heap string (caller frees). */
@@ -48,7 +51,7 @@ long itest_http(const char *method, const char *url, const char *body, char **bo
 
 /* Start `hl7bridge run -c conf_path` (binary from HB_BUILDDIR), wait for its
  * ready line, return its pid and the first listener's port. stderr goes to
- * log_path. */
+ * log_path. *port is -1 when no listener is configured (may be NULL). */
 pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port);
 /* SIGTERM and wait; returns the exit status (or -1). */
 int itest_daemon_stop(pid_t pid);

@@ -38,12 +38,7 @@ static void write_conf(void)
 
 static int count_with(const char *topic, const char *needle)
 {
-	char **vals;
-	int n = itest_consume_all(topic, "read_committed", -1, 3000, &vals), c = 0;
-	for (int i = 0; i < n; i++)
-		c += strstr(vals[i], needle) != NULL;
-	itest_free_values(vals, n);
-	return c;
+	return itest_count_with(topic, needle, 3000);
 }
 
 static void exchange(int fd, const char *msg, char *ack, size_t cap, const char *want1,
