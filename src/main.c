@@ -27,6 +27,7 @@ struct command {
  * subcommand exists, not before. */
 static const struct command commands[] = {
 	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
+	{ "send", cmd_send, "send HL7v2 messages over MLLP (TLS too) and print each ACK" },
 	{ NULL, NULL, NULL },
 };
 
