@@ -168,8 +168,9 @@ static void arm_timer(struct conn *c)
 	ev_timer_start(r->loop, &c->timer);
 }
 
-/* Close the socket and forget the connection's state, keeping its jobs. */
-static void conn_close(struct conn *c)
+/* Close the socket and forget the connection's state, keeping its jobs.
+ * graceful: the connection is healthy, so TLS can say goodbye. */
+static void conn_close(struct conn *c, int graceful)
 {
 	struct run *r = c->run;
 
@@ -177,6 +178,10 @@ static void conn_close(struct conn *c)
 	ev_timer_stop(r->loop, &c->timer);
 	c->events = 0;
 	if (c->ssl) {
+		/* Say goodbye properly if we can; nobody waits for the answer. */
+		if (graceful && c->state == C_READY)
+			SSL_shutdown(c->ssl);
+		ERR_clear_error();
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 	}
@@ -198,7 +203,7 @@ static void conn_end(struct conn *c, enum mllp_client_outcome head_oc, const cha
 	char rest[160];
 
 	snprintf(rest, sizeof rest, "connection closed (%s)", why);
-	conn_close(c);
+	conn_close(c, 0);
 	for (unsigned i = 0; c->count > 0; i++) {
 		struct job j = c->ring[c->head];
 		c->head = (c->head + 1) % r->o->pipeline;
@@ -299,7 +304,7 @@ static void conn_start(struct conn *c)
 	}
 	if (errno != EINPROGRESS) {
 		int e = errno;
-		conn_close(c);
+		conn_close(c, 0);
 		if (c->ai->ai_next) {
 			c->ai = c->ai->ai_next;
 			conn_start(c);
@@ -530,11 +535,11 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			conn_connected(c);
 		} else if (c->ai->ai_next) {
 			/* e.g. localhost resolved to ::1 first, server on 127.0.0.1 */
-			conn_close(c);
+			conn_close(c, 0);
 			c->ai = c->ai->ai_next;
 			conn_start(c);
 		} else {
-			conn_close(c);
+			conn_close(c, 0);
 			run_fatal(r, "connect to %s:%s: %s", r->o->host, r->o->port, strerror(err));
 		}
 		return;
@@ -550,7 +555,7 @@ static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 			set_events(c, EV_READ | (c->wcount < c->count &&
 						 (!c->ssl || c->tls_wants_write) ? EV_WRITE : 0));
 		if (c->state == C_READY && c->count == 0 && r->next_job >= r->total) {
-			conn_close(c);
+			conn_close(c, 1);
 			c->state = C_DEAD;
 		}
 		check_done(r);
@@ -664,7 +669,6 @@ int mllp_client_run(const struct mllp_client_opts *o,
 		goto out;
 	/* Resolved once, before the loop runs: nothing on the loop blocks. */
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
 	gai = getaddrinfo(o->host, o->port, &hints, &r.ai);
 	if (gai != 0) {
 		util_seterr(errstr, errstr_size, "%s:%s: %s", o->host, o->port, gai_strerror(gai));
@@ -704,7 +708,7 @@ out:
 	for (unsigned i = 0; i < nconns; i++) {
 		struct conn *c = &r.conns[i];
 		struct job j;
-		conn_close(c);
+		conn_close(c, !r.fatal);
 		/* After a fatal error, every job still unanswered gets an outcome. */
 		while (c->count > 0) {
 			j = c->ring[c->head];

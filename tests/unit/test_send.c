@@ -121,6 +121,10 @@ static void run_send(struct run_out *r, ...)
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	r->out = slurp(outp);
 	r->err = slurp(errp);
+	/* In a sanitizer build, a report must fail the test whatever the
+	 * expected exit code. */
+	cr_assert_null(strstr(r->err, "Sanitizer"), "%s", r->err);
+	cr_assert_null(strstr(r->err, "runtime error"), "%s", r->err);
 }
 
 static void run_free(struct run_out *r)
