@@ -3,7 +3,10 @@
  * process, over loopback. Both share the machine, so the numbers are a
  * floor for the client, not a measure of any server. One line per setting:
  *   conns=<c> pipeline=<p> msgs=<n> secs=<s> msgs_per_s=<x> p50_ms=<a> p99_ms=<b> max_ms=<m>
- * Usage: bench_send [messages-per-setting, default 20000] */
+ * Usage: bench_send [messages-per-setting, default 20000]
+ *        bench_send serve [CERT KEY]  run only the peer (TLS with CERT/KEY), print
+ *                                     its port, stop at end of input: a target
+ *                                     for `hl7bridge send` by hand. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +48,22 @@ int main(int argc, char **argv)
 	int rc = 0;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && strcmp(argv[1], "serve") == 0) {
+		if (argc > 3 && !(po.tls = mllp_peer_tls_ctx(argv[2], argv[3], NULL))) {
+			fprintf(stderr, "bench_send: cannot load %s / %s\n", argv[2], argv[3]);
+			return 1;
+		}
+		peer = mllp_peer_start(&po);
+		if (!peer)
+			return 1;
+		printf("%d\n", mllp_peer_port(peer));
+		fflush(stdout);
+		while (getchar() != EOF)
+			;
+		mllp_peer_stop(peer, NULL);
+		SSL_CTX_free(po.tls);
+		return 0;
+	}
 	peer = mllp_peer_start(&po);
 	if (!peer) {
 		fprintf(stderr, "bench_send: cannot start the peer\n");

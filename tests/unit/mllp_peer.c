@@ -16,7 +16,7 @@
 #include "ingest/mllp.h"
 #include "parse/hl7.h"
 
-#define PEER_MAX_CONNS 512
+#define PEER_MAX_CONNS 4096
 #define PEER_MAX_HOLD 64
 
 struct peer_conn {
