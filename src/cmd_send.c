@@ -277,7 +277,7 @@ static void result_cb(void *opaque, const struct mllp_client_result *r)
 			s->timeouts++;
 		else
 			s->failed++;
-		snprintf(line, sizeof line, "ERROR %s", r->why);
+		snprintf(line, sizeof line, "ERROR %s %.3f ms", r->why, ms);
 		goto print;
 	}
 	hist_record(&s->lat, (uint64_t)(r->latency_us > 0 ? r->latency_us : 0));

@@ -68,6 +68,23 @@ static int answer(struct peer_conn *c, const char *msg, size_t len)
 
 	if (parsed)
 		hl7_field(&m, 0, 10, &id);
+	if (id.len >= 4 && !memcmp(id.ptr, "HUGE", 4)) {
+		/* One frame over MLLP_DEFAULT_MAX_FRAME. */
+		size_t big = MLLP_DEFAULT_MAX_FRAME + 1024;
+		char *f = malloc(big + MLLP_OVERHEAD);
+		int rc = -1;
+		if (parsed)
+			hl7_msg_clear(&m);
+		if (f) {
+			memset(f, 'A', big + MLLP_OVERHEAD);
+			f[0] = MLLP_VT;
+			f[big + 1] = MLLP_FS;
+			f[big + 2] = MLLP_CR;
+			rc = peer_write(c, f, big + MLLP_OVERHEAD);
+			free(f);
+		}
+		return rc;
+	}
 	if (id.len >= 4 && !memcmp(id.ptr, "SLOW", 4))
 		n = 0;
 	else if (id.len >= 5 && !memcmp(id.ptr, "CLOSE", 5))

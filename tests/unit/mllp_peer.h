@@ -8,6 +8,7 @@
  *   SLOW...   nothing (the client times out)
  *   GARB...   a frame that is not HL7
  *   CLOSE...  closes the connection without answering
+ *   HUGE...   a frame larger than MLLP_DEFAULT_MAX_FRAME
  *   anything else: AA
  */
 #ifndef HB_TEST_MLLP_PEER_H

@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -340,6 +343,48 @@ Test(send, ack_timeout_then_continues_on_a_new_connection)
 	cr_assert(strstr(r.err, "timeouts 1"), "%s", r.err);
 	cr_assert_eq(st.connections, 2);
 	cr_assert_geq(took, 300);
+	run_free(&r);
+}
+
+Test(send, oversize_reply)
+{
+	struct mllp_peer_opts po = { 0 };
+	struct mllp_peer *p;
+	struct run_out r;
+	char hp[64];
+	const char *f = msg_file("huge.hl7", "HUGE-1", "OK-2", NULL);
+
+	start_peer(&p, hp, sizeof hp, &po);
+	run_send(&r, hp, f, NULL);
+	mllp_peer_stop(p, NULL);
+	cr_assert_eq(r.status, 1, "exit %d\n%s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "huge.hl7#1 MSH-10=HUGE-1 -> ERROR MLLP frame larger than the "
+				"configured maximum"), "%s", r.out);
+	cr_assert(strstr(r.out, "huge.hl7#2 MSH-10=OK-2 -> MSA-1=AA"), "%s", r.out);
+	run_free(&r);
+}
+
+/* A listener whose accept queue is full drops SYNs: connect hangs. */
+Test(send, connect_timeout_exits_2)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof sa;
+	struct run_out r;
+	char hp[64];
+	const char *f = msg_file("ct.hl7", "CT-1", NULL);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), filler = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	cr_assert_eq(listen(lfd, 0), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	cr_assert_eq(connect(filler, (struct sockaddr *)&sa, sizeof sa), 0);
+	snprintf(hp, sizeof hp, "127.0.0.1:%d", ntohs(sa.sin_port));
+	run_send(&r, "--timeout", "0.3", hp, f, NULL);
+	close(filler);
+	close(lfd);
+	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.err, "timed out after 0.3 s"), "%s", r.err);
 	run_free(&r);
 }
 
