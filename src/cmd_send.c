@@ -408,7 +408,8 @@ int cmd_send(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mllp_client_opts o = { .connections = 1, .pipeline = 1,
-				      .timeout = SEND_DEFAULT_TIMEOUT, .repeat = 1 };
+				      .timeout = SEND_DEFAULT_TIMEOUT, .repeat = 1,
+				      .stop_on_signals = 1 };
 	struct tls_client_opts to = { 0 };
 	struct mllp_client_stats st;
 	struct mllp_client_payload *pl = NULL;

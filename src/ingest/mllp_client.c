@@ -8,6 +8,7 @@
 #include "ingest/mllp_client.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -77,6 +78,7 @@ struct run {
 	struct conn *conns;
 	unsigned barren;        /* connections in a row that ended without a reply */
 	ev_timer pacer;
+	ev_signal sigint, sigterm;
 	double next_slot;       /* earliest time of the next send with --rate */
 	unsigned pace_from;     /* fairness: where the pacer starts looking */
 	int64_t start_us, last_us;
@@ -520,6 +522,12 @@ static void pacer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	r->pace_from = (r->pace_from + 1) % nc;
 }
 
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct run *r = ev_userdata(loop);
+	run_fatal(r, "interrupted by signal %d", w->signum);
+}
+
 static void conn_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = container_of(w, struct conn, io);
@@ -680,7 +688,14 @@ int mllp_client_run(const struct mllp_client_opts *o,
 		util_seterr(errstr, errstr_size, "out of memory");
 		goto out;
 	}
+	ev_set_userdata(r.loop, &r);
 	ev_timer_init(&r.pacer, pacer_cb, 0., 0.);
+	ev_signal_init(&r.sigint, signal_cb, SIGINT);
+	ev_signal_init(&r.sigterm, signal_cb, SIGTERM);
+	if (o->stop_on_signals) {
+		ev_signal_start(r.loop, &r.sigint);
+		ev_signal_start(r.loop, &r.sigterm);
+	}
 	r.start_us = r.last_us = util_mono_us();
 	r.next_slot = mono_s();
 	for (; nconns < o->connections; nconns++) {
@@ -721,6 +736,8 @@ out:
 	}
 	if (r.loop) {
 		ev_timer_stop(r.loop, &r.pacer);
+		ev_signal_stop(r.loop, &r.sigint);
+		ev_signal_stop(r.loop, &r.sigterm);
 		ev_loop_destroy(r.loop);
 	}
 	stats->not_sent = r.total - r.next_job;

@@ -45,6 +45,8 @@ struct mllp_client_opts {
 	double timeout;         /* seconds to wait for a reply, and for connect + handshake */
 	size_t max_frame;       /* largest reply accepted; 0: MLLP_DEFAULT_MAX_FRAME */
 	uint64_t repeat;        /* send the whole list this many times (>= 1) */
+	int stop_on_signals;    /* SIGINT/SIGTERM stop the run like a fatal error
+				 * ("interrupted"), so the caller can still report */
 };
 
 struct mllp_client_payload {

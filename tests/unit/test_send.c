@@ -89,13 +89,13 @@ static char *slurp(const char *path)
 	return s;
 }
 
-/* Run hl7bridge send with the arguments (NULL-terminated). */
-static void run_send(struct run_out *r, ...)
+/* Start hl7bridge send with the arguments; stdout and stderr go to files
+ * in the test's directory. */
+static pid_t spawn_send(const char *first, va_list ap)
 {
 	const char *argv[MAX_ARGS];
 	char bin[600], outp[600], errp[600];
-	va_list ap;
-	int n = 0, st;
+	int n = 0;
 	pid_t pid;
 
 	snprintf(bin, sizeof bin, "%s/hl7bridge", builddir());
@@ -103,11 +103,8 @@ static void run_send(struct run_out *r, ...)
 	snprintf(errp, sizeof errp, "%s/stderr", tmp);
 	argv[n++] = bin;
 	argv[n++] = "send";
-	va_start(ap, r);
-	const char *a;
-	while ((a = va_arg(ap, const char *)) != NULL && n < MAX_ARGS - 1)
+	for (const char *a = first; a && n < MAX_ARGS - 1; a = va_arg(ap, const char *))
 		argv[n++] = a;
-	va_end(ap);
 	argv[n] = NULL;
 	fflush(NULL);
 	pid = fork();
@@ -120,6 +117,16 @@ static void run_send(struct run_out *r, ...)
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+static void wait_send(struct run_out *r, pid_t pid)
+{
+	char outp[600], errp[600];
+	int st;
+
+	snprintf(outp, sizeof outp, "%s/stdout", tmp);
+	snprintf(errp, sizeof errp, "%s/stderr", tmp);
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	r->out = slurp(outp);
@@ -128,6 +135,26 @@ static void run_send(struct run_out *r, ...)
 	 * expected exit code. */
 	cr_assert_null(strstr(r->err, "Sanitizer"), "%s", r->err);
 	cr_assert_null(strstr(r->err, "runtime error"), "%s", r->err);
+}
+
+/* Run hl7bridge send with the arguments (NULL-terminated). */
+static void run_send(struct run_out *r, const char *first, ...)
+{
+	va_list ap;
+	va_start(ap, first);
+	pid_t pid = spawn_send(first, ap);
+	va_end(ap);
+	wait_send(r, pid);
+}
+
+/* The same, without waiting. */
+static pid_t start_send(const char *first, ...)
+{
+	va_list ap;
+	va_start(ap, first);
+	pid_t pid = spawn_send(first, ap);
+	va_end(ap);
+	return pid;
 }
 
 static void run_free(struct run_out *r)
@@ -385,6 +412,27 @@ Test(send, connect_timeout_exits_2)
 	close(lfd);
 	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
 	cr_assert(strstr(r.err, "timed out after 0.3 s"), "%s", r.err);
+	run_free(&r);
+}
+
+Test(send, sigint_stops_with_a_summary)
+{
+	struct mllp_peer_opts po = { 0 };
+	struct mllp_peer *p;
+	struct run_out r;
+	char hp[64];
+	const char *f = msg_file("int.hl7", "SLOW-1", "OK-2", NULL);
+
+	start_peer(&p, hp, sizeof hp, &po);
+	pid_t pid = start_send(hp, f, NULL);
+	usleep(300 * 1000);
+	kill(pid, SIGINT);
+	wait_send(&r, pid);
+	mllp_peer_stop(p, NULL);
+	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.err, "interrupted by signal"), "%s", r.err);
+	cr_assert(strstr(r.out, "int.hl7#1 MSH-10=SLOW-1 -> ERROR not answered"), "%s", r.out);
+	cr_assert(strstr(r.err, "not sent 1"), "%s", r.err);
 	run_free(&r);
 }
 
