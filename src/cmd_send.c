@@ -514,6 +514,13 @@ int cmd_send(int argc, char **argv)
 	fflush(stdout);
 	summary(s, &st);
 	rc = s->ok == (uint64_t)s->n * o.repeat ? 0 : 1;
+	if (st.replies == 0 && st.failed > 0 && st.timeouts == 0) {
+		/* Connected, but every connection ended before any reply: as much
+		 * a connection failure as a refused connect. */
+		fprintf(stderr, "hl7bridge send: no reply on any connection%s\n",
+			tls ? "" : " (if this is a TLS port, add --tls)");
+		rc = 2;
+	}
 	goto out;
 bad_value:
 	fprintf(stderr, "hl7bridge send: bad value '%s' for --%s\n", optarg,

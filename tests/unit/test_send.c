@@ -502,6 +502,24 @@ Test(send, connections_repeat_quiet)
 	run_free(&r);
 }
 
+Test(send, every_connection_dropped_exits_2)
+{
+	struct mllp_peer_opts po = { 0 };
+	struct mllp_peer *p;
+	struct run_out r;
+	char hp[64];
+	const char *f = msg_file("drop.hl7", "CLOSE-1", NULL);
+
+	start_peer(&p, hp, sizeof hp, &po);
+	run_send(&r, hp, f, NULL);
+	mllp_peer_stop(p, NULL);
+	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "drop.hl7#1 MSH-10=CLOSE-1 -> ERROR connection "), "%s", r.out);
+	cr_assert(strstr(r.err, "no reply on any connection (if this is a TLS port, add --tls)"),
+		  "%s", r.err);
+	run_free(&r);
+}
+
 Test(send, repeat_labels_rounds)
 {
 	struct mllp_peer_opts po = { 0 };
@@ -738,6 +756,25 @@ Test(send, mutual_tls)
 	cr_assert(strstr(r.err, "unknown ca"), "%s", r.err);
 	cr_assert_eq(st.frames, 0);
 	cr_assert_eq(st.handshakes_failed, 1);
+	run_free(&r);
+}
+
+/* Plain MLLP to a TLS port: the server drops the connection. */
+Test(send, plain_to_tls_port_exits_2_with_a_hint)
+{
+	SSL_CTX *ctx = server_ctx(0);
+	struct mllp_peer_opts po = { .tls = ctx };
+	struct mllp_peer *p;
+	struct run_out r;
+	char hp[64];
+	const char *f = msg_file("plain.hl7", "PL-1", NULL);
+
+	start_peer(&p, hp, sizeof hp, &po);
+	run_send(&r, hp, f, NULL);
+	mllp_peer_stop(p, NULL);
+	SSL_CTX_free(ctx);
+	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.err, "add --tls"), "%s", r.err);
 	run_free(&r);
 }
 
