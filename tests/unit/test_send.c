@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "ingest/mllp.h"
+#include "ingest/mllp_client.h"
+#include "ingest/tls_client.h"
 #include "mllp_peer.h"
 #include "util.h"
 
@@ -788,4 +790,75 @@ Test(send, tls_key_mismatch_is_a_usage_error)
 	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
 	cr_assert(strstr(r.err, "server.key") && strstr(r.err, "mismatch"), "%s", r.err);
 	run_free(&r);
+}
+
+/* ---- the modules directly --------------------------------------------------- */
+
+Test(send, tls_ctx_errors_name_the_file)
+{
+	char err[512];
+	struct tls_client_opts o = { .ca_file = "/nonexistent/ca.crt" };
+
+	cr_assert_null(tls_client_ctx_new(&o, err, sizeof err));
+	cr_assert(strstr(err, "CA file /nonexistent/ca.crt"), "%s", err);
+	o = (struct tls_client_opts){ .cert_file = tls_file("client.crt") };
+	cr_assert_null(tls_client_ctx_new(&o, err, sizeof err));
+	cr_assert(strstr(err, "--cert and --key"), "%s", err);
+	o = (struct tls_client_opts){ .cert_file = tls_file("client.crt"),
+				      .key_file = tls_file("client.key") };
+	SSL_CTX *ctx = tls_client_ctx_new(&o, err, sizeof err);
+	cr_assert_not_null(ctx, "%s", err);
+	SSL_CTX_free(ctx);
+}
+
+struct seen {
+	unsigned count[3][4];   /* [msg][round] */
+	unsigned replies;
+};
+
+static void seen_cb(void *opaque, const struct mllp_client_result *r)
+{
+	struct seen *s = opaque;
+	cr_assert_lt(r->msg, 3);
+	cr_assert_lt(r->round, 4);
+	cr_assert_eq(r->outcome, MLLP_CLIENT_REPLY, "%s", r->why ? r->why : "");
+	cr_assert_not_null(r->reply);
+	cr_assert_geq(r->latency_us, 0);
+	s->count[r->msg][r->round]++;
+	s->replies++;
+}
+
+/* Every (message, round) job gets exactly one outcome, over several
+ * pipelined connections. */
+Test(send, client_engine_one_outcome_per_job)
+{
+	struct mllp_peer_opts po = { 0 };
+	struct mllp_peer *p = mllp_peer_start(&po);
+	struct mllp_client_payload pl[3];
+	struct mllp_client_stats st;
+	struct seen s = { 0 };
+	char m[3][512], port[16], err[256];
+	const char *ids[] = { "E-1", "E-2", "E-3" };
+
+	cr_assert_not_null(p);
+	snprintf(port, sizeof port, "%d", mllp_peer_port(p));
+	for (int i = 0; i < 3; i++) {
+		msg(m[i], sizeof m[i], ids[i]);
+		pl[i].ptr = m[i];
+		pl[i].len = strlen(m[i]);
+	}
+	struct mllp_client_opts o = { .host = "127.0.0.1", .port = port, .connections = 3,
+				      .pipeline = 5, .timeout = 10, .repeat = 4 };
+	cr_assert_eq(mllp_client_run(&o, pl, 3, seen_cb, &s, &st, err, sizeof err), 0, "%s", err);
+	mllp_peer_stop(p, NULL);
+	cr_assert_eq(s.replies, 12);
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 4; k++)
+			cr_assert_eq(s.count[i][k], 1, "msg %d round %d: %u", i, k, s.count[i][k]);
+	cr_assert_eq(st.sent, 12);
+	cr_assert_eq(st.replies, 12);
+	cr_assert_eq(st.not_sent, 0);
+	o.pipeline = 0;
+	cr_assert_eq(mllp_client_run(&o, pl, 3, seen_cb, &s, &st, err, sizeof err), -1);
+	cr_assert(strstr(err, "pipeline"), "%s", err);
 }
