@@ -1,222 +1,24 @@
-/* hl7bridge send: the real binary against the test peer (tests/unit/mllp_peer.c)
- * over plain TCP, TLS and mutual TLS; ACK codes, mismatches, timeouts,
- * pipelining, batches, MLLP-framed files, several connections, exit codes. */
+/* hl7bridge send over plain TCP: the real binary against the test peer
+ * (tests/unit/mllp_peer.c); ACK codes, mismatches, timeouts, pipelining,
+ * batches, MLLP-framed files, several connections, pacing, exit codes; and
+ * the client engine called directly. TLS: test_send_tls.c. */
 #include <criterion/criterion.h>
 
-#include <errno.h>
-#include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ingest/mllp.h"
 #include "ingest/mllp_client.h"
-#include "ingest/tls_client.h"
-#include "mllp_peer.h"
+#include "send_harness.h"
 #include "util.h"
 
-#define MAX_ARGS 40
-
-struct run_out {
-	int status;             /* exit code, or 128 + signal */
-	char *out, *err;        /* heap, NUL-terminated */
-};
-
-static char tmp[512];
-
-static const char *builddir(void)
-{
-	const char *b = getenv("HB_BUILDDIR");
-	return b && *b ? b : ".";
-}
-
-static const char *srcdir(void)
-{
-	const char *s = getenv("HB_SRCDIR");
-	return s && *s ? s : HB_SRCDIR;
-}
-
-static void setup(void)
-{
-	char cmd[600];
-	/* The peer writes to sockets the client may have closed. */
-	signal(SIGPIPE, SIG_IGN);
-	snprintf(cmd, sizeof cmd, "mkdir -p '%s/tests/tmp'", builddir());
-	cr_assert_eq(system(cmd), 0);
-	snprintf(tmp, sizeof tmp, "%s/tests/tmp/send.XXXXXX", builddir());
-	cr_assert_not_null(mkdtemp(tmp), "mkdtemp: %s", strerror(errno));
-}
-
-static void teardown(void)
-{
-	char cmd[600];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmp);
-}
-
-TestSuite(send, .init = setup, .fini = teardown, .timeout = 60);
-
-/* The TLS test set, generated once per build tree (gen.sh is idempotent). */
-static const char *tls_file(const char *name)
-{
-	static char dir[512];
-	static char path[8][600];
-	static int next;
-	if (!dir[0]) {
-		char cmd[1200];
-		snprintf(dir, sizeof dir, "%s/tests/tmp/tls", builddir());
-		snprintf(cmd, sizeof cmd, "sh '%s/tests/fixtures/tls/gen.sh' '%s'", srcdir(), dir);
-		cr_assert_eq(system(cmd), 0, "gen.sh failed");
-	}
-	char *p = path[next++ % 8];
-	snprintf(p, sizeof path[0], "%s/%s", dir, name);
-	return p;
-}
-
-static char *slurp(const char *path)
-{
-	size_t len;
-	char err[256];
-	char *s = util_read_file(path, 64 << 20, &len, err, sizeof err);
-	cr_assert_not_null(s, "%s", err);
-	return s;
-}
-
-/* Start hl7bridge send with the arguments; stdout and stderr go to files
- * in the test's directory. */
-static pid_t spawn_send(const char *first, va_list ap)
-{
-	const char *argv[MAX_ARGS];
-	char bin[600], outp[600], errp[600];
-	int n = 0;
-	pid_t pid;
-
-	snprintf(bin, sizeof bin, "%s/hl7bridge", builddir());
-	snprintf(outp, sizeof outp, "%s/stdout", tmp);
-	snprintf(errp, sizeof errp, "%s/stderr", tmp);
-	argv[n++] = bin;
-	argv[n++] = "send";
-	for (const char *a = first; a && n < MAX_ARGS - 1; a = va_arg(ap, const char *))
-		argv[n++] = a;
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int o = open(outp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(errp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(o, 1);
-		dup2(e, 2);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static void wait_send(struct run_out *r, pid_t pid)
-{
-	char outp[600], errp[600];
-	int st;
-
-	snprintf(outp, sizeof outp, "%s/stdout", tmp);
-	snprintf(errp, sizeof errp, "%s/stderr", tmp);
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	r->out = slurp(outp);
-	r->err = slurp(errp);
-	/* In a sanitizer build, a report must fail the test whatever the
-	 * expected exit code. */
-	cr_assert_null(strstr(r->err, "Sanitizer"), "%s", r->err);
-	cr_assert_null(strstr(r->err, "runtime error"), "%s", r->err);
-}
-
-/* Run hl7bridge send with the arguments (NULL-terminated). */
-static void run_send(struct run_out *r, const char *first, ...)
-{
-	va_list ap;
-	va_start(ap, first);
-	pid_t pid = spawn_send(first, ap);
-	va_end(ap);
-	wait_send(r, pid);
-}
-
-/* The same, without waiting. */
-static pid_t start_send(const char *first, ...)
-{
-	va_list ap;
-	va_start(ap, first);
-	pid_t pid = spawn_send(first, ap);
-	va_end(ap);
-	return pid;
-}
-
-static void run_free(struct run_out *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
-static size_t count_lines(const char *s, const char *needle)
-{
-	size_t n = 0;
-	for (const char *l = s; *l; ) {
-		const char *e = strchr(l, '\n');
-		size_t len = e ? (size_t)(e - l) : strlen(l);
-		char line[2048];
-		snprintf(line, sizeof line, "%.*s", (int)len, l);
-		if (!needle || strstr(line, needle))
-			n++;
-		l += len + (e ? 1 : 0);
-	}
-	return n;
-}
-
-static void msg(char *out, size_t size, const char *id)
-{
-	snprintf(out, size,
-		 "MSH|^~\\&|SENDER|FAC|BRIDGE|HUB|20261127010000||ADT^A01^ADT_A01|%s|P|2.5.1\r"
-		 "PID|1||T-%s^^^TEST^MR||SYNTHETIC^PERSON\r", id, id);
-}
-
-/* A file of concatenated messages with these MSH-10s (NULL-terminated). */
-static const char *msg_file(const char *name, ...)
-{
-	static char path[4][600];
-	static int next;
-	char *p = path[next++ % 4], m[512];
-	va_list ap;
-	const char *id;
-	FILE *f;
-
-	snprintf(p, sizeof path[0], "%s/%s", tmp, name);
-	f = fopen(p, "wb");
-	cr_assert_not_null(f);
-	va_start(ap, name);
-	while ((id = va_arg(ap, const char *)) != NULL) {
-		msg(m, sizeof m, id);
-		fputs(m, f);
-	}
-	va_end(ap);
-	fclose(f);
-	return p;
-}
-
-static void start_peer(struct mllp_peer **p, char *hostport, size_t size,
-		       const struct mllp_peer_opts *o)
-{
-	*p = mllp_peer_start(o);
-	cr_assert_not_null(*p);
-	snprintf(hostport, size, "127.0.0.1:%d", mllp_peer_port(*p));
-}
+TestSuite(send, .init = send_setup, .fini = send_teardown, .timeout = 60);
 
 Test(send, plain_three_messages_lf_file)
 {
@@ -226,7 +28,7 @@ Test(send, plain_three_messages_lf_file)
 	struct run_out r;
 	char hp[64], file[600];
 
-	snprintf(file, sizeof file, "%s/tests/fixtures/send/three_lf.hl7", srcdir());
+	snprintf(file, sizeof file, "%s/tests/fixtures/send/three_lf.hl7", send_srcdir());
 	start_peer(&p, hp, sizeof hp, &po);
 	run_send(&r, hp, file, NULL);
 	mllp_peer_stop(p, &st);
@@ -273,7 +75,7 @@ Test(send, batch_file_crlf)
 	struct run_out r;
 	char hp[64], file[600];
 
-	snprintf(file, sizeof file, "%s/tests/fixtures/send/batch_crlf.hl7", srcdir());
+	snprintf(file, sizeof file, "%s/tests/fixtures/send/batch_crlf.hl7", send_srcdir());
 	start_peer(&p, hp, sizeof hp, &po);
 	run_send(&r, hp, file, NULL);
 	mllp_peer_stop(p, &st);
@@ -295,7 +97,7 @@ Test(send, mllp_framed_file)
 	unsigned char frame[600];
 	FILE *f;
 
-	snprintf(path, sizeof path, "%s/dump.mllp", tmp);
+	snprintf(path, sizeof path, "%s/dump.mllp", send_tmp);
 	f = fopen(path, "wb");
 	cr_assert_not_null(f);
 	const char *ids[] = { "FR-1", "FR-2", "FR-3" };
@@ -590,12 +392,12 @@ Test(send, usage_errors_exit_2)
 	cr_assert_eq(r.status, 2);
 	cr_assert(strstr(r.err, "not HOST:PORT"), "%s", r.err);
 	run_free(&r);
-	snprintf(missing, sizeof missing, "%s/missing.hl7", tmp);
+	snprintf(missing, sizeof missing, "%s/missing.hl7", send_tmp);
 	run_send(&r, "127.0.0.1:9", missing, NULL);
 	cr_assert_eq(r.status, 2);
 	cr_assert(strstr(r.err, "missing.hl7"), "%s", r.err);
 	run_free(&r);
-	snprintf(empty, sizeof empty, "%s/empty.hl7", tmp);
+	snprintf(empty, sizeof empty, "%s/empty.hl7", send_tmp);
 	fclose(fopen(empty, "w"));
 	run_send(&r, "127.0.0.1:9", empty, NULL);
 	cr_assert_eq(r.status, 2);
@@ -611,205 +413,7 @@ Test(send, usage_errors_exit_2)
 	run_free(&r);
 }
 
-/* ---- TLS ------------------------------------------------------------------ */
-
-static SSL_CTX *server_ctx(int mutual)
-{
-	SSL_CTX *ctx = mllp_peer_tls_ctx(tls_file("server.crt"), tls_file("server.key"),
-					 mutual ? tls_file("ca.crt") : NULL);
-	cr_assert_not_null(ctx);
-	return ctx;
-}
-
-Test(send, tls_verified)
-{
-	SSL_CTX *ctx = server_ctx(0);
-	struct mllp_peer_opts po = { .tls = ctx };
-	struct mllp_peer *p;
-	struct mllp_peer_stats st;
-	struct run_out r;
-	char hp[64];
-	const char *f = msg_file("tls.hl7", "T-1", "T-2", NULL);
-
-	start_peer(&p, hp, sizeof hp, &po);
-	run_send(&r, "--tls", "--ca", tls_file("ca.crt"), hp, f, NULL);
-	mllp_peer_stop(p, &st);
-	SSL_CTX_free(ctx);
-	cr_assert_eq(r.status, 0, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert_eq(count_lines(r.out, "MSA-1=AA"), 2, "%s", r.out);
-	cr_assert_eq(st.frames, 2);
-	run_free(&r);
-}
-
-Test(send, tls_localhost_name_and_pipelined_load)
-{
-	SSL_CTX *ctx = server_ctx(0);
-	struct mllp_peer_opts po = { .tls = ctx };
-	struct mllp_peer *p;
-	struct mllp_peer_stats st;
-	struct run_out r;
-	char hp[64];
-	const char *f = msg_file("tls.hl7", "T-1", "T-2", NULL);
-
-	start_peer(&p, hp, sizeof hp, &po);
-	snprintf(hp, sizeof hp, "localhost:%d", mllp_peer_port(p));
-	run_send(&r, "--ca", tls_file("ca.crt"), "--connections", "4", "--pipeline", "8",
-		 "--repeat", "40", "--quiet", hp, f, NULL);
-	mllp_peer_stop(p, &st);
-	SSL_CTX_free(ctx);
-	cr_assert_eq(r.status, 0, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "AA/CA 80,"), "%s", r.err);
-	cr_assert_eq(st.frames, 80);
-	run_free(&r);
-}
-
-Test(send, tls_wrong_ca_fails_handshake)
-{
-	SSL_CTX *ctx = server_ctx(0);
-	struct mllp_peer_opts po = { .tls = ctx };
-	struct mllp_peer *p;
-	struct mllp_peer_stats st;
-	struct run_out r;
-	char hp[64];
-	const char *f = msg_file("tls.hl7", "T-1", NULL);
-
-	start_peer(&p, hp, sizeof hp, &po);
-	run_send(&r, "--tls", "--ca", tls_file("other-ca.crt"), hp, f, NULL);
-	mllp_peer_stop(p, &st);
-	SSL_CTX_free(ctx);
-	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "TLS handshake with 127.0.0.1:"), "%s", r.err);
-	cr_assert(strstr(r.err, "certificate verification failed"), "%s", r.err);
-	cr_assert_eq(st.frames, 0);
-	run_free(&r);
-}
-
-Test(send, tls_wrong_servername_fails)
-{
-	SSL_CTX *ctx = server_ctx(0);
-	struct mllp_peer_opts po = { .tls = ctx };
-	struct mllp_peer *p;
-	struct run_out r;
-	char hp[64];
-	const char *f = msg_file("tls.hl7", "T-1", NULL);
-
-	start_peer(&p, hp, sizeof hp, &po);
-	run_send(&r, "--ca", tls_file("ca.crt"), "--servername", "mllp.example.org", hp, f, NULL);
-	mllp_peer_stop(p, NULL);
-	SSL_CTX_free(ctx);
-	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "mismatch"), "%s", r.err);
-	run_free(&r);
-}
-
-Test(send, tls_insecure_skips_verification_and_says_so)
-{
-	SSL_CTX *ctx = server_ctx(0);
-	struct mllp_peer_opts po = { .tls = ctx };
-	struct mllp_peer *p;
-	struct run_out r;
-	char hp[64];
-	const char *f = msg_file("tls.hl7", "T-1", NULL);
-
-	start_peer(&p, hp, sizeof hp, &po);
-	run_send(&r, "--tls", "--insecure", "--ca", tls_file("other-ca.crt"), hp, f, NULL);
-	mllp_peer_stop(p, NULL);
-	SSL_CTX_free(ctx);
-	cr_assert_eq(r.status, 0, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "NOT verified"), "%s", r.err);
-	run_free(&r);
-}
-
-Test(send, mutual_tls)
-{
-	SSL_CTX *ctx = server_ctx(1);
-	struct mllp_peer_opts po = { .tls = ctx };
-	struct mllp_peer *p;
-	struct mllp_peer_stats st;
-	struct run_out r;
-	char hp[64];
-	const char *f = msg_file("mtls.hl7", "M-1", "M-2", NULL);
-
-	start_peer(&p, hp, sizeof hp, &po);
-	run_send(&r, "--tls", "--ca", tls_file("ca.crt"), "--cert", tls_file("client.crt"), "--key",
-		 tls_file("client.key"), hp, f, NULL);
-	mllp_peer_stop(p, &st);
-	cr_assert_eq(r.status, 0, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert_eq(st.frames, 2);
-	cr_assert_eq(st.handshakes_failed, 0);
-	run_free(&r);
-
-	/* No client certificate: the server refuses. */
-	start_peer(&p, hp, sizeof hp, &po);
-	run_send(&r, "--tls", "--ca", tls_file("ca.crt"), hp, f, NULL);
-	mllp_peer_stop(p, &st);
-	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "TLS"), "%s", r.err);
-	cr_assert_eq(st.frames, 0);
-	run_free(&r);
-
-	/* A client certificate from an unrelated CA: refused too. */
-	start_peer(&p, hp, sizeof hp, &po);
-	run_send(&r, "--tls", "--ca", tls_file("ca.crt"), "--cert", tls_file("other-client.crt"),
-		 "--key", tls_file("other-client.key"), hp, f, NULL);
-	mllp_peer_stop(p, &st);
-	SSL_CTX_free(ctx);
-	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "unknown ca"), "%s", r.err);
-	cr_assert_eq(st.frames, 0);
-	cr_assert_eq(st.handshakes_failed, 1);
-	run_free(&r);
-}
-
-/* Plain MLLP to a TLS port: the server drops the connection. */
-Test(send, plain_to_tls_port_exits_2_with_a_hint)
-{
-	SSL_CTX *ctx = server_ctx(0);
-	struct mllp_peer_opts po = { .tls = ctx };
-	struct mllp_peer *p;
-	struct run_out r;
-	char hp[64];
-	const char *f = msg_file("plain.hl7", "PL-1", NULL);
-
-	start_peer(&p, hp, sizeof hp, &po);
-	run_send(&r, hp, f, NULL);
-	mllp_peer_stop(p, NULL);
-	SSL_CTX_free(ctx);
-	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "add --tls"), "%s", r.err);
-	run_free(&r);
-}
-
-Test(send, tls_key_mismatch_is_a_usage_error)
-{
-	struct run_out r;
-	const char *f = msg_file("k.hl7", "K-1", NULL);
-
-	run_send(&r, "--tls", "--cert", tls_file("client.crt"), "--key", tls_file("server.key"),
-		 "127.0.0.1:9", f, NULL);
-	cr_assert_eq(r.status, 2, "exit %d\n%s%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.err, "server.key") && strstr(r.err, "mismatch"), "%s", r.err);
-	run_free(&r);
-}
-
-/* ---- the modules directly --------------------------------------------------- */
-
-Test(send, tls_ctx_errors_name_the_file)
-{
-	char err[512];
-	struct tls_client_opts o = { .ca_file = "/nonexistent/ca.crt" };
-
-	cr_assert_null(tls_client_ctx_new(&o, err, sizeof err));
-	cr_assert(strstr(err, "CA file /nonexistent/ca.crt"), "%s", err);
-	o = (struct tls_client_opts){ .cert_file = tls_file("client.crt") };
-	cr_assert_null(tls_client_ctx_new(&o, err, sizeof err));
-	cr_assert(strstr(err, "--cert and --key"), "%s", err);
-	o = (struct tls_client_opts){ .cert_file = tls_file("client.crt"),
-				      .key_file = tls_file("client.key") };
-	SSL_CTX *ctx = tls_client_ctx_new(&o, err, sizeof err);
-	cr_assert_not_null(ctx, "%s", err);
-	SSL_CTX_free(ctx);
-}
+/* ---- the client engine directly ------------------------------------------ */
 
 struct seen {
 	unsigned count[3][4];   /* [msg][round] */
