@@ -17,5 +17,6 @@ struct conf *cli_load_conf(const char *path, char *errstr, size_t errstr_size);
 int cmd_topics(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
+int cmd_send(int argc, char **argv);
 
 #endif
