@@ -5,8 +5,9 @@
 #
 # Installs what is missing, builds, starts `hl7bridge run` with the shipped
 # configuration and the embedded Kafka broker (in-process, NOT durable),
-# sends every HL7v2 sample over MLLP and prints each ACK, then prints the
-# events a read_committed consumer sees, and stops the bridge.
+# sends every HL7v2 sample over MLLP and prints each ACK, drops every FHIR
+# sample into the file drop, then prints the events a read_committed consumer
+# sees, and stops the bridge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -25,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting hl7bridge (embedded broker, MLLP on 127.0.0.1:$port)"
-HL7BRIDGE_MLLP_BIND=127.0.0.1:$port KAFKA_BROKERS=embedded \
+HL7BRIDGE_MLLP_BIND=127.0.0.1:$port HL7BRIDGE_DROP_DIR=$work/drop KAFKA_BROKERS=embedded \
 	"$bin" run -c conf/hl7bridge.conf 2>"$work/bridge.log" &
 pid=$!
 for _ in $(seq 1 120); do
@@ -40,6 +41,21 @@ grep -E "EMBEDDED BROKER|mappings loaded|ready in" "$work/bridge.log" | cut -c1-
 echo
 echo "== sending every sample in samples/hl7v2/ (each ACK comes after the Kafka commit)"
 "$bin" send "127.0.0.1:$port" samples/hl7v2/*.hl7 || true
+
+echo
+echo "== dropping every FHIR sample (JSON, XML, Bundle, NDJSON) into the file drop"
+mkdir -p "$work/drop/inbox"
+for f in samples/fhir/*; do
+	# write under a dot-name, then rename: only complete files are taken
+	cp "$f" "$work/drop/inbox/.$(basename "$f")"
+	mv "$work/drop/inbox/.$(basename "$f")" "$work/drop/inbox/$(basename "$f")"
+done
+for _ in $(seq 1 120); do
+	[ -z "$(ls -A "$work/drop/inbox")" ] && [ -z "$(ls -A "$work/drop/work/"* 2>/dev/null)" ] && break
+	sleep 0.25
+done
+ls "$work/drop/done" | sed 's/^/done\//'
+grep -E "drop: inbox: .* done:" "$work/bridge.log" | sed 's/^.*drop: /  /' | cut -c1-120
 
 echo
 echo "== events a read_committed consumer sees on $broker"

@@ -5,8 +5,8 @@
  * per record: topic, partition, offset, key, headers, value (JSON values
  * inline, anything else base64). For operators checking what the bridge
  * published, and for the quick start (the embedded broker prints its
- * address). Stops after --timeout seconds without a new record (default:
- * never). Uses no consumer group offsets: nothing is committed.
+ * address). Stops after --timeout seconds without a new record once its
+ * partitions are assigned (default: never). Commits no offsets.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -140,6 +140,7 @@ int cmd_consume(int argc, char **argv)
 	    rd_kafka_conf_set(kc, "group.id", group, err, sizeof err) ||
 	    rd_kafka_conf_set(kc, "isolation.level", "read_committed", err, sizeof err) ||
 	    rd_kafka_conf_set(kc, "enable.auto.commit", "false", err, sizeof err) ||
+	    rd_kafka_conf_set(kc, "enable.partition.eof", "true", err, sizeof err) ||
 	    rd_kafka_conf_set(kc, "auto.offset.reset", from_beginning ? "earliest" : "latest", err,
 			      sizeof err)) {
 		fprintf(stderr, "hl7bridge consume: %s\n", err);
@@ -164,19 +165,29 @@ int cmd_consume(int argc, char **argv)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	int64_t last = util_mono_ms();
+	/* The idle clock starts once the group has its partitions (the first
+	 * record or end-of-partition), so a slow group join is not mistaken for
+	 * an empty topic; it gives up after 60 s without any assignment. */
+	int64_t last = util_mono_ms(), started = last;
+	int assigned = 0;
 	while (!stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 		if (!m) {
-			if (timeout_s > 0 && util_mono_ms() - last > (int64_t)(timeout_s * 1000))
+			int64_t now = util_mono_ms();
+			if (timeout_s > 0 && ((assigned && now - last > (int64_t)(timeout_s * 1000)) ||
+					      (!assigned && now - started > 60000)))
 				break;
 			continue;
 		}
-		if (m->err) {
-			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
-			    m->err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			if (!assigned)
+				last = util_mono_ms();
+			assigned = 1;
+		} else if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
 				fprintf(stderr, "hl7bridge consume: %s\n", rd_kafka_message_errstr(m));
 		} else {
+			assigned = 1;
 			last = util_mono_ms();
 			print_record(m);
 		}

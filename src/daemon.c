@@ -301,6 +301,12 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 			return -1;
 	}
 
+	const char *warm[64];
+	int nwarm = 0;
+	for (int i = 0; i < d->s.topics.n && nwarm < 64; i++)
+		warm[nwarm++] = d->s.topics.t[i].name;
+	d->s.pub.topics = warm;
+	d->s.pub.ntopics = nwarm;
 	d->s.pub.kafka = d->kc;
 	d->s.pub.notify = notify_cb;
 	d->s.pub.notify_opaque = d;

@@ -52,6 +52,10 @@ struct pub_conf {
 	 * (ev_async_send). May be NULL (then poll with pub_wait). */
 	void (*notify)(void *opaque);
 	void *notify_opaque;
+	/* Topics the lanes will write to: their metadata is fetched at start so
+	 * the first message to each does not wait for a metadata round trip. */
+	const char *const *topics;
+	int ntopics;
 	/* Test-only crash points: abort() the process at a point. */
 	int crash_after_produce; /* after producing a batch, before commit */
 	int crash_after_commit;  /* after commit, before posting completions */
