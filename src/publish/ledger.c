@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -206,6 +207,34 @@ char *ledger_record_value(const struct ledger_entry *e)
 	return strdup(buf);
 }
 
+int ledger_batch_key(char *buf, size_t size, const char *txid, uint64_t seq)
+{
+	return snprintf(buf, size, "msgs/%s/%llu", txid, (unsigned long long)seq);
+}
+
+char *ledger_batch_value(const struct ledger_entry *const *entries, size_t n, int64_t ts_ms)
+{
+	static const char hex[] = "0123456789abcdef";
+	/* {"ts":N,"acks":{"<64 hex>":"AA",...}} */
+	size_t cap = 64 + n * (2 * LEDGER_KEY_LEN + 10), o;
+	char *v = malloc(cap);
+	if (!v)
+		return NULL;
+	o = (size_t)snprintf(v, cap, "{\"ts\":%" PRId64 ",\"acks\":{", ts_ms);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			v[o++] = ',';
+		v[o++] = '"';
+		for (size_t k = 0; k < LEDGER_KEY_LEN; k++) {
+			v[o++] = hex[entries[i]->key[k] >> 4];
+			v[o++] = hex[entries[i]->key[k] & 15];
+		}
+		o += (size_t)snprintf(v + o, cap - o, "\":\"%.2s\"", entries[i]->ack[0] ? entries[i]->ack : "AA");
+	}
+	snprintf(v + o, cap - o, "}}");
+	return v;
+}
+
 static int unhex(const char *s, uint8_t out[LEDGER_KEY_LEN])
 {
 	for (size_t i = 0; i < LEDGER_KEY_LEN; i++) {
@@ -217,20 +246,63 @@ static int unhex(const char *s, uint8_t out[LEDGER_KEY_LEN])
 	return 0;
 }
 
+static struct ledger_entry *commit_msg(struct ledger *l, const uint8_t digest[LEDGER_KEY_LEN],
+				       const char *ack, int64_t ts)
+{
+	struct ledger_entry *e = ledger_upsert(l, digest, LEDGER_MSG);
+	if (!e)
+		return NULL;
+	e->state = LEDGER_COMMITTED;
+	e->ts_ms = ts;
+	snprintf(e->ack, sizeof e->ack, "%s", ack ? ack : "AA");
+	return e;
+}
+
+/* "msgs/..." {"ts":N,"acks":{hex: code}} */
+static int apply_batch(struct ledger *l, json_t *v, int64_t ts_ms)
+{
+	json_t *acks = json_object_get(v, "acks"), *code;
+	const char *hexkey;
+	int64_t ts = json_is_integer(json_object_get(v, "ts"))
+			     ? (int64_t)json_integer_value(json_object_get(v, "ts"))
+			     : ts_ms;
+	int n = 0;
+	if (!json_is_object(acks))
+		return -1;
+	json_object_foreach(acks, hexkey, code) {
+		uint8_t digest[LEDGER_KEY_LEN];
+		if (strlen(hexkey) != 2 * LEDGER_KEY_LEN || unhex(hexkey, digest) != 0)
+			return -1;
+		if (!commit_msg(l, digest, json_string_value(code), ts))
+			return -1;
+		n++;
+	}
+	return n;
+}
+
 int ledger_apply_record(struct ledger *l, const void *key, size_t key_len, const void *value,
 			size_t value_len, int64_t ts_ms)
 {
-	char k[LEDGER_RECORD_KEY_MAX];
+	char k[LEDGER_RECORD_KEY_MAX + 256];
 	uint8_t digest[LEDGER_KEY_LEN];
 	enum ledger_kind kind;
 	const char *hexpart;
 	struct ledger_entry *e;
 	json_t *v;
+	int rc = 1;
 
 	if (!key || key_len >= sizeof k)
-		return -1;
+		return key && key_len >= 5 && memcmp(key, "msgs/", 5) == 0 ? -1 : 0;
 	memcpy(k, key, key_len);
 	k[key_len] = '\0';
+	if (strncmp(k, "msgs/", 5) == 0) {
+		if (!value)
+			return 0; /* a tombstone of a batch key: nothing to forget */
+		v = json_loadb(value, value_len, 0, NULL);
+		rc = json_is_object(v) ? apply_batch(l, v, ts_ms) : -1;
+		json_decref(v);
+		return rc;
+	}
 	if (strncmp(k, "msg/", 4) == 0) {
 		kind = LEDGER_MSG;
 		hexpart = k + 4;
@@ -244,32 +316,30 @@ int ledger_apply_record(struct ledger *l, const void *key, size_t key_len, const
 		return -1;
 	if (!value) { /* tombstone */
 		ledger_remove(l, digest);
-		return 0;
+		return 1;
 	}
 	v = json_loadb(value, value_len, 0, NULL);
 	if (!json_is_object(v)) {
 		json_decref(v);
 		return -1;
 	}
-	e = ledger_upsert(l, digest, kind);
-	if (!e) {
-		json_decref(v);
-		return -1;
-	}
-	e->state = LEDGER_COMMITTED;
-	e->ts_ms = json_is_integer(json_object_get(v, "ts"))
-			   ? (int64_t)json_integer_value(json_object_get(v, "ts"))
-			   : ts_ms;
+	int64_t ts = json_is_integer(json_object_get(v, "ts"))
+			     ? (int64_t)json_integer_value(json_object_get(v, "ts"))
+			     : ts_ms;
 	if (kind == LEDGER_MSG) {
-		const char *ack = json_string_value(json_object_get(v, "ack"));
-		snprintf(e->ack, sizeof e->ack, "%s", ack ? ack : "AA");
+		e = commit_msg(l, digest, json_string_value(json_object_get(v, "ack")), ts);
 	} else {
-		e->next_index = (uint32_t)json_integer_value(json_object_get(v, "next_index"));
-		e->total = (uint32_t)json_integer_value(json_object_get(v, "total"));
-		e->done = json_is_true(json_object_get(v, "done"));
+		e = ledger_upsert(l, digest, kind);
+		if (e) {
+			e->state = LEDGER_COMMITTED;
+			e->ts_ms = ts;
+			e->next_index = (uint32_t)json_integer_value(json_object_get(v, "next_index"));
+			e->total = (uint32_t)json_integer_value(json_object_get(v, "total"));
+			e->done = json_is_true(json_object_get(v, "done"));
+		}
 	}
 	json_decref(v);
-	return 0;
+	return e ? rc : -1;
 }
 
 long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
@@ -313,9 +383,25 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 	/* Message keys older than the window are not needed; file keys are
 	 * rewritten by every transaction that advances them, so their latest
 	 * value is inside the window while the file is live. */
-	if (rd_kafka_offsets_for_times(rk, parts, timeout_ms)) {
-		util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times failed", state_topic);
-		goto out;
+	/* A topic created a moment ago may not answer ListOffsets yet (its
+	 * leaders are still settling): retry until the timeout. */
+	deadline = util_mono_ms() + timeout_ms;
+	for (;;) {
+		rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, parts, timeout_ms);
+		for (int p = 0; !e && p < parts->cnt; p++)
+			e = parts->elems[p].err;
+		if (!e)
+			break;
+		if (util_mono_ms() > deadline) {
+			util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times: %s",
+				    state_topic, rd_kafka_err2str(e));
+			goto out;
+		}
+		for (int p = 0; p < parts->cnt; p++) {
+			parts->elems[p].offset = start_ms;
+			parts->elems[p].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+		}
+		usleep(200 * 1000);
 	}
 	for (int p = 0; p < parts->cnt; p++)
 		if (parts->elems[p].offset < 0) /* no record after the start time */
@@ -324,7 +410,6 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 		util_seterr(errstr, errstr_size, "state topic %s: assign failed", state_topic);
 		goto out;
 	}
-	deadline = util_mono_ms() + timeout_ms;
 	while (eofs < nparts) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 		if (util_mono_ms() > deadline) {
@@ -343,9 +428,11 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 				    rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 			goto out;
-		} else if (ledger_apply_record(l, m->key, m->key_len, m->payload, m->len,
-					       rd_kafka_message_timestamp(m, NULL)) == 0) {
-			applied++;
+		} else {
+			int n = ledger_apply_record(l, m->key, m->key_len, m->payload, m->len,
+						    rd_kafka_message_timestamp(m, NULL));
+			if (n > 0)
+				applied += n;
 		}
 		rd_kafka_message_destroy(m);
 	}

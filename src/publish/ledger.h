@@ -77,20 +77,40 @@ size_t ledger_prune(struct ledger *l, int64_t now_ms);
 
 size_t ledger_size(const struct ledger *l);
 
-/* State-topic record encoding: key "msg/<hex>" or "file/<hex>", value a small
- * JSON object. Returns the key length written into buf (>= LEDGER_RECORD_KEY_MAX). */
+/* State-topic records.
+ *
+ * Files: key "file/<hex>", value {"next_index","total","done","ts"}; every
+ * transaction that advances a file rewrites its key, and compaction keeps
+ * the newest.
+ *
+ * Messages: one record per transaction (per LEDGER_BATCH_MAX messages) with
+ * a key unique to it, "msgs/<transactional.id>/<sequence>", and the value
+ * {"ts": ms, "acks": {"<hex>": "AA", ...}}: a message costs ~70 bytes in the
+ * transaction, not a record of its own. Message keys are needed only for
+ * the dedup window, which the rebuild reads by time.
+ *
+ * (A single message record "msg/<hex>" {"ack","ts"} is also understood.) */
+#define LEDGER_BATCH_MAX 1000
+
+/* Key of a file or single-message record: returns its length (buf must hold
+ * LEDGER_RECORD_KEY_MAX). */
 size_t ledger_record_key(char *buf, enum ledger_kind kind, const uint8_t key[LEDGER_KEY_LEN]);
 /* Heap-allocated JSON value for the entry; caller frees. */
 char *ledger_record_value(const struct ledger_entry *e);
+/* Key and value of a batch of message entries (n <= LEDGER_BATCH_MAX). The
+ * value is heap-allocated (caller frees), NULL on allocation failure. */
+int ledger_batch_key(char *buf, size_t size, const char *txid, uint64_t seq);
+char *ledger_batch_value(const struct ledger_entry *const *entries, size_t n, int64_t ts_ms);
 /* Apply one state-topic record (as read back); ignores foreign keys.
- * Returns 0, or -1 if the record is malformed. */
+ * Returns the number of ledger keys it set or removed (0 for foreign
+ * records), or -1 if the record is malformed. */
 int ledger_apply_record(struct ledger *l, const void *key, size_t key_len, const void *value,
 			size_t value_len, int64_t ts_ms);
 
 /* Rebuild from the state topic: read it with isolation.level=read_committed
  * from (now - window) — found with offsets_for_times — to its end, applying
  * every record. `conf` is consumed (use rd_kafka_conf_dup of the base conf).
- * Returns the number of records applied, or -1 with errstr filled. */
+ * Returns the number of ledger keys applied, or -1 with errstr filled. */
 long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
 		    int timeout_ms, char *errstr, size_t errstr_size);
 

@@ -41,6 +41,8 @@ struct lane {
 	pthread_t thread;
 	int started;
 	rd_kafka_t *rk;
+	char txid[256];
+	uint64_t ledger_seq; /* makes every batch ledger key unique */
 	rd_kafka_topic_t **topics; /* handles kept so their metadata stays cached */
 	int ntopics;
 	pthread_mutex_t mu;
@@ -293,10 +295,31 @@ static int produce_one(struct lane *l, const char *topic, const void *key, size_
 	}
 }
 
+/* Write the pending message keys as one ledger record. */
+static int flush_msg_keys(struct lane *l, const struct ledger_entry **keys, size_t *n, int64_t now)
+{
+	char key[512];
+	char *val;
+	int klen, rc;
+	if (*n == 0)
+		return 0;
+	klen = ledger_batch_key(key, sizeof key, l->txid, ++l->ledger_seq);
+	val = ledger_batch_value(keys, *n, now);
+	if (!val)
+		return -1;
+	rc = produce_one(l, l->pub->state_topic, key, (size_t)klen, val, strlen(val), NULL);
+	free(val);
+	*n = 0;
+	return rc;
+}
+
 static int produce_batch(struct lane *l, struct pub_job *batch)
 {
 	struct pub *p = l->pub;
 	int64_t now = util_wall_ms();
+	const struct ledger_entry *keys[LEDGER_BATCH_MAX];
+	size_t nkeys = 0;
+
 	for (struct pub_job *j = batch; j; j = j->next) {
 		for (int i = 0; i < j->n; i++) {
 			struct pub_rec *r = &j->recs[i];
@@ -304,15 +327,20 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 				return -1;
 			atomic_fetch_add(&p->records, 1);
 		}
-		if (j->has_ledger) {
+		if (!j->has_ledger)
+			continue;
+		j->ledger.state = LEDGER_COMMITTED;
+		j->ledger.ts_ms = now;
+		if (j->ledger.kind == LEDGER_MSG) {
+			/* message keys travel together: one record per transaction */
+			keys[nkeys++] = &j->ledger;
+			if (nkeys == LEDGER_BATCH_MAX && flush_msg_keys(l, keys, &nkeys, now) != 0)
+				return -1;
+		} else {
 			char key[LEDGER_RECORD_KEY_MAX];
-			size_t klen;
-			char *val;
+			size_t klen = ledger_record_key(key, (enum ledger_kind)j->ledger.kind, j->ledger.key);
+			char *val = ledger_record_value(&j->ledger);
 			int rc;
-			j->ledger.state = LEDGER_COMMITTED;
-			j->ledger.ts_ms = now;
-			klen = ledger_record_key(key, (enum ledger_kind)j->ledger.kind, j->ledger.key);
-			val = ledger_record_value(&j->ledger);
 			if (!val)
 				return -1;
 			rc = produce_one(l, p->state_topic, key, klen, val, strlen(val), NULL);
@@ -321,7 +349,7 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 				return -1;
 		}
 	}
-	return 0;
+	return flush_msg_keys(l, keys, &nkeys, now);
 }
 
 /* Commit one batch, replaying it after abortable errors. Returns 0 when
@@ -446,7 +474,7 @@ static void *lane_main(void *arg)
 
 static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_t errstr_size)
 {
-	char txid[256], err[512];
+	char *txid = l->txid, err[512];
 	rd_kafka_conf_t *conf = rd_kafka_conf_dup(p->conf.kafka);
 	rd_kafka_error_t *e;
 
@@ -454,7 +482,9 @@ static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_
 	l->idx = idx;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
-	snprintf(txid, sizeof txid, "%s-%d", p->instance, idx);
+	snprintf(l->txid, sizeof l->txid, "%s-%d", p->instance, idx);
+	/* unique across restarts too: the wall clock at start, then a counter */
+	l->ledger_seq = (uint64_t)util_wall_ms() * 1000;
 	if (rd_kafka_conf_set(conf, "transactional.id", txid, err, sizeof err) ||
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err)) {
 		rd_kafka_conf_destroy(conf);

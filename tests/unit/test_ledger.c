@@ -86,7 +86,7 @@ Test(ledger, state_records_round_trip)
 	size_t n = ledger_record_key(rk, LEDGER_MSG, k);
 	cr_assert_eq(n, 4 + 64);
 	char *v = ledger_record_value(e);
-	cr_assert_eq(ledger_apply_record(b, rk, n, v, strlen(v), 99), 0);
+	cr_assert_eq(ledger_apply_record(b, rk, n, v, strlen(v), 99), 1);
 	free(v);
 	struct ledger_entry *got = ledger_find(b, k);
 	cr_assert_not_null(got);
@@ -100,18 +100,48 @@ Test(ledger, state_records_round_trip)
 	e->total = 100;
 	n = ledger_record_key(rk, LEDGER_FILE, k);
 	v = ledger_record_value(e);
-	cr_assert_eq(ledger_apply_record(b, rk, n, v, strlen(v), 99), 0);
+	cr_assert_eq(ledger_apply_record(b, rk, n, v, strlen(v), 99), 1);
 	free(v);
 	got = ledger_find(b, k);
 	cr_assert(got && got->kind == LEDGER_FILE && got->next_index == 41 && got->total == 100 &&
 		  !got->done);
 
 	/* tombstone, foreign key, malformed */
-	cr_assert_eq(ledger_apply_record(b, rk, n, NULL, 0, 0), 0);
+	cr_assert_eq(ledger_apply_record(b, rk, n, NULL, 0, 0), 1);
 	cr_assert_null(ledger_find(b, k));
 	cr_assert_eq(ledger_apply_record(b, "other/x", 7, "{}", 2, 0), 0);
 	cr_assert_eq(ledger_apply_record(b, "msg/zz", 6, "{}", 2, 0), -1);
 	cr_assert_eq(ledger_apply_record(b, rk, n, "not json", 8, 0), -1);
+	ledger_free(a);
+	ledger_free(b);
+}
+
+Test(ledger, batch_records_round_trip)
+{
+	struct ledger *a = ledger_new(1000), *b = ledger_new(1000);
+	const struct ledger_entry *es[300];
+	struct ledger_entry store[300];
+	char key[256];
+	for (int i = 0; i < 300; i++) {
+		memset(&store[i], 0, sizeof store[i]);
+		key_of(store[i].key, 1000 + i);
+		strcpy(store[i].ack, i % 7 ? "AA" : "AE");
+		es[i] = &store[i];
+	}
+	int kl = ledger_batch_key(key, sizeof key, "inst-0", 42);
+	cr_assert_str_eq(key, "msgs/inst-0/42");
+	char *v = ledger_batch_value(es, 300, 5555);
+	cr_assert_eq(ledger_apply_record(b, key, (size_t)kl, v, strlen(v), 1), 300);
+	free(v);
+	cr_assert_eq(ledger_size(b), 300);
+	for (int i = 0; i < 300; i++) {
+		struct ledger_entry *e = ledger_find(b, store[i].key);
+		cr_assert(e && e->state == LEDGER_COMMITTED && e->ts_ms == 5555);
+		cr_assert_str_eq(e->ack, i % 7 ? "AA" : "AE");
+	}
+	/* malformed batches are refused */
+	cr_assert_eq(ledger_apply_record(b, key, (size_t)kl, "{\"acks\":3}", 10, 1), -1);
+	cr_assert_eq(ledger_apply_record(b, key, (size_t)kl, "{\"acks\":{\"zz\":\"AA\"}}", 20, 1), -1);
 	ledger_free(a);
 	ledger_free(b);
 }
