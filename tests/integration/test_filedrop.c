@@ -314,3 +314,51 @@ Test(filedrop, kill_nine_twenty_times, .timeout = 600)
 	}
 	itest_free_values(vals, n);
 }
+
+/* A 100 MB HL7 batch and a 100,000-line NDJSON export, end to end. */
+Test(filedrop, hundred_megabytes_and_hundred_thousand_lines, .timeout = 900)
+{
+	struct env e;
+	size_t len;
+	int port;
+	char prefix[80], nprefix[80];
+
+	setup(&e, NULL);
+	pid_t pid = itest_daemon_start(e.conf, e.log, &port);
+
+	snprintf(prefix, sizeof prefix, "%sG", e.run);
+	size_t one;
+	char *probe = adt_batch(prefix, 1, "\r\n", NULL, 0, &one);
+	free(probe);
+	int n = (int)((100u << 20) / one) + 1;
+	char *big = adt_batch(prefix, n, "\r\n", NULL, 0, &len);
+	cr_assert_geq(len, 100u << 20);
+	drop_file(&e, "big.hl7", big, len);
+	free(big);
+
+	snprintf(nprefix, sizeof nprefix, "%sN", e.run);
+	size_t cap = 100000u * 200, o = 0;
+	char *nd = malloc(cap);
+	for (int i = 0; i < 100000; i++)
+		o += (size_t)snprintf(nd + o, cap - o,
+				      "{\"resourceType\":\"Patient\",\"id\":\"p%d\",\"meta\":{\"versionId\":\"1\"},"
+				      "\"identifier\":[{\"type\":{\"coding\":[{\"code\":\"MR\"}]},\"value\":\"%s%06d\"}],"
+				      "\"gender\":\"%s\"}\n",
+				      i, nprefix, i, i % 2 ? "male" : "female");
+	drop_file(&e, "export.ndjson", nd, o);
+	free(nd);
+
+	cr_assert(wait_in(&e, "done", "big.hl7", 600), "big.hl7 not in done/ (log %s)", e.log);
+	cr_assert(wait_in(&e, "done", "export.ndjson", 300), "export.ndjson not in done/ (log %s)", e.log);
+	cr_assert_not(exists(&e, "done", "big.hl7.errors.json"));
+	cr_assert_not(exists(&e, "done", "export.ndjson.errors.json"));
+	cr_assert_eq(itest_daemon_stop(pid), 0);
+	int got = itest_count_with("healthcare.patient.updated", prefix, 5000);
+	cr_assert_eq(got, n, "big.hl7: %d of %d events", got, n);
+	got = itest_count_with("healthcare.patient.created", nprefix, 5000);
+	cr_assert_eq(got, 100000, "export.ndjson: %d of 100000 events", got);
+	/* the log says how fast */
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "grep -E 'big.hl7 done|export.ndjson done' %s >&2", e.log);
+	(void)!system(cmd);
+}

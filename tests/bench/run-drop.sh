@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# File-drop benchmark, end to end to committed events, against the real
+# broker of tests/services/ (started here unless HB_KAFKA_BOOTSTRAP is set):
+# a ~100 MB HL7v2 batch (ADT^A08, ~270 bytes each) and a 100,000-line NDJSON
+# export (FHIR Patient), dropped one after the other into a fresh drop.
+#
+#   tests/bench/run-drop.sh [BUILDDIR] [MESSAGES_PER_TRANSACTION]
+#
+# Prints the daemon's own "done" lines (messages, events, MB/s) and the wall
+# time from the drop to the file reaching done/.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$src/build}
+per_txn=${2:-500}
+work=$(mktemp -d)
+pid=""
+cleanup() {
+	[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" || true
+	[ -n "${started_kafka:-}" ] && "$src/tests/services/kafka.sh" stop
+	rm -rf "$work"
+}
+trap cleanup EXIT
+if [ -z "${HB_KAFKA_BOOTSTRAP:-}" ]; then
+	started_kafka=1
+	HB_KAFKA_BOOTSTRAP=$("$src/tests/services/kafka.sh" start)
+fi
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+python3 - "$src/samples/hl7v2/adt_a08.hl7" "$work" <<'PY'
+import sys
+sample = open(sys.argv[1], 'rb').read().rstrip(b'\r\n').split(b'\r')
+out, size, i = [], 0, 0
+while size < 100 * 1024 * 1024:
+    f = sample[0].split(b'|'); f[9] = b'BENCH%08d' % i
+    m = b'\r'.join([b'|'.join(f)] + sample[1:]) + b'\r\n'
+    out.append(m); size += len(m); i += 1
+open(sys.argv[2] + '/big.hl7', 'wb').write(b''.join(out))
+with open(sys.argv[2] + '/export.ndjson', 'w') as nd:
+    for i in range(100000):
+        nd.write('{"resourceType":"Patient","id":"p%d","meta":{"versionId":"1"},"identifier":[{"type":{"coding":[{"code":"MR"}]},"value":"BN%06d"}],"gender":"%s"}\n' % (i, i, "male" if i % 2 else "female"))
+PY
+ls -l "$work"/big.hl7 "$work"/export.ndjson | awk '{print $5, $NF}'
+
+cat >"$work/bench.conf" <<CONF
+[bridge]
+instance = bench-drop-$$
+mappings = $src/mappings
+schemas = $src/conf/schemas
+[kafka]
+bootstrap.servers = $HB_KAFKA_BOOTSTRAP
+[topics]
+state = bench.drop.state.$$
+[drop bench]
+path = $work/drop
+max.messages.per.transaction = $per_txn
+CONF
+"$build/hl7bridge" run -c "$work/bench.conf" 2>"$work/log" &
+pid=$!
+until grep -q "ready in" "$work/log"; do sleep 0.2; kill -0 $pid; done
+for f in big.hl7 export.ndjson; do
+	t0=$(date +%s.%N)
+	mv "$work/$f" "$work/drop/inbox/$f"
+	until [ -e "$work/drop/done/$f" ]; do sleep 0.1; kill -0 $pid; done
+	t1=$(date +%s.%N)
+	echo "$f: $(python3 -c "print('%.1f s from drop to done/' % ($t1 - $t0))")"
+done
+grep -E "done:" "$work/log" | sed 's/^.*drop: //'
