@@ -170,6 +170,11 @@ json_t *map_event_object(const struct map_event *ev);
 ssize_t map_event_avro(const struct map_event *ev, void *buf, size_t size, char *errstr,
 		       size_t errstr_size);
 
+/* The event's headers as librdkafka headers (new; ownership passes to
+ * pub_job_add or the caller frees them). NULL on allocation failure. */
+struct rd_kafka_headers_s;
+struct rd_kafka_headers_s *map_event_kafka_headers(const struct map_event *ev);
+
 /* UUIDv5 in the hl7bridge namespace over (key, index): the eventId. out gets
  * 36 characters and a NUL. */
 void map_event_id(char out[37], const void *key, size_t key_len, size_t index);
