@@ -42,6 +42,10 @@ static int input_cb(const struct map_input *in, const char *label, void *opaque)
 {
 	struct actual *a = opaque;
 	struct map_reject rej = { 0 };
+	if (!in) {
+		json_array_append_new(a->arr, json_pack("{s:s}", "error", label));
+		return 0;
+	}
 	enum map_result r = map_apply(a->s, in, 0, event_cb, a, NULL, &rej);
 	if (r == MAP_REJECTED || r == MAP_ERROR)
 		json_array_append_new(a->arr, json_pack("{s:s}", "rejected", rej.reason));

@@ -34,10 +34,12 @@ static int hl7_each(const char *name, const char *buf, size_t len, int64_t now_m
 
 		if (hl7_parse(&m, it.msg.ptr, it.msg.len, segs, HL7_DEFAULT_MAX_SEGMENTS, NULL,
 			      &he) != 0) {
-			rc = util_seterr(errstr, n, "%s: message %zu at byte %zu: %s (%s)", name,
-					 it.index + 1, it.offset + he.offset, he.msg,
-					 hl7_errcode_name(he.code));
-			break;
+			snprintf(label, sizeof(label), "%s message %zu at byte %zu: %s (%s)", name,
+				 it.index + 1, it.offset + he.offset, he.msg,
+				 hl7_errcode_name(he.code));
+			if ((rc = cb(NULL, label, opaque)))
+				break;
+			continue;
 		}
 		hl7_field(&m, 0, 3, &msh3);
 		hl7_field(&m, 0, 4, &msh4);
@@ -84,8 +86,13 @@ static int fhir_one(const char *name, json_t *res, size_t index, int64_t now_ms,
 		if (fhir_bundle_iter_init(&it, res, &fe) != 0)
 			return util_seterr(errstr, n, "%s: %s", name, fe.text);
 		while ((got = fhir_bundle_next(&it, &e, &fe)) != 0) {
-			if (got < 0)
-				return util_seterr(errstr, n, "%s: %s", name, fe.text);
+			if (got < 0) {
+				snprintf(label, sizeof(label), "%s resource %zu: %s", name, index + 1,
+					 fe.text);
+				if ((rc = cb(NULL, label, opaque)))
+					return rc;
+				continue;
+			}
 			if (!e.resource || !fhir_resource_type(e.resource))
 				continue;
 			const char *rid = json_string_value(json_object_get(e.resource, "id"));
@@ -159,9 +166,14 @@ int map_input_each(const char *name, const char *buf, size_t len, int64_t now_ms
 			int got, rc = 0;
 			fhir_ndjson_init(&nd, buf + i, len - i, NULL);
 			for (size_t k = 0; (got = fhir_ndjson_next(&nd, &res, &line, &fe)) != 0; k++) {
-				if (got < 0)
-					return util_seterr(errstr, n, "%s:%d: %s", name, fe.line,
-							   fe.text);
+				if (got < 0) {
+					char label[256];
+					snprintf(label, sizeof(label), "%s:%d: %s", name, fe.line,
+						 fe.text);
+					if ((rc = cb(NULL, label, opaque)))
+						return rc;
+					continue;
+				}
 				rc = fhir_one(name, res, k, now_ms, cb, opaque, errstr, n);
 				json_decref(res);
 				if (rc)

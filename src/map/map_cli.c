@@ -130,6 +130,11 @@ static int input_cb(const struct map_input *in, const char *label, void *opaque)
 	struct run *r = opaque;
 	struct map_reject rej = { 0 };
 	size_t n = 0;
+	if (!in) {
+		fprintf(stderr, "%s\n", label);
+		r->failed = 1;
+		return 0;
+	}
 	r->label = label;
 	enum map_result res = map_apply(r->s, in, r->explain ? MAP_EXPLAIN : 0, print_event_cb, r,
 					&n, &rej);
