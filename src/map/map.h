@@ -148,6 +148,7 @@ enum map_apply_flags {
 /* Apply every matching mapping of s to the input. Events are built first;
  * only when all succeeded is cb called for each, in order (so a rejected
  * message produces nothing). cb returning non-zero stops with MAP_ERROR.
+ * Scratch memory is per thread and reused, so cb must not call map_apply. 
  * *nevents (may be NULL) gets the number delivered. rej (may be NULL) is
  * filled for MAP_REJECTED and MAP_ERROR. */
 enum map_result map_apply(const struct map_set *s, const struct map_input *in, unsigned flags,

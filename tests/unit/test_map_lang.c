@@ -285,3 +285,11 @@ Test(map_lang, kafka_headers)
 	json_decref(root);
 	map_set_free(s);
 }
+
+Test(map_lang, unmatched_policy_names)
+{
+	cr_assert_eq(map_unmatched_policy_parse("filter"), MAP_UNMATCHED_FILTER);
+	cr_assert_eq(map_unmatched_policy_parse("reject"), MAP_UNMATCHED_REJECT);
+	cr_assert_eq(map_unmatched_policy_parse("deadletter"), MAP_UNMATCHED_DEADLETTER);
+	cr_assert_eq(map_unmatched_policy_parse("drop"), -1);
+}
