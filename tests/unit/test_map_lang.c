@@ -293,3 +293,25 @@ Test(map_lang, unmatched_policy_names)
 	cr_assert_eq(map_unmatched_policy_parse("deadletter"), MAP_UNMATCHED_DEADLETTER);
 	cr_assert_eq(map_unmatched_policy_parse("drop"), -1);
 }
+
+Test(map_lang, required_each_block)
+{
+	const char *dir = mt_tmpdir();
+	struct map_diag d = { 0 };
+	mt_write(dir, "r.map", "mapping r\nsource test\nevent patient\ntype 'patient.updated'\n"
+			       "data.patientId = id\n"
+			       "data.identifiers[] = each ids {\n  value = .v\n} required\n");
+	struct map_set *s = mt_load(dir, &d);
+	cr_assert(s, "%s", d.text);
+	enum map_result res;
+	struct map_reject rej;
+	cr_assert_null(mt_apply(s, "{\"id\":\"P\",\"ids\":[{\"x\":\"no value\"}]}", &res, &rej, 0));
+	cr_assert_eq(res, MAP_REJECTED);
+	cr_assert_str_eq(rej.reason, "mapping r: required target data.identifiers[] is empty "
+				     "(source: ids)");
+	json_t *out = mt_apply(s, "{\"id\":\"P\",\"ids\":[{\"v\":\"1\"}]}", &res, &rej, 0);
+	cr_assert_eq(res, MAP_OK);
+	json_decref(out);
+	map_set_free(s);
+	map_diag_clear(&d);
+}
