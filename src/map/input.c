@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "map/source_fhir.h"
+#include "ingest/mllp.h"
 #include "map/source_hl7.h"
 #include "parse/fhir.h"
 #include "parse/hl7.h"
@@ -146,9 +147,38 @@ static int is_ndjson(const char *buf, size_t len)
 	return objs > 1;
 }
 
+/* A capture of MLLP traffic (<VT> message <FS><CR> …): each frame's payload
+ * is read as HL7v2. */
+static int mllp_each(const char *name, const char *buf, size_t len, int64_t now_ms,
+		     map_input_cb cb, void *opaque, char *errstr, size_t n)
+{
+	struct mllp_decoder d;
+	int rc = 0;
+	mllp_decoder_init(&d, HL7_MAX_MESSAGE_LEN);
+	while (len > 0 && rc == 0) {
+		size_t used;
+		const unsigned char *frame;
+		size_t flen;
+		int got = mllp_decoder_feed(&d, buf, len, &used, &frame, &flen, errstr, n);
+		buf += used;
+		len -= used;
+		if (got < 0) {
+			rc = -1;
+		} else if (got == 1 && mllp_frame_kind(frame, flen) == MLLP_FRAME_MESSAGE) {
+			rc = hl7_each(name, (const char *)frame, flen, now_ms, cb, opaque, errstr, n);
+		}
+	}
+	if (rc == 0 && mllp_decoder_pending(&d))
+		rc = util_seterr(errstr, n, "%s: the last MLLP frame is not closed", name);
+	mllp_decoder_clear(&d);
+	return rc;
+}
+
 int map_input_each(const char *name, const char *buf, size_t len, int64_t now_ms,
 		   map_input_cb cb, void *opaque, char *errstr, size_t n)
 {
+	if (len > 0 && buf[0] == 0x0b)
+		return mllp_each(name, buf, len, now_ms, cb, opaque, errstr, n);
 	size_t i = 0;
 	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
 		i = 3;

@@ -1,6 +1,6 @@
 /* input — every input `hl7bridge map` accepts, split into messages, each
  * turned into a map_input: single HL7 messages, HL7 batches (FHS/BHS or
- * plain concatenations), FHIR JSON or XML resources, Bundles (entry by
+ * plain concatenations), MLLP captures, FHIR JSON or XML resources, Bundles (entry by
  * entry, resolve() across entries), NDJSON. The daemon has its own ingest;
  * this is for tools and tests. */
 #ifndef HB_MAP_INPUT_H
