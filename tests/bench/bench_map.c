@@ -1,5 +1,6 @@
 /* bench_map — parse + map + encode throughput on one core, for the shipped
- * samples: HL7v2 RDE^O11 (two order groups) and ADT^A08, JSON and Avro.
+ * samples: HL7v2 RDE^O11 (two order groups) and ADT^A08, JSON and Avro; any
+ * other single HL7v2 message or FHIR resource given as an argument.
  *
  * usage: bench_map [-n MESSAGES] [SAMPLE...]  (default: the two samples)
  * Prints messages/s and events/s per sample and encoding. The ledger key is
@@ -10,7 +11,9 @@
 #include <time.h>
 
 #include "map/map.h"
+#include "map/source_fhir.h"
 #include "map/source_hl7.h"
+#include "parse/fhir.h"
 #include "parse/hl7.h"
 #include "util.h"
 
@@ -68,7 +71,28 @@ static int run(const struct map_set *set, const char *path, long n, int avro)
 	k->avro = avro;
 	int64_t t0 = util_mono_us();
 	double c0 = cpu_s();
-	for (long i = 0; i < n; i++) {
+	int fhir = buf[0] == '{' || buf[0] == '<';
+	for (long i = 0; fhir && i < n; i++) {
+		/* FHIR: read the document, map the resource */
+		fhir_error_t fe;
+		struct fhirsrc_scope sc;
+		struct map_reject rej;
+		json_t *res = fhir_read(buf, len, NULL, &fe);
+		if (!res) {
+			fprintf(stderr, "%s: %s\n", path, fe.text);
+			return 1;
+		}
+		fhirsrc_scope_init(&sc, res, NULL);
+		struct map_input in = { .ops = &map_source_fhir, .scope = &sc, .ledger_key = key,
+					.ledger_key_len = sizeof(key), .message_id = "bench",
+					.now_ms = 1764200000000 };
+		if (map_apply(set, &in, avro ? MAP_AVRO : 0, encode_cb, k, NULL, &rej) != MAP_OK) {
+			fprintf(stderr, "%s: %s\n", path, rej.reason);
+			return 1;
+		}
+		json_decref(res);
+	}
+	for (long i = 0; !fhir && i < n; i++) {
 		struct hl7_msg m;
 		struct hl7_error he;
 		struct hl7src_scope sc;
