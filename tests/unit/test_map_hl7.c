@@ -135,3 +135,18 @@ Test(map_hl7, when_over_msh)
 	cr_assert_eq(r, MAP_UNMATCHED);
 	json_decref(ev);
 }
+
+Test(map_hl7, each_over_filtered_repetitions)
+{
+	enum map_result r;
+	struct map_reject rej;
+	json_t *ev = map_with("type 'patient.updated'",
+			      "data.patientId = MSH-10\n"
+			      "data.identifiers[] = each PID-3[where .5 != \"PI\"] {\n value = .1\n}\n",
+			      &r, &rej);
+	cr_assert_eq(r, MAP_OK, "%s", rej.reason);
+	json_t *ids = json_object_get(json_array_get(ev, 0), "identifiers");
+	cr_assert_eq(json_array_size(ids), 2);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(ids, 0), "value")), "M1");
+	json_decref(ev);
+}
