@@ -123,7 +123,7 @@ struct map_table {
 };
 const char *map_table_get(const struct map_table *t, const char *key, size_t len);
 
-/* ---- mappings: everything below lives in the set's pool ------------------------------------------------------------------ */
+/* ---- mappings (all in the set's pool) ------------------------------------------ */
 
 struct map_rule {
 	const struct map_field **path; /* target path from the event root (or each item) */
