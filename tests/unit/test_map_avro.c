@@ -66,8 +66,21 @@ static void check_with_fastavro(struct dump *d)
 		 d->schema, d->args);
 	int st = system(cmd);
 	cr_assert(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 77) {
+		/* the decoder installs itself (PyPI, into tests/map/.venv), as the
+		 * integration tests' npm packages do; only without a network is the
+		 * check skipped, and it says so */
+		char setup[2048];
+		snprintf(setup, sizeof(setup), "%s/tests/map/setup.sh >&2", srcdir());
+		if (system(setup) == 0) {
+			snprintf(cmd, sizeof(cmd), "%s %s/tests/map/avro_check.py %s%s", python(),
+				 srcdir(), d->schema, d->args);
+			st = system(cmd);
+			cr_assert(WIFEXITED(st));
+		}
+	}
 	if (WEXITSTATUS(st) == 77)
-		cr_skip_test("fastavro missing: run tests/map/setup.sh to enable this check");
+		cr_skip_test("fastavro missing and tests/map/setup.sh failed: Avro interop not checked");
 	cr_assert_eq(WEXITSTATUS(st), 0, "fastavro disagrees with our Avro bytes");
 }
 
