@@ -107,7 +107,8 @@ struct map_event {
 	const char *event_type;      /* eventType, e.g. "prescription.created" */
 	const char *event_id;        /* UUIDv5(ledger key, index) */
 	const struct map_node *tree; /* the event; read it with map_event_json/_avro/_object */
-	json_t *explain;             /* MAP_EXPLAIN: [{target, value, from}], else NULL */
+	json_t *explain;             /* MAP_EXPLAIN: [{target, value, from}] in rule order; value
+				      * null and from = the rule's source for a target left empty */
 	const struct map_schema *schema;
 	struct map_header headers[MAP_MAX_HEADERS]; /* event-type, content-type, source, lineage */
 	size_t nheaders;

@@ -101,9 +101,10 @@ static int print_event_cb(const struct map_event *ev, void *opaque)
 		printf("# %s: mapping %s (%.12s) -> topic %s, key %s\n", r->label, ev->mapping,
 		       ev->mapping_hash, ev->topic, *ev->key ? ev->key : "(empty)");
 		json_array_foreach(ev->explain, i, x) {
-			char *v = json_dumps(json_object_get(x, "value"), JSON_ENCODE_ANY);
+			json_t *jv = json_object_get(x, "value");
+			char *v = json_is_null(jv) ? NULL : json_dumps(jv, JSON_ENCODE_ANY);
 			printf("#   %-40s = %-30s <- %s\n", json_string_value(json_object_get(x, "target")),
-			       v ? v : "?", json_string_value(json_object_get(x, "from")));
+			       v ? v : "(empty)", json_string_value(json_object_get(x, "from")));
 			free(v);
 		}
 	}

@@ -181,7 +181,11 @@ Test(map_lang, each_group_and_arrays)
 	cr_assert(json_array_size(ex) > 5);
 	cr_assert_str_eq(str_at(json_array_get(ex, 0), "target"), "data.patientId");
 	cr_assert_str_eq(str_at(json_array_get(ex, 0), "from"), "id");
-	cr_assert_str_eq(str_at(json_array_get(ex, 1), "target"), "data.identifiers[0].value");
+	/* targets left empty are listed too, with the rule's source */
+	cr_assert_str_eq(str_at(json_array_get(ex, 1), "target"), "data.mergedPatientId");
+	cr_assert(json_is_null(json_object_get(json_array_get(ex, 1), "value")));
+	cr_assert_str_eq(str_at(json_array_get(ex, 1), "from"), "merged");
+	cr_assert_str_eq(str_at(json_array_get(ex, 2), "target"), "data.identifiers[0].value");
 	json_decref(out);
 	map_set_free(s);
 	map_diag_clear(&d);
