@@ -26,7 +26,7 @@ struct cli_opts {
 static void map_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: hl7bridge map [-m DIR] [-s DIR] [--explain] FILE...\n"
+		"usage: hl7bridge map [-m DIR] [-s DIR] [--explain] FILE... (- for stdin)\n"
 		"       hl7bridge map [-s DIR] --test [--update] [DIR]\n"
 		"\n"
 		"Print the events the mappings make of each input, one JSON object per line:\n"
@@ -154,6 +154,39 @@ static int input_cb(const struct map_input *in, const char *label, void *opaque)
 	return 0;
 }
 
+/* `-`: the standard input, up to the same limit as a file. */
+static char *read_stdin(size_t *len, char *err, size_t errsz)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	while (buf) {
+		size_t got = fread(buf + n, 1, cap - n, stdin);
+		n += got;
+		if (got == 0)
+			break;
+		if (n == cap) {
+			if (cap >= CLI_MAX_INPUT) {
+				free(buf);
+				util_seterr(err, errsz, "stdin: larger than %u bytes", CLI_MAX_INPUT);
+				return NULL;
+			}
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	if (!buf || ferror(stdin)) {
+		free(buf);
+		util_seterr(err, errsz, "stdin: cannot read");
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
 int cmd_map(int argc, char **argv)
 {
 	struct cli_opts o = { 0 };
@@ -186,7 +219,9 @@ int cmd_map(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		char err[512];
 		size_t len;
-		char *buf = util_read_file(argv[i], CLI_MAX_INPUT, &len, err, sizeof(err));
+		char *buf = strcmp(argv[i], "-") == 0 ? read_stdin(&len, err, sizeof(err))
+						      : util_read_file(argv[i], CLI_MAX_INPUT, &len, err,
+								       sizeof(err));
 		if (!buf) {
 			fprintf(stderr, "%s\n", err);
 			r.failed = 1;
