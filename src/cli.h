@@ -15,5 +15,8 @@ struct conf *cli_load_conf(const char *path, char *errstr, size_t errstr_size);
 
 /* Subcommands (each returns the process exit code). */
 int cmd_topics(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_consume(int argc, char **argv);
+int cmd_send(int argc, char **argv);
 
 #endif

@@ -27,9 +27,12 @@ struct command {
 /* Subcommands, in the order --help lists them. Add an entry when the
  * subcommand exists, not before. */
 static const struct command commands[] = {
-	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
+	{ "run", cmd_run, "run the bridge: MLLP listeners, file drops, mappings, Kafka (exactly once)" },
+	{ "send", cmd_send, "send HL7v2 messages over MLLP (TLS too) and print each ACK" },
 	{ "map", cmd_map, "print the events the mappings make of input files; --test runs golden tests" },
 	{ "check", cmd_check, "check the configuration, every mapping and every event schema" },
+	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
+	{ "consume", cmd_consume, "print what a read_committed consumer sees on topics (JSON lines)" },
 	{ NULL, NULL, NULL },
 };
 

@@ -1,116 +1,189 @@
-/* input — tools' input reader: sniff the format, split, hand over. */
+/* input — sniff the format, split into messages, hand each over. */
 #include "map/input.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "map/source_fhir.h"
 #include "ingest/mllp.h"
+#include "map/source_fhir.h"
 #include "map/source_hl7.h"
 #include "parse/fhir.h"
-#include "parse/hl7.h"
-#include "publish/ledger.h"
 #include "util.h"
 
-static int hl7_each(const char *name, const char *buf, size_t len, int64_t now_ms,
-		    map_input_cb cb, void *opaque, char *errstr, size_t n)
+void map_input_hl7_key(const struct hl7_msg *m, const char *raw, size_t len,
+		       uint8_t key[LEDGER_KEY_LEN])
 {
-	struct hl7_batch b;
-	struct hl7_batch_item it;
+	struct hl7_view msh3, msh4, msh10;
+	char sender[512];
+	int sl;
+	hl7_field(m, 0, 3, &msh3);
+	hl7_field(m, 0, 4, &msh4);
+	hl7_field(m, 0, 10, &msh10);
+	sl = snprintf(sender, sizeof sender, "%.*s^%.*s", (int)msh3.len, msh3.ptr, (int)msh4.len,
+		      msh4.ptr);
+	const void *parts[3] = { sender, msh10.ptr, raw };
+	size_t lens[3] = { (size_t)sl < sizeof sender ? (size_t)sl : sizeof sender - 1, msh10.len,
+			   len };
+	ledger_hash(key, 3, parts, lens);
+}
+
+struct split {
+	const char *name;
+	const char *base; /* start of the whole input, for offsets */
+	int64_t now_ms;
+	map_item_cb cb;
+	void *opaque;
+	struct hl7_seg *segs;
+	size_t index;
+};
+
+/* One HL7 message (from a batch or an MLLP frame) at `offset`. */
+static int hl7_one(struct split *s, const char *msg, size_t len, size_t offset)
+{
+	struct hl7_msg m;
 	struct hl7_error he = { 0 };
-	struct hl7_seg *segs = malloc(HL7_DEFAULT_MAX_SEGMENTS * sizeof(*segs));
-	int rc = 0, got;
+	struct map_item it;
+	char label[256], id[64] = "";
+	int rc;
 
-	if (!segs)
-		return util_seterr(errstr, n, "out of memory");
-	hl7_batch_init(&b, buf, len);
-	while ((got = hl7_batch_next(&b, &it, &he)) == 1) {
-		struct hl7_msg m;
-		struct hl7src_scope sc;
-		struct hl7_view msh3, msh4, msh10;
-		char label[256], id[64] = "";
-		uint8_t key[LEDGER_KEY_LEN];
-
-		if (hl7_parse(&m, it.msg.ptr, it.msg.len, segs, HL7_DEFAULT_MAX_SEGMENTS, NULL,
-			      &he) != 0) {
-			snprintf(label, sizeof(label), "%s message %zu at byte %zu: %s (%s)", name,
-				 it.index + 1, it.offset + he.offset, he.msg,
-				 hl7_errcode_name(he.code));
-			if ((rc = cb(NULL, label, opaque)))
-				break;
-			continue;
-		}
-		hl7_field(&m, 0, 3, &msh3);
-		hl7_field(&m, 0, 4, &msh4);
-		hl7_field(&m, 0, 10, &msh10);
-		snprintf(id, sizeof(id), "%.*s", (int)(msh10.len < 63 ? msh10.len : 63), msh10.ptr);
-		snprintf(label, sizeof(label), "%s message %zu (MSH-10 %s)", name, it.index + 1, id);
-		/* the ledger key: sender MSH-3^MSH-4 | MSH-10 | body */
-		char sender[512];
-		int sl = snprintf(sender, sizeof(sender), "%.*s^%.*s", (int)msh3.len, msh3.ptr,
-				  (int)msh4.len, msh4.ptr);
-		const void *parts[3] = { sender, msh10.ptr, it.msg.ptr };
-		size_t lens[3] = { (size_t)sl < sizeof(sender) ? (size_t)sl : sizeof(sender) - 1,
-				   msh10.len, it.msg.len };
-		ledger_hash(key, 3, parts, lens);
-		hl7src_scope_init(&sc, &m);
-		struct map_input in = { .ops = &map_source_hl7, .scope = &sc, .ledger_key = key,
-					.ledger_key_len = sizeof(key), .message_id = id,
-					.now_ms = now_ms };
-		rc = cb(&in, label, opaque);
-		hl7_msg_clear(&m);
-		if (rc)
-			break;
+	memset(&it, 0, sizeof it);
+	it.index = s->index++;
+	it.offset = offset;
+	it.raw = msg;
+	it.raw_len = len;
+	it.content_type = "application/hl7-v2";
+	it.label = label;
+	if (hl7_parse(&m, msg, len, s->segs, HL7_DEFAULT_MAX_SEGMENTS, NULL, &he) != 0) {
+		char why[256];
+		snprintf(label, sizeof label, "%s message %zu at byte %zu", s->name, it.index + 1, offset);
+		snprintf(why, sizeof why, "%s (%s)", he.msg, hl7_errcode_name(he.code));
+		it.err_code = hl7_err_0357(he.code);
+		it.error = why;
+		return s->cb(&it, s->opaque);
 	}
-	if (got < 0 && rc == 0)
-		rc = util_seterr(errstr, n, "%s: batch: %s", name, he.msg);
-	free(segs);
+	struct hl7_view msh10;
+	hl7_field(&m, 0, 10, &msh10);
+	snprintf(id, sizeof id, "%.*s", (int)(msh10.len < 63 ? msh10.len : 63), msh10.ptr);
+	snprintf(label, sizeof label, "%s message %zu (MSH-10 %s)", s->name, it.index + 1, id);
+	uint8_t key[LEDGER_KEY_LEN];
+	map_input_hl7_key(&m, msg, len, key);
+	struct hl7src_scope sc;
+	hl7src_scope_init(&sc, &m);
+	struct map_input in = { .ops = &map_source_hl7, .scope = &sc, .ledger_key = key,
+				.ledger_key_len = sizeof key, .message_id = id, .now_ms = s->now_ms };
+	it.in = &in;
+	rc = s->cb(&it, s->opaque);
+	hl7_msg_clear(&m);
 	return rc;
 }
 
-/* One resource (or each entry of a Bundle). key_base tells resources apart. */
-static int fhir_one(const char *name, json_t *res, size_t index, int64_t now_ms,
-		    map_input_cb cb, void *opaque, char *errstr, size_t n)
+static int hl7_each(struct split *s, const char *buf, size_t len, char *errstr, size_t n)
+{
+	struct hl7_batch b;
+	struct hl7_batch_item bi;
+	struct hl7_error he = { 0 };
+	int rc = 0, got;
+
+	hl7_batch_init(&b, buf, len);
+	while ((got = hl7_batch_next(&b, &bi, &he)) == 1) {
+		rc = hl7_one(s, bi.msg.ptr, bi.msg.len, (size_t)(buf - s->base) + bi.offset);
+		if (rc)
+			return rc;
+	}
+	if (got < 0)
+		return util_seterr(errstr, n, "%s: batch envelope at byte %zu: %s", s->name,
+				   (size_t)(buf - s->base) + he.offset, he.msg);
+	return 0;
+}
+
+static int mllp_each(struct split *s, const char *buf, size_t len, char *errstr, size_t n)
+{
+	struct mllp_decoder d;
+	size_t pos = 0, start = 0;
+	int rc = 0;
+
+	mllp_decoder_init(&d, len + 1);
+	while (pos < len && rc == 0) {
+		const unsigned char *frame;
+		size_t used, flen;
+		char err[160];
+		int r = mllp_decoder_feed(&d, buf + pos, len - pos, &used, &frame, &flen, err, sizeof err);
+		if (r < 0) {
+			rc = util_seterr(errstr, n, "%s: MLLP framing at byte %zu: %s", s->name, pos, err);
+			break;
+		}
+		pos += used;
+		if (r == 1 && mllp_frame_kind(frame, flen) == MLLP_FRAME_MESSAGE)
+			rc = hl7_one(s, (const char *)frame, flen, start + 1);
+		if (r == 1)
+			start = pos;
+	}
+	if (rc == 0 && mllp_decoder_pending(&d))
+		rc = util_seterr(errstr, n, "%s: MLLP frame at byte %zu is not closed", s->name, start);
+	mllp_decoder_clear(&d);
+	return rc;
+}
+
+/* One FHIR resource read from (raw, raw_len); a Bundle is taken apart into
+ * its entries (their raw bytes are each entry's resource as JSON). */
+static int fhir_one(struct split *s, json_t *res, const char *raw, size_t raw_len,
+		    const char *ctype, size_t offset, size_t line)
 {
 	char label[256];
 	uint8_t key[LEDGER_KEY_LEN];
 	const char *type = fhir_resource_type(res);
+	struct map_item it;
 	int rc = 0;
 
+	memset(&it, 0, sizeof it);
+	it.offset = offset;
+	it.line = line;
+	it.content_type = ctype;
+	it.label = label;
 	if (type && strcmp(type, "Bundle") == 0) {
-		fhir_bundle_iter_t it;
+		fhir_bundle_iter_t bit;
 		fhir_entry_t e;
 		fhir_error_t fe = { 0 };
 		int got;
-		if (fhir_bundle_iter_init(&it, res, &fe) != 0)
-			return util_seterr(errstr, n, "%s: %s", name, fe.text);
-		while ((got = fhir_bundle_next(&it, &e, &fe)) != 0) {
-			if (got < 0) {
-				snprintf(label, sizeof(label), "%s resource %zu: %s", name, index + 1,
-					 fe.text);
-				if ((rc = cb(NULL, label, opaque)))
-					return rc;
-				continue;
+		if (fhir_bundle_iter_init(&bit, res, &fe) != 0) {
+			it.index = s->index++;
+			it.raw = raw;
+			it.raw_len = raw_len;
+			it.err_code = 102;
+			it.error = fe.text;
+			snprintf(label, sizeof label, "%s resource %zu (Bundle)", s->name, it.index + 1);
+			return s->cb(&it, s->opaque);
+		}
+		while ((got = fhir_bundle_next(&bit, &e, &fe)) != 0) {
+			char *dump = e.resource ? json_dumps(e.resource, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+			it.index = s->index++;
+			it.raw = dump ? dump : "";
+			it.raw_len = dump ? strlen(dump) : 0;
+			it.content_type = "application/fhir+json";
+			it.in = NULL;
+			if (got < 0 || !e.resource || !fhir_resource_type(e.resource)) {
+				it.err_code = 102;
+				it.error = got < 0 ? fe.text : "Bundle entry without a resource";
+				snprintf(label, sizeof label, "%s entry %zu", s->name, e.index + 1);
+				rc = s->cb(&it, s->opaque);
+			} else {
+				const char *rid = json_string_value(json_object_get(e.resource, "id"));
+				const void *parts[1] = { it.raw };
+				size_t lens[1] = { it.raw_len };
+				ledger_hash(key, 1, parts, lens);
+				struct fhirsrc_scope sc;
+				fhirsrc_scope_init(&sc, e.resource, res);
+				snprintf(label, sizeof label, "%s entry %zu (%s/%s)", s->name, e.index + 1,
+					 fhir_resource_type(e.resource), rid ? rid : "-");
+				struct map_input in = { .ops = &map_source_fhir, .scope = &sc,
+							.ledger_key = key, .ledger_key_len = sizeof key,
+							.message_id = rid, .now_ms = s->now_ms };
+				it.in = &in;
+				rc = s->cb(&it, s->opaque);
 			}
-			if (!e.resource || !fhir_resource_type(e.resource))
-				continue;
-			const char *rid = json_string_value(json_object_get(e.resource, "id"));
-			char *dump = json_dumps(e.resource, JSON_COMPACT | JSON_SORT_KEYS);
-			const void *parts[1] = { dump };
-			size_t lens[1] = { dump ? strlen(dump) : 0 };
-			ledger_hash(key, 1, parts, lens);
 			free(dump);
-			struct fhirsrc_scope sc;
-			fhirsrc_scope_init(&sc, e.resource, res);
-			snprintf(label, sizeof(label), "%s resource %zu entry %zu (%s/%s)", name,
-				 index + 1, e.index + 1, fhir_resource_type(e.resource),
-				 rid ? rid : "-");
-			struct map_input in = { .ops = &map_source_fhir, .scope = &sc,
-						.ledger_key = key, .ledger_key_len = sizeof(key),
-						.message_id = rid, .now_ms = now_ms };
-			if ((rc = cb(&in, label, opaque)))
+			if (rc)
 				return rc;
 		}
 		return 0;
@@ -123,12 +196,15 @@ static int fhir_one(const char *name, json_t *res, size_t index, int64_t now_ms,
 	free(dump);
 	struct fhirsrc_scope sc;
 	fhirsrc_scope_init(&sc, res, NULL);
-	snprintf(label, sizeof(label), "%s resource %zu (%s/%s)", name, index + 1,
+	it.index = s->index++;
+	it.raw = raw;
+	it.raw_len = raw_len;
+	snprintf(label, sizeof label, "%s resource %zu (%s/%s)", s->name, it.index + 1,
 		 type ? type : "?", rid ? rid : "-");
 	struct map_input in = { .ops = &map_source_fhir, .scope = &sc, .ledger_key = key,
-				.ledger_key_len = sizeof(key), .message_id = rid,
-				.now_ms = now_ms };
-	return cb(&in, label, opaque);
+				.ledger_key_len = sizeof key, .message_id = rid, .now_ms = s->now_ms };
+	it.in = &in;
+	return s->cb(&it, s->opaque);
 }
 
 /* NDJSON: more than one line that starts with '{' in its first column (a
@@ -147,78 +223,114 @@ static int is_ndjson(const char *buf, size_t len)
 	return objs > 1;
 }
 
-/* A capture of MLLP traffic (<VT> message <FS><CR> …): each frame's payload
- * is read as HL7v2. */
-static int mllp_each(const char *name, const char *buf, size_t len, int64_t now_ms,
-		     map_input_cb cb, void *opaque, char *errstr, size_t n)
+static int ndjson_each(struct split *s, const char *buf, size_t len)
 {
-	struct mllp_decoder d;
-	int rc = 0;
-	mllp_decoder_init(&d, HL7_MAX_MESSAGE_LEN);
-	while (len > 0 && rc == 0) {
-		size_t used;
-		const unsigned char *frame;
-		size_t flen;
-		int got = mllp_decoder_feed(&d, buf, len, &used, &frame, &flen, errstr, n);
-		buf += used;
-		len -= used;
+	fhir_ndjson_t nd;
+	fhir_error_t fe = { 0 };
+	json_t *res;
+	size_t line;
+	int got, rc = 0;
+
+	fhir_ndjson_init(&nd, buf, len, NULL);
+	for (;;) {
+		size_t start = nd.pos;
+		got = fhir_ndjson_next(&nd, &res, &line, &fe);
+		if (got == 0)
+			break;
+		/* this line's bytes: from where the iterator stood to its newline */
+		while (start < len && (buf[start] == '\n' || buf[start] == '\r'))
+			start++;
+		const char *nl = memchr(buf + start, '\n', len - start);
+		size_t llen = nl ? (size_t)(nl - (buf + start)) : len - start;
+		size_t off = (size_t)(buf + start - s->base);
 		if (got < 0) {
-			rc = -1;
-		} else if (got == 1 && mllp_frame_kind(frame, flen) == MLLP_FRAME_MESSAGE) {
-			rc = hl7_each(name, (const char *)frame, flen, now_ms, cb, opaque, errstr, n);
+			struct map_item it;
+			char label[256];
+			memset(&it, 0, sizeof it);
+			it.index = s->index++;
+			it.offset = off;
+			it.line = (size_t)fe.line;
+			it.raw = buf + start;
+			it.raw_len = llen;
+			it.content_type = "application/fhir+json";
+			it.err_code = 102;
+			it.error = fe.text;
+			it.label = label;
+			snprintf(label, sizeof label, "%s line %d", s->name, fe.line);
+			rc = s->cb(&it, s->opaque);
+		} else {
+			rc = fhir_one(s, res, buf + start, llen, "application/fhir+json", off, line);
+			json_decref(res);
 		}
+		if (rc)
+			return rc;
 	}
-	if (rc == 0 && mllp_decoder_pending(&d))
-		rc = util_seterr(errstr, n, "%s: the last MLLP frame is not closed", name);
-	mllp_decoder_clear(&d);
-	return rc;
+	return 0;
+}
+
+int map_input_items(const char *name, const char *buf, size_t len, int64_t now_ms,
+		    map_item_cb cb, void *opaque, char *errstr, size_t n)
+{
+	struct split s = { name, buf, now_ms, cb, opaque, NULL, 0 };
+	size_t i = 0;
+	int rc;
+
+	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+		i = 3;
+	/* Not isspace(): it counts <VT>, which starts an MLLP frame. */
+	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
+		i++;
+	if (i < len && (unsigned char)buf[i] == MLLP_VT) {
+		s.segs = malloc(HL7_DEFAULT_MAX_SEGMENTS * sizeof *s.segs);
+		rc = s.segs ? mllp_each(&s, buf + i, len - i, errstr, n)
+			    : util_seterr(errstr, n, "out of memory");
+		free(s.segs);
+		return rc;
+	}
+	if (len - i >= 3 && (memcmp(buf + i, "MSH", 3) == 0 || memcmp(buf + i, "FHS", 3) == 0 ||
+			     memcmp(buf + i, "BHS", 3) == 0)) {
+		s.segs = malloc(HL7_DEFAULT_MAX_SEGMENTS * sizeof *s.segs);
+		rc = s.segs ? hl7_each(&s, buf + i, len - i, errstr, n)
+			    : util_seterr(errstr, n, "out of memory");
+		free(s.segs);
+		return rc;
+	}
+	if (i < len && (buf[i] == '{' || buf[i] == '<')) {
+		fhir_error_t fe = { 0 };
+		if (buf[i] == '{' && is_ndjson(buf + i, len - i))
+			return ndjson_each(&s, buf + i, len - i);
+		json_t *res = fhir_read(buf + i, len - i, NULL, &fe);
+		if (!res)
+			return util_seterr(errstr, n, "%s:%d:%d: %s", name, fe.line, fe.column, fe.text);
+		rc = fhir_one(&s, res, buf + i, len - i,
+			      buf[i] == '<' ? "application/fhir+xml" : "application/fhir+json", i, 0);
+		json_decref(res);
+		return rc;
+	}
+	return util_seterr(errstr, n,
+			   "%s: not HL7v2 (MSH, FHS, BHS, MLLP frames) and not FHIR (JSON or XML)", name);
+}
+
+struct each {
+	map_input_cb cb;
+	void *opaque;
+	char *errstr;
+	size_t n;
+};
+
+static int each_item(const struct map_item *it, void *opaque)
+{
+	struct each *e = opaque;
+	if (!it->in) {
+		util_seterr(e->errstr, e->n, "%s: %s", it->label, it->error);
+		return -1;
+	}
+	return e->cb(it->in, it->label, e->opaque);
 }
 
 int map_input_each(const char *name, const char *buf, size_t len, int64_t now_ms,
 		   map_input_cb cb, void *opaque, char *errstr, size_t n)
 {
-	if (len > 0 && buf[0] == 0x0b)
-		return mllp_each(name, buf, len, now_ms, cb, opaque, errstr, n);
-	size_t i = 0;
-	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-		i = 3;
-	while (i < len && isspace((unsigned char)buf[i]))
-		i++;
-	if (len - i >= 3 && (memcmp(buf + i, "MSH", 3) == 0 || memcmp(buf + i, "FHS", 3) == 0 ||
-			     memcmp(buf + i, "BHS", 3) == 0))
-		return hl7_each(name, buf + i, len - i, now_ms, cb, opaque, errstr, n);
-	if (i < len && (buf[i] == '{' || buf[i] == '<')) {
-		fhir_error_t fe = { 0 };
-		if (buf[i] == '{' && is_ndjson(buf + i, len - i)) {
-			fhir_ndjson_t nd;
-			json_t *res;
-			size_t line;
-			int got, rc = 0;
-			fhir_ndjson_init(&nd, buf + i, len - i, NULL);
-			for (size_t k = 0; (got = fhir_ndjson_next(&nd, &res, &line, &fe)) != 0; k++) {
-				if (got < 0) {
-					char label[256];
-					snprintf(label, sizeof(label), "%s:%d: %s", name, fe.line,
-						 fe.text);
-					if ((rc = cb(NULL, label, opaque)))
-						return rc;
-					continue;
-				}
-				rc = fhir_one(name, res, k, now_ms, cb, opaque, errstr, n);
-				json_decref(res);
-				if (rc)
-					return rc;
-			}
-			return 0;
-		}
-		json_t *res = fhir_read(buf + i, len - i, NULL, &fe);
-		if (!res)
-			return util_seterr(errstr, n, "%s:%d:%d: %s", name, fe.line, fe.column,
-					   fe.text);
-		int rc = fhir_one(name, res, 0, now_ms, cb, opaque, errstr, n);
-		json_decref(res);
-		return rc;
-	}
-	return util_seterr(errstr, n, "%s: not HL7v2 (MSH, FHS, BHS) and not FHIR (JSON or XML)",
-			   name);
+	struct each e = { cb, opaque, errstr, n };
+	return map_input_items(name, buf, len, now_ms, each_item, &e, errstr, n);
 }

@@ -1,27 +1,53 @@
-/* input — every input `hl7bridge map` accepts, split into messages, each
+/* input — every input hl7bridge reads from files, split into messages, each
  * turned into a map_input: single HL7 messages, HL7 batches (FHS/BHS or
- * plain concatenations), MLLP captures, FHIR JSON or XML resources, Bundles (entry by
- * entry, resolve() across entries), NDJSON. The daemon has its own ingest;
- * this is for tools and tests. */
+ * plain concatenations, CR, LF or CRLF), MLLP-framed dumps, FHIR JSON or XML
+ * resources, Bundles (entry by entry, resolve() across entries), NDJSON.
+ * Used by `hl7bridge map`, the golden tests and the file drops. */
 #ifndef HB_MAP_INPUT_H
 #define HB_MAP_INPUT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "map/map.h"
+#include "parse/hl7.h"
+#include "publish/ledger.h"
 
-/* label names the message for messages to the user: "file.hl7 message 2
- * (MSH-10 X1)" — ids and positions, never content. A message of a batch (or
- * a line of NDJSON, an entry of a Bundle) that cannot be read is reported
- * with in == NULL and a label that ends with the reason; the next one
- * follows. */
+/* One message of an input. */
+struct map_item {
+	size_t index;               /* 0-based message number in the input */
+	size_t offset;              /* byte offset of the message in the input */
+	size_t line;                /* 1-based line (NDJSON), else 0 */
+	const char *raw;            /* the message's bytes, for dead letters (valid during the call) */
+	size_t raw_len;
+	const char *content_type;   /* application/hl7-v2, application/fhir+json, application/fhir+xml */
+	const struct map_input *in; /* NULL when this message could not be read */
+	int err_code;               /* HL7 table 0357 code, when in == NULL */
+	const char *error;          /* why, when in == NULL: positions and paths, never values */
+	const char *label;          /* "file.hl7 message 2 (MSH-10 X1)": ids and positions only */
+};
+
+typedef int (*map_item_cb)(const struct map_item *it, void *opaque);
+
+/* Split buf (the content of the file called name) and call cb per message,
+ * readable or not (in->now_ms is now_ms). A cb returning non-zero stops.
+ * Returns 0, the cb's non-zero value, or -1 with errstr when the input as a
+ * whole cannot be read any further (unknown format, broken batch envelope,
+ * an unreadable JSON/XML document); messages delivered before stay delivered. */
+int map_input_items(const char *name, const char *buf, size_t len, int64_t now_ms,
+		    map_item_cb cb, void *opaque, char *errstr, size_t errstr_size);
+
+/* Tools' variant: stops with an error at the first unreadable message.
+ * label names the message for messages to the user. */
 typedef int (*map_input_cb)(const struct map_input *in, const char *label, void *opaque);
-
-/* Split buf (the content of the file called name) and call cb per message
- * (in->now_ms is now_ms). A cb returning non-zero stops. Returns 0, the cb's
- * non-zero value, or -1 with errstr when the input as a whole cannot be read
- * (not HL7 or FHIR, a broken batch envelope, a broken JSON document). */
 int map_input_each(const char *name, const char *buf, size_t len, int64_t now_ms,
 		   map_input_cb cb, void *opaque, char *errstr, size_t errstr_size);
+
+/* The ledger key of an HL7v2 message: SHA-256 over the sender (MSH-3^MSH-4),
+ * MSH-10 and the whole message. The same message gets the same key (and so
+ * the same eventIds) whether it came over MLLP, in a file, or through
+ * `hl7bridge map`. */
+void map_input_hl7_key(const struct hl7_msg *m, const char *raw, size_t len,
+		       uint8_t key[LEDGER_KEY_LEN]);
 
 #endif

@@ -126,13 +126,16 @@ static int print_event_cb(const struct map_event *ev, void *opaque)
 	return 0;
 }
 
-static int input_cb(const struct map_input *in, const char *label, void *opaque)
+static int input_cb(const struct map_item *it, void *opaque)
 {
 	struct run *r = opaque;
 	struct map_reject rej = { 0 };
+	const struct map_input *in = it->in;
+	const char *label = it->label;
 	size_t n = 0;
 	if (!in) {
-		fprintf(stderr, "%s\n", label);
+		/* unreadable: say why, go on with the next message */
+		fprintf(stderr, "%s: %s\n", label, it->error);
 		r->failed = 1;
 		return 0;
 	}
@@ -227,8 +230,8 @@ int cmd_map(int argc, char **argv)
 			r.failed = 1;
 			continue;
 		}
-		if (map_input_each(argv[i], buf, len, util_wall_ms(), input_cb, &r, err,
-				   sizeof(err)) < 0) {
+		if (map_input_items(argv[i], buf, len, util_wall_ms(), input_cb, &r, err,
+				    sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
 			r.failed = 1;
 		}

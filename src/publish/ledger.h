@@ -43,6 +43,9 @@ struct ledger_entry {
 	uint32_t next_index;
 	uint32_t total;
 	uint8_t done;
+	/* In memory only, never written: while LEDGER_INFLIGHT, the owner's
+	 * handle for the message (resends join it). */
+	void *owner;
 };
 
 struct ledger;

@@ -41,6 +41,8 @@ struct lane {
 	pthread_t thread;
 	int started;
 	rd_kafka_t *rk;
+	rd_kafka_topic_t **topics; /* handles kept so their metadata stays cached */
+	int ntopics;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct pub_job *head, *tail;
@@ -162,6 +164,12 @@ const struct ledger_entry *pub_job_ledger(const struct pub_job *j)
 }
 
 void *pub_job_opaque(const struct pub_job *j) { return j->opaque; }
+
+void pub_job_set_cb(struct pub_job *j, pub_done_cb cb, void *opaque)
+{
+	j->cb = cb;
+	j->opaque = opaque;
+}
 size_t pub_job_bytes(const struct pub_job *j) { return j->bytes; }
 
 /* ---- completions ---------------------------------------------------------- */
@@ -462,6 +470,16 @@ static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_
 		rd_kafka_error_destroy(e);
 		return -1;
 	}
+	l->topics = calloc((size_t)p->conf.ntopics + 1, sizeof *l->topics);
+	for (int i = 0; l->topics && i < p->conf.ntopics; i++) {
+		const rd_kafka_metadata_t *md = NULL;
+		l->topics[l->ntopics] = rd_kafka_topic_new(l->rk, p->conf.topics[i], NULL);
+		if (!l->topics[l->ntopics])
+			continue;
+		if (rd_kafka_metadata(l->rk, 0, l->topics[l->ntopics], &md, 5000) == 0)
+			rd_kafka_metadata_destroy(md);
+		l->ntopics++;
+	}
 	if (pthread_create(&l->thread, NULL, lane_main, l) != 0)
 		return util_seterr(errstr, errstr_size, "lane %d: cannot start thread", idx);
 	l->started = 1;
@@ -519,6 +537,9 @@ void pub_free(struct pub *p)
 			continue;
 		if (l->started)
 			pthread_join(l->thread, NULL);
+		for (int t = 0; t < l->ntopics; t++)
+			rd_kafka_topic_destroy(l->topics[t]);
+		free(l->topics);
 		if (l->rk)
 			rd_kafka_destroy(l->rk);
 		pthread_mutex_destroy(&l->mu);
@@ -561,6 +582,11 @@ int pub_submit(struct pub *p, uint64_t origin, struct pub_job *job)
 int pub_inflight(const struct pub *p)
 {
 	return atomic_load(&((struct pub *)p)->inflight);
+}
+
+int pub_max_inflight(const struct pub *p)
+{
+	return p->conf.max_inflight;
 }
 
 int pub_fatal(const struct pub *p, char *errstr, size_t errstr_size)

@@ -52,6 +52,10 @@ struct pub_conf {
 	 * (ev_async_send). May be NULL (then poll with pub_wait). */
 	void (*notify)(void *opaque);
 	void *notify_opaque;
+	/* Topics the lanes will write to: their metadata is fetched at start so
+	 * the first message to each does not wait for a metadata round trip. */
+	const char *const *topics;
+	int ntopics;
 	/* Test-only crash points: abort() the process at a point. */
 	int crash_after_produce; /* after producing a batch, before commit */
 	int crash_after_commit;  /* after commit, before posting completions */
@@ -79,6 +83,8 @@ int pub_job_add(struct pub_job *job, const char *topic, const void *key, size_t 
 void pub_job_set_ledger(struct pub_job *job, const struct ledger_entry *e);
 const struct ledger_entry *pub_job_ledger(const struct pub_job *job);
 void *pub_job_opaque(const struct pub_job *job);
+/* Change the completion callback (before submitting). */
+void pub_job_set_cb(struct pub_job *job, pub_done_cb cb, void *opaque);
 size_t pub_job_bytes(const struct pub_job *job);
 
 /* Submit a job for the lane of `origin`. On success the publisher owns the job
@@ -95,6 +101,7 @@ int pub_drain(struct pub *p);
 void pub_wait(struct pub *p, int timeout_ms);
 
 int pub_inflight(const struct pub *p);
+int pub_max_inflight(const struct pub *p);
 /* Non-zero once a lane hit a fatal error (e.g. fenced by a newer instance):
  * no job will be committed any more; the daemon must exit non-zero. */
 int pub_fatal(const struct pub *p, char *errstr, size_t errstr_size);

@@ -12,20 +12,8 @@ static rd_kafka_headers_t *origin_headers(const struct rec_origin *o, size_t ext
 {
 	rd_kafka_headers_t *h = rd_kafka_headers_new(4 + extra);
 	hdr(h, "hl7bridge-origin", o->origin);
-	hdr(h, "hl7bridge-message-id", o->message_id);
+	hdr(h, "hl7bridge-source-message-id", o->message_id);
 	return h;
-}
-
-int records_add_event(struct pub_job *job, const struct rec_event *ev, const struct rec_origin *o)
-{
-	rd_kafka_headers_t *h = origin_headers(o, 5);
-	hdr(h, "event-type", ev->event_type);
-	hdr(h, "content-type", ev->content_type);
-	hdr(h, "source", ev->source);
-	hdr(h, "hl7bridge-mapping", ev->mapping);
-	hdr(h, "hl7bridge-mapping-hash", ev->mapping_hash);
-	return pub_job_add(job, ev->topic, ev->key, ev->key ? strlen(ev->key) : 0, ev->value,
-			   ev->value_len, h);
 }
 
 int records_add_deadletter(struct pub_job *job, const char *topic, const void *raw, size_t raw_len,

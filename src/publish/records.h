@@ -1,12 +1,12 @@
 /*
- * records — the Kafka records hl7bridge writes, with their headers.
+ * records — the dead-letter and raw records hl7bridge writes, with their
+ * headers. (Event records carry the headers the mapping layer gives each
+ * event — event-type, content-type, source as in the Event Broker quick
+ * start, plus lineage — and hl7bridge-origin.)
  *
- * Events: key = patient id; headers event-type, content-type, source (as in
- * the Event Broker quick start) plus lineage: hl7bridge-mapping,
- * hl7bridge-mapping-hash, hl7bridge-origin, hl7bridge-message-id.
  * Dead letters: the raw input bytes; headers hl7bridge-stage
  * (parse|map|encode|publish), hl7bridge-error-code, hl7bridge-error (a reason
- * without patient data), hl7bridge-origin, hl7bridge-message-id, and
+ * without patient data), hl7bridge-origin, hl7bridge-source-message-id, and
  * content-type of the input.
  * Raw copies: the input as received, with origin and content-type.
  */
@@ -22,20 +22,6 @@ struct rec_origin {
 	const char *origin;     /* never NULL */
 	const char *message_id; /* MSH-10, FHIR resource id, or NULL */
 };
-
-struct rec_event {
-	const char *topic;
-	const char *key; /* patient id; NULL for no key */
-	const void *value;
-	size_t value_len;
-	const char *event_type;   /* "prescription.created" */
-	const char *content_type; /* "application/json" or "application/vnd.hl7bridge+avro" */
-	const char *source;       /* metadata.source */
-	const char *mapping;      /* mapping name, or NULL */
-	const char *mapping_hash; /* hex content hash, or NULL */
-};
-
-int records_add_event(struct pub_job *job, const struct rec_event *ev, const struct rec_origin *o);
 
 int records_add_deadletter(struct pub_job *job, const char *topic, const void *raw, size_t raw_len,
 			   const char *input_content_type, const char *stage, const char *code,

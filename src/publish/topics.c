@@ -10,7 +10,8 @@
 
 static const char *const default_events =
 	"prescription.created, prescription.updated, prescription.cancelled, "
-	"prescription.dispensed, patient.created, patient.updated, patient.merged";
+	"prescription.dispensed, prescription.administered, patient.created, patient.updated, "
+	"patient.merged";
 
 static int valid_topic_name(const char *s)
 {

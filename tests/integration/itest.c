@@ -165,6 +165,47 @@ int itest_consume_all(const char *topic, const char *isolation, int expect, int 
 	return n;
 }
 
+int itest_count_with(const char *topic, const char *needle, int timeout_ms)
+{
+	char err[512], group[128];
+	rd_kafka_t *rk;
+	rd_kafka_topic_partition_list_t *sub;
+	int n = 0;
+	long long idle_since;
+
+	itest_unique_name(group, sizeof group, "itest-count");
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER,
+			  itest_conf("group.id", group, "isolation.level", "read_committed",
+				     "auto.offset.reset", "earliest", "enable.auto.commit", "false",
+				     NULL),
+			  err, sizeof err);
+	cr_assert_not_null(rk, "%s", err);
+	rd_kafka_poll_set_consumer(rk);
+	sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+	cr_assert_eq(rd_kafka_subscribe(rk, sub), 0);
+	rd_kafka_topic_partition_list_destroy(sub);
+	idle_since = (long long)time(NULL) * 1000;
+	for (;;) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+		long long now = (long long)time(NULL) * 1000;
+		if (!m) {
+			if (now - idle_since > timeout_ms)
+				break;
+			continue;
+		}
+		if (!m->err) {
+			idle_since = now;
+			if (m->payload && memmem(m->payload, m->len, needle, strlen(needle)))
+				n++;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return n;
+}
+
 void itest_free_values(char **values, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -211,4 +252,172 @@ long itest_http(const char *method, const char *url, const char *body, char **bo
 	curl_easy_cleanup(c);
 	*body_out = b.p;
 	return status;
+}
+
+/* ---- the daemon ---------------------------------------------------------- */
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port)
+{
+	const char *build = getenv("HB_BUILDDIR");
+	char bin[1024], line[256];
+	int pfd[2];
+	pid_t pid;
+	FILE *f;
+
+	cr_assert_not_null(build, "HB_BUILDDIR is not set");
+	snprintf(bin, sizeof bin, "%s/hl7bridge", build);
+	cr_assert_eq(pipe(pfd), 0);
+	pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		char fdarg[16];
+		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (log >= 0) {
+			dup2(log, 2);
+			dup2(log, 1);
+		}
+		close(pfd[0]);
+		snprintf(fdarg, sizeof fdarg, "%d", pfd[1]);
+		execl(bin, bin, "run", "-c", conf_path, "--ready-fd", fdarg, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	f = fdopen(pfd[0], "r");
+	if (!fgets(line, sizeof line, f)) {
+		int st;
+		fclose(f);
+		waitpid(pid, &st, 0);
+		cr_assert_fail("hl7bridge run exited before it was ready (status %d); see %s", st, log_path);
+	}
+	fclose(f);
+	cr_assert(strncmp(line, "READY", 5) == 0, "bad ready line: %s", line);
+	if (port && sscanf(line, "READY %d", port) != 1)
+		*port = -1; /* no listener configured */
+	return pid;
+}
+
+int itest_daemon_stop(pid_t pid)
+{
+	int st;
+	kill(pid, SIGTERM);
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int itest_mllp_connect(int port)
+{
+	struct sockaddr_in a;
+	struct timeval tv = { 30, 0 };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
+int itest_mllp_exchange(int fd, const char *msg, size_t len, char *ack, size_t cap)
+{
+	char *frame = malloc(len + 3);
+	size_t n = 0;
+	int started = 0;
+	frame[0] = 0x0b;
+	memcpy(frame + 1, msg, len);
+	frame[len + 1] = 0x1c;
+	frame[len + 2] = 0x0d;
+	if (write(fd, frame, len + 3) != (ssize_t)(len + 3)) {
+		free(frame);
+		return -1;
+	}
+	free(frame);
+	for (;;) {
+		char ch;
+		ssize_t r = read(fd, &ch, 1);
+		if (r <= 0)
+			return -1;
+		if (!started) {
+			started = ch == 0x0b;
+			continue;
+		}
+		if (ch == 0x1c) {
+			(void)!read(fd, &ch, 1); /* the CR */
+			ack[n] = '\0';
+			return (int)n;
+		}
+		if (n + 1 < cap)
+			ack[n++] = ch;
+	}
+}
+
+void itest_msa1(const char *ack, char out[3])
+{
+	const char *m = strstr(ack, "MSA");
+	out[0] = '\0';
+	if (m && m[3] && m[4] && m[5]) {
+		out[0] = m[4];
+		out[1] = m[5];
+		out[2] = '\0';
+	}
+}
+
+char *itest_sample(const char *relpath, size_t *len)
+{
+	char path[1024];
+	const char *src = getenv("HB_SRCDIR");
+	FILE *f;
+	long n;
+	char *buf;
+	snprintf(path, sizeof path, "%s/%s", src ? src : ".", relpath);
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	/* samples end in a terminator or newline: drop trailing LF/CR runs */
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+char *itest_set_msh10(const char *msg, const char *id)
+{
+	const char *p = msg;
+	size_t fields = 0;
+	char sep = msg[3];
+	/* MSH-1 is the separator itself: MSH-10 starts after the 9th separator. */
+	while (*p && fields < 9) {
+		if (*p == sep)
+			fields++;
+		p++;
+	}
+	const char *end = p;
+	while (*end && *end != sep && *end != '\r' && *end != '\n')
+		end++;
+	size_t pre = (size_t)(p - msg), idl = strlen(id), post = strlen(end);
+	char *out = malloc(pre + idl + post + 1);
+	memcpy(out, msg, pre);
+	memcpy(out + pre, id, idl);
+	memcpy(out + pre + idl, end, post + 1);
+	return out;
 }

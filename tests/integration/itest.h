@@ -35,9 +35,36 @@ rd_kafka_conf_t *itest_conf(const char *key, ...);
 int itest_consume_all(const char *topic, const char *isolation, int expect, int timeout_ms,
 		      char ***values_out);
 void itest_free_values(char **values, int n);
+/* Count the records (read_committed, from the beginning) whose value contains
+ * needle; stops after timeout_ms without a new record. */
+int itest_count_with(const char *topic, const char *needle, int timeout_ms);
 
 /* HTTP helpers for the registry (libcurl). Returns the HTTP status, or -1 on a
  * transport error; *body_out is a heap string (caller frees). */
 long itest_http(const char *method, const char *url, const char *body, char **body_out);
 
 #endif
+
+/* ---- the daemon ---------------------------------------------------------- */
+
+#include <sys/types.h>
+
+/* Start `hl7bridge run -c conf_path` (binary from HB_BUILDDIR), wait for its
+ * ready line, return its pid and the first listener's port. stderr goes to
+ * log_path. *port is -1 when no listener is configured (may be NULL). */
+pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port);
+/* SIGTERM and wait; returns the exit status (or -1). */
+int itest_daemon_stop(pid_t pid);
+
+/* Connect to 127.0.0.1:port; -1 on failure. */
+int itest_mllp_connect(int port);
+/* Send one message framed and read one framed reply into ack (NUL-terminated).
+ * Returns the reply length, or -1 (timeout 30 s, connection closed). */
+int itest_mllp_exchange(int fd, const char *msg, size_t len, char *ack, size_t cap);
+/* The value of MSA-1 ("AA", "CA", ...) in an ACK, or "" */
+void itest_msa1(const char *ack, char out[3]);
+
+/* A sample from the source tree (HB_SRCDIR/relpath), heap, NUL-terminated. */
+char *itest_sample(const char *relpath, size_t *len);
+/* Replace MSH-10 of an ER7 message (heap result). */
+char *itest_set_msh10(const char *msg, const char *id);

@@ -100,7 +100,7 @@ Test(topics, state_topic_is_compacted_and_names_are_checked, .timeout = 60)
 
 	c = conf_parse("[topics]\n", "t.conf", err, sizeof err);
 	cr_assert_eq(topics_plan(c, &plan, err, sizeof err), 0, "%s", err);
-	cr_assert_eq(plan.n, 9, "7 default events, dead letters, state");
+	cr_assert_eq(plan.n, 10, "8 default events, dead letters, state");
 	cr_assert_str_eq(plan.t[0].name, "healthcare.prescription.created");
 	cr_assert_eq(plan.t[0].partitions, 12);
 	cr_assert_eq(plan.t[0].retention_ms, 7LL * 86400000);

@@ -1,0 +1,457 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "cli.h"
+#include "daemon_conf.h"
+#include "log.h"
+#include "ingest/filedrop.h"
+#include "map/map.h"
+#include "pipeline.h"
+#include "publish/kconf.h"
+#include "publish/ledger.h"
+#include "publish/pub.h"
+#include "publish/registry.h"
+#include "publish/topics.h"
+#include "util.h"
+
+struct daemon {
+	struct ev_loop *loop;
+	const struct daemon_opts *opts;
+	struct conf *conf;
+	struct daemon_settings s;
+	rd_kafka_conf_t *kc;
+	int embedded;
+	rd_kafka_t *mock_rk;
+	rd_kafka_mock_cluster_t *mock;
+	struct map_set *maps;
+	struct registry *reg;
+	struct pub *pub;
+	struct ledger *ledger;
+	struct pipeline *pl;
+	struct lsn *lsn[DAEMON_MAX_LISTENERS];
+	int nlsn;
+	struct drop *drops[DAEMON_MAX_DROPS];
+	int ndrops;
+	ev_async wake;
+	ev_signal sigterm, sigint, sighup;
+	ev_timer tick, deadline;
+	int draining;
+	int exit_code;
+};
+
+/* ---- the listeners' sink --------------------------------------------------- */
+
+static int sink_can_accept(void *opaque)
+{
+	struct daemon *d = opaque;
+	return !d->draining && pipeline_can_accept(d->pl);
+}
+
+static void reply_cb(void *ctx, const char *ack, size_t len)
+{
+	lsn_slot_reply(ctx, ack, len);
+}
+
+static void sink_frame(void *opaque, struct lsn_slot *slot, const unsigned char *frame, size_t len)
+{
+	struct daemon *d = opaque;
+	pipeline_hl7(d->pl, lsn_slot_conn_id(slot), lsn_slot_origin(slot), frame, len, reply_cb, slot);
+}
+
+/* ---- loop callbacks --------------------------------------------------------- */
+
+static int idle_everywhere(struct daemon *d)
+{
+	if (pub_inflight(d->pub) > 0)
+		return 0;
+	for (int i = 0; i < d->nlsn; i++)
+		if (lsn_busy(d->lsn[i]))
+			return 0;
+	for (int i = 0; i < d->ndrops; i++)
+		if (!drop_idle(d->drops[i]))
+			return 0;
+	return 1;
+}
+
+static void check_fatal(struct daemon *d)
+{
+	char err[512];
+	if (d->exit_code == 0 && pub_fatal(d->pub, err, sizeof err)) {
+		log_error("daemon", "publisher failed: %s; no further message will be acknowledged; "
+				    "exiting so a supervisor can restart hl7bridge", err);
+		d->exit_code = 1;
+		ev_break(d->loop, EVBREAK_ALL);
+	}
+}
+
+static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, wake);
+	pub_drain(d->pub);
+	check_fatal(d);
+	for (int i = 0; i < d->nlsn; i++)
+		lsn_kick(d->lsn[i]);
+	for (int i = 0; i < d->ndrops; i++)
+		drop_poll(d->drops[i]);
+	if (d->draining && idle_everywhere(d)) {
+		log_info("daemon", "every in-flight message is committed and acknowledged");
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+static void notify_cb(void *opaque)
+{
+	struct daemon *d = opaque;
+	ev_async_send(d->loop, &d->wake); /* from a lane thread */
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, tick);
+	size_t pruned = ledger_prune(d->ledger, util_wall_ms());
+	if (pruned)
+		log_debug("daemon", "ledger: %zu message keys left the dedup window", pruned);
+	check_fatal(d);
+	if (d->draining && idle_everywhere(d))
+		ev_break(loop, EVBREAK_ALL);
+}
+
+static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = container_of(w, struct daemon, deadline);
+	log_error("daemon", "shutdown deadline passed with %d messages in flight; they were not "
+			    "acknowledged, so their senders will resend them",
+		  pub_inflight(d->pub));
+	d->exit_code = 1;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	if (d->draining) {
+		log_warn("daemon", "second signal: stopping now");
+		d->exit_code = 1;
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_info("daemon", "signal %d: no new connections or messages; committing what is in flight",
+		 w->signum);
+	d->draining = 1;
+	for (int i = 0; i < d->nlsn; i++)
+		lsn_stop_accepting(d->lsn[i]);
+	for (int i = 0; i < d->ndrops; i++)
+		drop_stop(d->drops[i]);
+	ev_timer_set(&d->deadline, (double)d->s.shutdown_timeout_ms / 1000.0, 0.);
+	ev_timer_start(loop, &d->deadline);
+	if (idle_everywhere(d))
+		ev_break(loop, EVBREAK_ALL);
+}
+
+/* SIGHUP: mappings and TLS certificates, all or nothing. */
+static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct daemon *d = w->data;
+	struct map_diag diag = { 0 };
+	struct map_set *maps;
+	char err[1024];
+
+	log_info("daemon", "SIGHUP: reloading mappings and certificates");
+	maps = map_set_load(d->s.mappings, d->s.schemas, &diag);
+	if (!maps) {
+		log_error("daemon", "reload refused, keeping the current mappings: %d error(s):\n%s",
+			  diag.errors, diag.text ? diag.text : "");
+		map_diag_clear(&diag);
+		return;
+	}
+	map_diag_clear(&diag);
+	/* Check every certificate before switching anything. */
+	for (int i = 0; i < d->nlsn; i++) {
+		const struct lsn_conf *lc = lsn_config(d->lsn[i]);
+		if (lc->tls) {
+			SSL_CTX *probe = tls_ctx_new(&lc->tls_conf, err, sizeof err);
+			if (!probe) {
+				log_error("daemon", "reload refused (listener %s): %s", lc->name, err);
+				map_set_free(maps);
+				return;
+			}
+			SSL_CTX_free(probe);
+		}
+	}
+	if (pipeline_set_maps(d->pl, maps, d->reg, err, sizeof err) != 0) {
+		log_error("daemon", "reload refused: %s", err);
+		map_set_free(maps);
+		return;
+	}
+	/* Messages in flight hold no pointer into the old set: events were built
+	 * when the message arrived. */
+	map_set_free(d->maps);
+	d->maps = maps;
+	for (int i = 0; i < d->nlsn; i++) {
+		const struct lsn_conf *lc = lsn_config(d->lsn[i]);
+		struct tls_conf tc = lc->tls_conf;
+		if (lc->tls && lsn_reload_tls(d->lsn[i], &tc, err, sizeof err) != 0)
+			log_error("daemon", "listener %s: %s", lc->name, err);
+	}
+	for (int i = 0; i < d->ndrops; i++)
+		drop_request_reload(d->drops[i]);
+	log_info("daemon", "reloaded: %zu mappings", map_set_count(maps));
+}
+
+/* ---- start-up ------------------------------------------------------------- */
+
+static int start_embedded(struct daemon *d, char *err, size_t errsz)
+{
+	char e[512];
+	rd_kafka_conf_t *mc = rd_kafka_conf_new();
+	rd_kafka_conf_set(mc, "log_level", "3", NULL, 0);
+	d->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, mc, e, sizeof e);
+	if (!d->mock_rk)
+		return util_seterr(err, errsz, "embedded broker: %s", e);
+	d->mock = rd_kafka_mock_cluster_new(d->mock_rk, 1);
+	if (!d->mock)
+		return util_seterr(err, errsz, "embedded broker: cannot start");
+	const char *bs = rd_kafka_mock_cluster_bootstraps(d->mock);
+	if (rd_kafka_conf_set(d->kc, "bootstrap.servers", bs, e, sizeof e) != RD_KAFKA_CONF_OK)
+		return util_seterr(err, errsz, "embedded broker: %s", e);
+	for (int i = 0; i < d->s.topics.n; i++)
+		rd_kafka_mock_topic_create(d->mock, d->s.topics.t[i].name, d->s.topics.t[i].partitions, 1);
+	log_warn("daemon", "EMBEDDED BROKER at %s: an in-process Kafka-protocol broker for trying "
+			   "hl7bridge out. It is NOT durable: every event is lost when hl7bridge stops. "
+			   "Point [kafka] bootstrap.servers (or KAFKA_BROKERS) at a real cluster for "
+			   "anything else.",
+		 bs);
+	fprintf(stderr, "embedded Kafka broker: %s (not durable)\n", bs);
+	return 0;
+}
+
+static void topics_report(void *opaque, const struct topic_spec *t, int problem, const char *what)
+{
+	if (problem)
+		log_warn("topics", "%s: %s", t->name, what);
+	else if (strcmp(what, "created") == 0)
+		log_info("topics", "created %s (%d partitions)", t->name, t->partitions);
+}
+
+static int drop_privileges(const struct daemon_settings *s, char *err, size_t errsz)
+{
+	if (s->group[0]) {
+		struct group *g = getgrnam(s->group);
+		if (!g || setgroups(0, NULL) != 0 || setgid(g->gr_gid) != 0)
+			return util_seterr(err, errsz, "cannot switch to group %s: %s", s->group,
+					   g ? strerror(errno) : "no such group");
+	}
+	if (s->user[0]) {
+		struct passwd *pw = getpwnam(s->user);
+		if (!pw || (!s->group[0] && setgid(pw->pw_gid) != 0) || setuid(pw->pw_uid) != 0)
+			return util_seterr(err, errsz, "cannot switch to user %s: %s", s->user,
+					   pw ? strerror(errno) : "no such user");
+		log_info("daemon", "running as user %s", s->user);
+	}
+	return 0;
+}
+
+static int startup(struct daemon *d, char *err, size_t errsz)
+{
+	struct map_diag diag = { 0 };
+	int64_t t0 = util_mono_ms();
+	long applied;
+
+	d->conf = cli_load_conf(d->opts->conf_path, err, errsz);
+	if (!d->conf)
+		return -1;
+	d->kc = kconf_build(d->conf, conf_section(d->conf, "kafka", NULL), &d->embedded, err, errsz);
+	if (!d->kc || daemon_settings_load(d->conf, &d->s, err, errsz) != 0)
+		return -1;
+	log_setup(d->s.log_level, d->s.log_format);
+
+	d->maps = map_set_load(d->s.mappings, d->s.schemas, &diag);
+	if (!d->maps) {
+		util_seterr(err, errsz, "mappings: %d error(s):\n%s", diag.errors,
+			    diag.text ? diag.text : "");
+		map_diag_clear(&diag);
+		return -1;
+	}
+	map_diag_clear(&diag);
+	log_info("daemon", "%zu mappings loaded from %s", map_set_count(d->maps), d->s.mappings);
+
+	if (d->embedded && start_embedded(d, err, errsz) != 0)
+		return -1;
+	if (d->s.create_topics && !d->embedded) {
+		int problems = topics_apply(d->kc, &d->s.topics, 1, 30000, topics_report, NULL, err, errsz);
+		if (problems < 0)
+			return -1;
+	}
+	if (d->s.pl.avro) {
+		d->reg = registry_new(d->s.registry_url, d->s.registry_user, d->s.registry_password,
+				      10000, err, errsz);
+		if (!d->reg)
+			return -1;
+	}
+
+	const char *warm[64];
+	int nwarm = 0;
+	for (int i = 0; i < d->s.topics.n && nwarm < 64; i++)
+		warm[nwarm++] = d->s.topics.t[i].name;
+	d->s.pub.topics = warm;
+	d->s.pub.ntopics = nwarm;
+	d->s.pub.kafka = d->kc;
+	d->s.pub.notify = notify_cb;
+	d->s.pub.notify_opaque = d;
+	if (getenv("HL7BRIDGE_TEST_CRASH_AFTER_PRODUCE"))
+		d->s.pub.crash_after_produce = 1;
+	if (getenv("HL7BRIDGE_TEST_CRASH_AFTER_COMMIT"))
+		d->s.pub.crash_after_commit = 1;
+	d->pub = pub_new(&d->s.pub, err, errsz);
+	if (!d->pub)
+		return -1;
+	log_info("daemon", "%d publisher lanes ready (transactional.id %s-0..%d)", d->s.pub.lanes,
+		 d->s.instance, d->s.pub.lanes - 1);
+
+	d->ledger = ledger_new(d->s.ledger_window_ms);
+	if (!d->ledger)
+		return util_seterr(err, errsz, "out of memory");
+	applied = ledger_rebuild(d->ledger, rd_kafka_conf_dup(d->kc), d->s.topics.state,
+				 (int)d->s.ledger_rebuild_timeout_ms, err, errsz);
+	if (applied < 0)
+		return -1;
+	log_info("daemon", "ledger rebuilt from %s: %ld records, %zu keys", d->s.topics.state, applied,
+		 ledger_size(d->ledger));
+
+	d->pl = pipeline_new(&d->s.pl, d->pub, d->ledger, err, errsz);
+	if (!d->pl || pipeline_set_maps(d->pl, d->maps, d->reg, err, errsz) != 0)
+		return -1;
+
+	struct lsn_sink sink = { sink_can_accept, sink_frame, d };
+	for (int i = 0; i < d->s.nlsn; i++) {
+		d->lsn[i] = lsn_new(d->loop, &d->s.lsn[i], &sink, err, errsz);
+		if (!d->lsn[i])
+			return -1;
+		d->nlsn++;
+		log_info("daemon", "listening on %s:%d (%s%s)", d->s.lsn[i].host[0] ? d->s.lsn[i].host : "*",
+			 lsn_port(d->lsn[i]), d->s.lsn[i].name,
+			 d->s.lsn[i].tls ? (d->s.lsn[i].tls_conf.verify_client ? ", mutual TLS" : ", TLS") : "");
+	}
+	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.avro, d->s.instance,
+				 d->s.topics.deadletter, d->s.topics.raw, d->s.topics.raw_hl7v2,
+				 d->s.topics.raw_fhir };
+	for (int i = 0; i < d->s.ndrops; i++) {
+		d->drops[i] = drop_new(d->loop, &d->s.drops[i], &denv, err, errsz);
+		if (!d->drops[i])
+			return -1;
+		d->ndrops++;
+	}
+	if (drop_privileges(&d->s, err, errsz) != 0)
+		return -1;
+	log_info("daemon", "ready in %lld ms (instance %s)", (long long)(util_mono_ms() - t0),
+		 d->s.instance);
+	if (d->opts->ready_fd >= 0) {
+		char line[256];
+		int n = snprintf(line, sizeof line, "READY");
+		for (int i = 0; i < d->nlsn && n < (int)sizeof line - 8; i++)
+			n += snprintf(line + n, sizeof line - (size_t)n, " %d", lsn_port(d->lsn[i]));
+		n += snprintf(line + n, sizeof line - (size_t)n, "\n");
+		if (write(d->opts->ready_fd, line, (size_t)n) < 0)
+			log_warn("daemon", "cannot write the ready line: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static void teardown(struct daemon *d)
+{
+	for (int i = 0; i < d->nlsn; i++)
+		lsn_free(d->lsn[i]);
+	/* Drops stop first so their workers submit nothing more; the publisher
+	 * then commits what is queued and delivers the completions (which the
+	 * drops' callbacks use); only then do the workers end. */
+	for (int i = 0; i < d->ndrops; i++)
+		drop_stop(d->drops[i]);
+	if (d->pub)
+		pub_free(d->pub);
+	for (int i = 0; i < d->ndrops; i++)
+		drop_free(d->drops[i]);
+	pipeline_free(d->pl);
+	ledger_free(d->ledger);
+	registry_free(d->reg);
+	map_set_free(d->maps);
+	if (d->mock)
+		rd_kafka_mock_cluster_destroy(d->mock);
+	if (d->mock_rk)
+		rd_kafka_destroy(d->mock_rk);
+	if (d->kc)
+		rd_kafka_conf_destroy(d->kc);
+	daemon_settings_clear(&d->s);
+	conf_free(d->conf);
+}
+
+int daemon_run(const struct daemon_opts *o)
+{
+	struct daemon d;
+	char err[4096];
+
+	memset(&d, 0, sizeof d);
+	d.opts = o;
+	d.loop = ev_default_loop(EVFLAG_AUTO);
+	signal(SIGPIPE, SIG_IGN);
+	ev_async_init(&d.wake, wake_cb);
+	ev_async_start(d.loop, &d.wake);
+
+	if (startup(&d, err, sizeof err) != 0) {
+		log_error("daemon", "%s", err);
+		teardown(&d);
+		return 1;
+	}
+	ev_signal_init(&d.sigterm, stop_cb, SIGTERM);
+	ev_signal_init(&d.sigint, stop_cb, SIGINT);
+	ev_signal_init(&d.sighup, reload_cb, SIGHUP);
+	d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+	ev_signal_start(d.loop, &d.sigterm);
+	ev_signal_start(d.loop, &d.sigint);
+	ev_signal_start(d.loop, &d.sighup);
+	ev_timer_init(&d.tick, tick_cb, 1.0, 1.0);
+	ev_timer_start(d.loop, &d.tick);
+	ev_init(&d.deadline, deadline_cb);
+
+	ev_run(d.loop, 0);
+
+	log_info("daemon", "stopping (exit %d)", d.exit_code);
+	teardown(&d);
+	return d.exit_code;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct daemon_opts o = { NULL, -1 };
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			o.conf_path = argv[++i];
+		} else if (strcmp(argv[i], "--ready-fd") == 0 && i + 1 < argc) {
+			o.ready_fd = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: hl7bridge run [-c FILE]\n"
+			       "  Run the bridge: MLLP listeners → mappings → Kafka (exactly once).\n"
+			       "  -c FILE       configuration (default %s)\n"
+			       "  --ready-fd N  write 'READY <port>...' to fd N once listening\n"
+			       "  Signals: HUP reloads mappings and certificates; TERM/INT shut down\n"
+			       "  gracefully (in-flight messages are committed and acknowledged).\n",
+			       CLI_DEFAULT_CONF);
+			return 0;
+		} else {
+			fprintf(stderr, "hl7bridge run: unknown argument '%s' (see --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	return daemon_run(&o);
+}

@@ -1,0 +1,62 @@
+/*
+ * daemon_conf — the daemon's settings from the configuration file: [bridge],
+ * [hl7], [publisher], [ledger], [registry], [topics], every [listener NAME]
+ * and every [drop NAME]. conf/hl7bridge.conf documents each key. Unknown keys are
+ * errors (file:line), so a typo never silently keeps a default.
+ */
+#ifndef HB_DAEMON_CONF_H
+#define HB_DAEMON_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "ingest/filedrop.h"
+#include "ingest/listener.h"
+#include "log.h"
+#include "pipeline.h"
+#include "publish/pub.h"
+#include "publish/topics.h"
+
+#define DAEMON_MAX_LISTENERS 16
+#define DAEMON_MAX_DROPS 16
+
+struct daemon_settings {
+	char instance[64];
+	char mappings[512];
+	char schemas[512];
+	enum log_level log_level;
+	enum log_format log_format;
+	int64_t shutdown_timeout_ms;
+	char user[64], group[64];
+
+	struct pub_conf pub;
+	int64_t ledger_window_ms;
+	int64_t ledger_rebuild_timeout_ms;
+
+	struct pipeline_conf pl;
+	struct topic_plan topics;
+	int create_topics;
+
+	char registry_url[512];
+	char registry_user[128];
+	char registry_password[256];
+
+	struct lsn_conf lsn[DAEMON_MAX_LISTENERS];
+	int nlsn;
+
+	struct drop_conf drops[DAEMON_MAX_DROPS];
+	int ndrops;
+};
+
+/* Fill s from c (after kconf_build has consumed [kafka]). Returns 0, or -1
+ * with "file:line: ..." in errstr. Call daemon_settings_clear() after. */
+int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr,
+			 size_t errstr_size);
+void daemon_settings_clear(struct daemon_settings *s);
+
+/* "host:port", "[v6]:port", ":port" or "port" → host (may be "") and port. */
+int daemon_parse_bind(const char *bind, char *host, size_t host_size, char *port,
+		      size_t port_size);
+
+#endif

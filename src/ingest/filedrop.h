@@ -1,0 +1,94 @@
+/*
+ * filedrop — batch files dropped into a directory, published exactly once.
+ *
+ * A drop is a directory with inbox/, work/<instance>/, done/ and error/.
+ * Operators (or interface engines) put files into inbox/. A file is taken
+ * when it is complete: it arrived by rename, or it was closed after writing
+ * and has not changed for quiet.period (files found without that history,
+ * e.g. at start-up, must stay unchanged for quiet.period). Dotfiles and
+ * *.tmp are ignored. A file is claimed by an atomic rename into
+ * work/<instance>/, so several instances can share one inbox.
+ *
+ * Each file is identified by the SHA-256 of its content. Its messages are
+ * published in slices of up to max.messages.per.transaction; every slice's
+ * transaction also writes the file's progress (next_index, total, done) to
+ * the ledger. After a crash, the file (still in work/) resumes at next_index.
+ * It moves to done/ only after the transaction carrying its last message
+ * commits; directories are fsynced after every move. Bad messages are
+ * dead-lettered (by configuration) and listed in <name>.errors.json beside
+ * the file (index, byte offset, code, reason: no patient data). A file whose
+ * content was already published goes to done/ with <name>.note.json and
+ * publishes nothing. A file that cannot be read as a whole goes to error/
+ * with its report.
+ *
+ * Threads: discovery and claiming run on the event loop; parsing, mapping and
+ * encoding run on the drop's own worker thread (a 100 MB batch never stalls
+ * the MLLP listeners); the ledger is touched only on the loop.
+ */
+#ifndef HB_FILEDROP_H
+#define HB_FILEDROP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "map/map.h"
+#include "publish/ledger.h"
+#include "publish/pub.h"
+#include "publish/registry.h"
+
+struct drop_conf {
+	char name[64];
+	char path[512];         /* holds inbox/ work/ done/ error/ (created if missing) */
+	char mappings[512];     /* this drop's mapping set */
+	char schemas[512];
+	int deadletter;         /* dead-letter bad messages */
+	enum map_unmatched_policy unmatched;
+	int64_t max_file_size;
+	int max_per_txn;        /* messages per transaction */
+	int max_inflight;       /* slices awaiting their commit */
+	int64_t quiet_ms;
+	int64_t rescan_ms;
+	int64_t progress_ms;    /* progress log interval */
+};
+
+void drop_conf_defaults(struct drop_conf *c);
+
+/* What the daemon lends every drop. */
+struct drop_env {
+	struct pub *pub;
+	struct ledger *ledger;  /* loop thread only */
+	struct registry *reg;   /* Avro: schemas are registered at drop_new */
+	int avro;
+	const char *instance;
+	const char *deadletter_topic;
+	int raw;
+	const char *raw_hl7v2_topic;
+	const char *raw_fhir_topic;
+};
+
+struct drop_stats {
+	uint64_t files_done, files_error, files_duplicate, files_resumed;
+	uint64_t messages, events, rejected, deadlettered, filtered;
+	uint64_t bytes;
+};
+
+struct drop;
+
+struct drop *drop_new(struct ev_loop *loop, const struct drop_conf *c, const struct drop_env *env,
+		      char *errstr, size_t errstr_size);
+/* Stop taking files; the worker stops after the slices in flight are
+ * committed (the current file stays in work/ and resumes next start). */
+void drop_stop(struct drop *d);
+/* Nothing in flight and the worker idle or stopped. */
+int drop_idle(struct drop *d);
+void drop_free(struct drop *d);
+/* Called on the loop when publisher completions were drained. */
+void drop_poll(struct drop *d);
+/* Reload the drop's mappings before its next file (SIGHUP). */
+void drop_request_reload(struct drop *d);
+void drop_get_stats(struct drop *d, struct drop_stats *out);
+const struct drop_conf *drop_config(const struct drop *d);
+
+#endif

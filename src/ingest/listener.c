@@ -1,0 +1,700 @@
+#include "ingest/listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "ingest/mllp.h"
+#include "log.h"
+#include "util.h"
+
+#define LSN_READ_CHUNK 16384
+
+struct lsn_slot {
+	struct lsn_slot *next;
+	struct lsn_conn *conn; /* NULL once the connection is gone */
+	int answered;
+	int close_after;
+	unsigned char *reply; /* framed */
+	size_t reply_len;
+};
+
+struct lsn_conn {
+	struct lsn *l;
+	struct lsn_conn *prev, *next;
+	uint64_t id;
+	int fd;
+	SSL *ssl;
+	int handshaking;
+	ev_io rio, wio;
+	ev_timer idle, handshake, frame;
+	struct mllp_decoder dec;
+	unsigned char rbuf[LSN_READ_CHUNK];
+	size_t rlen, roff;
+	unsigned char *wbuf;
+	size_t wlen, woff, wcap;
+	struct lsn_slot *head, *tail;
+	int pending;
+	int reading;     /* rio active */
+	int waiting_bp;  /* on the listener's back-pressure list */
+	int eof;         /* the peer finished sending */
+	int closing;     /* close once everything answered is written */
+	int busy;        /* inside a callback that may reply synchronously */
+	const char *close_reason; /* deferred close */
+	char origin[192];
+};
+
+struct lsn {
+	struct ev_loop *loop;
+	struct lsn_conf conf;
+	struct lsn_sink sink;
+	int fd;
+	int port;
+	ev_io accept_io;
+	ev_timer accept_retry;
+	SSL_CTX *ctx;
+	struct lsn_conn *conns;
+	uint64_t next_id;
+	struct lsn_stats stats;
+	int pending_total;
+};
+
+static uint64_t g_conn_ids;
+
+void lsn_conf_defaults(struct lsn_conf *c)
+{
+	memset(c, 0, sizeof *c);
+	snprintf(c->name, sizeof c->name, "mllp");
+	snprintf(c->host, sizeof c->host, "127.0.0.1");
+	snprintf(c->port, sizeof c->port, "2575");
+	c->max_connections = 512;
+	c->idle_timeout_ms = 300000;
+	c->handshake_timeout_ms = 10000;
+	c->frame_timeout_ms = 60000;
+	c->max_frame = MLLP_DEFAULT_MAX_FRAME;
+	c->max_pending = 64;
+	c->max_write_buffer = 1u << 20;
+}
+
+/* ---- teardown -------------------------------------------------------------- */
+
+static void conn_free(struct lsn_conn *c, const char *reason)
+{
+	struct lsn *l = c->l;
+	struct lsn_slot *s, *next;
+
+	if (c->busy) { /* finish the callback first; conn_unbusy closes */
+		if (!c->close_reason)
+			c->close_reason = reason;
+		return;
+	}
+	ev_io_stop(l->loop, &c->rio);
+	ev_io_stop(l->loop, &c->wio);
+	ev_timer_stop(l->loop, &c->idle);
+	ev_timer_stop(l->loop, &c->handshake);
+	ev_timer_stop(l->loop, &c->frame);
+	log_info("mllp", "%s: closed (%s; %d unanswered)", c->origin, reason, c->pending);
+	for (s = c->head; s; s = next) {
+		next = s->next;
+		l->pending_total -= !s->answered;
+		if (s->answered) { /* answered but not yet written: drop it */
+			free(s->reply);
+			free(s);
+		} else {
+			s->conn = NULL; /* the sink still holds it */
+			s->next = NULL;
+		}
+	}
+	if (c->ssl) {
+		if (!c->handshaking)
+			SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	close(c->fd);
+	mllp_decoder_clear(&c->dec);
+	free(c->wbuf);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	l->stats.open--;
+	l->stats.closed++;
+	free(c);
+}
+
+static void conn_unbusy(struct lsn_conn *c)
+{
+	if (--c->busy == 0 && c->close_reason)
+		conn_free(c, c->close_reason);
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+static int wbuf_append(struct lsn_conn *c, const unsigned char *p, size_t n)
+{
+	if (c->wlen + n > c->wcap) {
+		size_t cap = c->wcap ? c->wcap * 2 : 4096;
+		unsigned char *nb;
+		while (cap < c->wlen + n)
+			cap *= 2;
+		nb = realloc(c->wbuf, cap);
+		if (!nb)
+			return -1;
+		c->wbuf = nb;
+		c->wcap = cap;
+	}
+	memcpy(c->wbuf + c->wlen, p, n);
+	c->wlen += n;
+	return 0;
+}
+
+static void conn_process(struct lsn_conn *c);
+
+/* Move the answered prefix of the slot queue into the write buffer and write
+ * what the socket takes. Returns -1 if the connection was closed. */
+static int conn_flush(struct lsn_conn *c)
+{
+	struct lsn *l = c->l;
+	int was_full = c->pending >= l->conf.max_pending;
+
+	while (c->head && c->head->answered && !c->closing) {
+		struct lsn_slot *s = c->head;
+		c->head = s->next;
+		if (!c->head)
+			c->tail = NULL;
+		c->pending--;
+		if (s->close_after)
+			c->closing = 1;
+		else if (wbuf_append(c, s->reply, s->reply_len) != 0)
+			c->closing = 1;
+		free(s->reply);
+		free(s);
+	}
+	if (c->wlen - c->woff > l->conf.max_write_buffer) {
+		conn_free(c, "the client does not read its acknowledgements");
+		return -1;
+	}
+	while (c->woff < c->wlen) {
+		ssize_t n;
+		if (c->ssl) {
+			int r = SSL_write(c->ssl, c->wbuf + c->woff, (int)(c->wlen - c->woff));
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+				if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
+					break;
+				ERR_clear_error();
+				conn_free(c, "TLS write failed");
+				return -1;
+			}
+			n = r;
+		} else {
+			n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+					break;
+				conn_free(c, errno == EPIPE || errno == ECONNRESET ? "reset by peer" : "write failed");
+				return -1;
+			}
+		}
+		c->woff += (size_t)n;
+	}
+	if (c->woff == c->wlen) {
+		c->woff = c->wlen = 0;
+		ev_io_stop(l->loop, &c->wio);
+		if ((c->closing || c->eof) && c->pending == 0) {
+			conn_free(c, c->closing ? "closed by the bridge" : "peer finished");
+			return -1;
+		}
+	} else {
+		ev_io_start(l->loop, &c->wio);
+	}
+	ev_timer_again(l->loop, &c->idle);
+	/* A slot freed up: take the frames that were waiting for it. */
+	if (was_full && c->pending < l->conf.max_pending && !c->busy)
+		conn_process(c);
+	return 0;
+}
+
+void lsn_slot_reply(struct lsn_slot *s, const void *reply, size_t len)
+{
+	struct lsn_conn *c = s->conn;
+	if (!c) { /* the connection went away while the work was in flight */
+		free(s);
+		return;
+	}
+	c->l->pending_total--;
+	s->answered = 1;
+	if (!reply) {
+		s->close_after = 1;
+	} else {
+		s->reply = malloc(len + MLLP_OVERHEAD);
+		if (!s->reply)
+			s->close_after = 1;
+		else
+			s->reply_len = mllp_encode(reply, len, s->reply, len + MLLP_OVERHEAD);
+	}
+	if (s == c->head)
+		conn_flush(c);
+}
+
+const char *lsn_slot_origin(const struct lsn_slot *s)
+{
+	return s->conn ? s->conn->origin : NULL;
+}
+
+uint64_t lsn_slot_conn_id(const struct lsn_slot *s)
+{
+	return s->conn ? s->conn->id : 0;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static void stop_reading(struct lsn_conn *c)
+{
+	if (c->reading) {
+		ev_io_stop(c->l->loop, &c->rio);
+		c->reading = 0;
+	}
+}
+
+static void start_reading(struct lsn_conn *c)
+{
+	if (!c->reading && !c->eof && !c->closing) {
+		ev_io_start(c->l->loop, &c->rio);
+		c->reading = 1;
+	}
+}
+
+/* Hand complete frames from rbuf to the sink while it and the connection
+ * have room. */
+static void conn_process(struct lsn_conn *c)
+{
+	struct lsn *l = c->l;
+	char err[256];
+
+	c->busy++;
+	while (c->roff < c->rlen && !c->close_reason && !c->closing) {
+		const unsigned char *frame;
+		size_t used, flen;
+		int r;
+
+		if (c->pending >= l->conf.max_pending) {
+			stop_reading(c);
+			break;
+		}
+		if (l->sink.can_accept && !l->sink.can_accept(l->sink.opaque)) {
+			stop_reading(c);
+			c->waiting_bp = 1;
+			break;
+		}
+		r = mllp_decoder_feed(&c->dec, c->rbuf + c->roff, c->rlen - c->roff, &used, &frame,
+				      &flen, err, sizeof err);
+		c->roff += used;
+		if (r < 0) {
+			l->stats.oversize++;
+			log_warn("mllp", "%s: %s", c->origin, err);
+			conn_free(c, "frame larger than max_frame_size");
+			break;
+		}
+		if (r == 1) {
+			if (mllp_frame_kind(frame, flen) != MLLP_FRAME_MESSAGE)
+				continue; /* a sender's commit acknowledgement: nothing to answer */
+			struct lsn_slot *s = calloc(1, sizeof *s);
+			if (!s) {
+				conn_free(c, "out of memory");
+				break;
+			}
+			s->conn = c;
+			if (c->tail)
+				c->tail->next = s;
+			else
+				c->head = s;
+			c->tail = s;
+			c->pending++;
+			l->pending_total++;
+			l->stats.frames++;
+			l->sink.frame(l->sink.opaque, s, frame, flen);
+		}
+	}
+	if (c->roff == c->rlen)
+		c->roff = c->rlen = 0;
+	if (!c->close_reason) {
+		if (mllp_decoder_pending(&c->dec) > 0) {
+			if (!ev_is_active(&c->frame))
+				ev_timer_start(l->loop, &c->frame);
+		} else {
+			ev_timer_stop(l->loop, &c->frame);
+		}
+		if (c->roff == c->rlen && c->pending < l->conf.max_pending && !c->waiting_bp)
+			start_reading(c);
+	}
+	conn_unbusy(c);
+}
+
+static void conn_handshake(struct lsn_conn *c)
+{
+	struct lsn *l = c->l;
+	char err[256];
+	int r = SSL_accept(c->ssl);
+
+	if (r == 1) {
+		c->handshaking = 0;
+		ev_timer_stop(l->loop, &c->handshake);
+		ev_io_stop(l->loop, &c->wio);
+		if (tls_check_peer(c->ssl, &l->conf.tls_conf, err, sizeof err) != 0) {
+			l->stats.tls_failures++;
+			log_warn("mllp", "%s: %s", c->origin, err);
+			conn_free(c, "client certificate not allowed");
+			return;
+		}
+		log_debug("mllp", "%s: TLS %s established", c->origin, SSL_get_version(c->ssl));
+		start_reading(c);
+		return;
+	}
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		ev_io_stop(l->loop, &c->wio);
+		start_reading(c);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		stop_reading(c);
+		ev_io_start(l->loop, &c->wio);
+		return;
+	default:
+		tls_last_error(err, sizeof err);
+		l->stats.tls_failures++;
+		log_warn("mllp", "%s: TLS handshake failed: %s", c->origin, err);
+		conn_free(c, "TLS handshake failed");
+	}
+}
+
+static void conn_read(struct lsn_conn *c)
+{
+	for (;;) {
+		ssize_t n;
+		if (c->roff < c->rlen || c->waiting_bp || c->pending >= c->l->conf.max_pending) {
+			stop_reading(c);
+			return;
+		}
+		if (c->ssl) {
+			int r = SSL_read(c->ssl, c->rbuf, sizeof c->rbuf);
+			if (r <= 0) {
+				int e = SSL_get_error(c->ssl, r);
+				if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+					return;
+				ERR_clear_error();
+				if (e == SSL_ERROR_ZERO_RETURN)
+					n = 0;
+				else {
+					conn_free(c, "TLS read failed");
+					return;
+				}
+			} else {
+				n = r;
+			}
+		} else {
+			n = read(c->fd, c->rbuf, sizeof c->rbuf);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+					return;
+				conn_free(c, errno == ECONNRESET ? "reset by peer" : "read failed");
+				return;
+			}
+		}
+		if (n == 0) {
+			c->eof = 1;
+			stop_reading(c);
+			if (c->pending == 0 && c->wlen == c->woff)
+				conn_free(c, mllp_decoder_pending(&c->dec) ? "peer closed mid-frame"
+									    : "peer closed");
+			return;
+		}
+		ev_timer_again(c->l->loop, &c->idle);
+		c->rlen = (size_t)n;
+		c->roff = 0;
+		c->busy++;
+		conn_process(c);
+		if (c->close_reason) {
+			conn_unbusy(c);
+			return;
+		}
+		conn_unbusy(c);
+	}
+}
+
+static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct lsn_conn *c = container_of(w, struct lsn_conn, rio);
+	if (c->handshaking)
+		conn_handshake(c);
+	else
+		conn_read(c);
+}
+
+static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct lsn_conn *c = container_of(w, struct lsn_conn, wio);
+	if (c->handshaking)
+		conn_handshake(c);
+	else
+		conn_flush(c);
+}
+
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lsn_conn *c = container_of(w, struct lsn_conn, idle);
+	if (c->pending > 0) { /* the client waits for us, not the other way round */
+		ev_timer_again(loop, w);
+		return;
+	}
+	c->l->stats.timeouts++;
+	conn_free(c, "idle timeout");
+}
+
+static void handshake_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lsn_conn *c = container_of(w, struct lsn_conn, handshake);
+	c->l->stats.timeouts++;
+	c->l->stats.tls_failures++;
+	conn_free(c, "TLS handshake timeout");
+}
+
+static void frame_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lsn_conn *c = container_of(w, struct lsn_conn, frame);
+	c->l->stats.timeouts++;
+	conn_free(c, "a frame was not completed within frame_timeout");
+}
+
+/* ---- accepting ------------------------------------------------------------ */
+
+static void describe_peer(const struct sockaddr_storage *ss, char *buf, size_t n)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+		port = ntohs(a->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+		port = ntohs(a->sin6_port);
+	}
+	snprintf(buf, n, "%s:%d", host, port);
+}
+
+static void conn_new(struct lsn *l, int fd, const struct sockaddr_storage *peer)
+{
+	struct lsn_conn *c = calloc(1, sizeof *c);
+	char p[80];
+	int one = 1;
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->l = l;
+	c->fd = fd;
+	c->id = ++g_conn_ids;
+	describe_peer(peer, p, sizeof p);
+	snprintf(c->origin, sizeof c->origin, "mllp:%s:%s#%llu", l->conf.name, p,
+		 (unsigned long long)c->id);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	mllp_decoder_init(&c->dec, l->conf.max_frame);
+	ev_io_init(&c->rio, rio_cb, fd, EV_READ);
+	ev_io_init(&c->wio, wio_cb, fd, EV_WRITE);
+	ev_init(&c->idle, idle_cb);
+	c->idle.repeat = (double)l->conf.idle_timeout_ms / 1000.0;
+	ev_timer_again(l->loop, &c->idle);
+	ev_timer_init(&c->handshake, handshake_cb, (double)l->conf.handshake_timeout_ms / 1000.0, 0.);
+	ev_timer_init(&c->frame, frame_cb, (double)l->conf.frame_timeout_ms / 1000.0, 0.);
+	c->next = l->conns;
+	if (l->conns)
+		l->conns->prev = c;
+	l->conns = c;
+	l->stats.open++;
+	l->stats.accepted++;
+	log_info("mllp", "%s: connected%s", c->origin, l->ctx ? " (TLS)" : "");
+	if (l->ctx) {
+		c->ssl = SSL_new(l->ctx);
+		if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+			conn_free(c, "TLS setup failed");
+			return;
+		}
+		c->handshaking = 1;
+		ev_timer_start(l->loop, &c->handshake);
+		start_reading(c);
+	} else {
+		start_reading(c);
+	}
+}
+
+static void accept_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lsn *l = container_of(w, struct lsn, accept_retry);
+	if (l->fd >= 0)
+		ev_io_start(loop, &l->accept_io);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct lsn *l = container_of(w, struct lsn, accept_io);
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: back off instead of spinning. */
+				log_error("mllp", "%s: accept: %s; pausing accepts for 1 s", l->conf.name,
+					  strerror(errno));
+				ev_io_stop(loop, &l->accept_io);
+				ev_timer_set(&l->accept_retry, 1.0, 0.);
+				ev_timer_start(loop, &l->accept_retry);
+			}
+			return;
+		}
+		if (l->stats.open >= l->conf.max_connections) {
+			char p[80];
+			describe_peer(&ss, p, sizeof p);
+			l->stats.refused++;
+			log_warn("mllp", "%s: refused %s: max_connections (%d) reached", l->conf.name, p,
+				 l->conf.max_connections);
+			close(fd);
+			continue;
+		}
+		conn_new(l, fd, &ss);
+	}
+}
+
+struct lsn *lsn_new(struct ev_loop *loop, const struct lsn_conf *conf, const struct lsn_sink *sink,
+		    char *errstr, size_t errstr_size)
+{
+	struct lsn *l = calloc(1, sizeof *l);
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage bound;
+	socklen_t bl = sizeof bound;
+	int one = 1, rc;
+
+	if (!l) {
+		util_seterr(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	l->loop = loop;
+	l->conf = *conf;
+	l->sink = *sink;
+	l->fd = -1;
+	if (conf->tls) {
+		l->ctx = tls_ctx_new(&conf->tls_conf, errstr, errstr_size);
+		if (!l->ctx)
+			goto fail;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(conf->host[0] ? conf->host : NULL, conf->port, &hints, &res);
+	if (rc != 0) {
+		util_seterr(errstr, errstr_size, "listener %s: %s:%s: %s", conf->name, conf->host,
+			    conf->port, gai_strerror(rc));
+		goto fail;
+	}
+	l->fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0 || setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(l->fd, res->ai_addr, res->ai_addrlen) != 0 || listen(l->fd, 512) != 0) {
+		util_seterr(errstr, errstr_size, "listener %s: %s:%s: %s", conf->name, conf->host,
+			    conf->port, strerror(errno));
+		goto fail;
+	}
+	freeaddrinfo(res);
+	res = NULL;
+	if (getsockname(l->fd, (struct sockaddr *)&bound, &bl) == 0)
+		l->port = ntohs(bound.ss_family == AF_INET6
+					? ((struct sockaddr_in6 *)&bound)->sin6_port
+					: ((struct sockaddr_in *)&bound)->sin_port);
+	ev_io_init(&l->accept_io, accept_cb, l->fd, EV_READ);
+	ev_init(&l->accept_retry, accept_retry_cb);
+	ev_io_start(loop, &l->accept_io);
+	return l;
+fail:
+	if (res)
+		freeaddrinfo(res);
+	lsn_free(l);
+	return NULL;
+}
+
+void lsn_stop_accepting(struct lsn *l)
+{
+	ev_io_stop(l->loop, &l->accept_io);
+	ev_timer_stop(l->loop, &l->accept_retry);
+	if (l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
+void lsn_free(struct lsn *l)
+{
+	if (!l)
+		return;
+	lsn_stop_accepting(l);
+	while (l->conns)
+		conn_free(l->conns, "shutdown");
+	if (l->ctx)
+		SSL_CTX_free(l->ctx);
+	free(l);
+}
+
+void lsn_kick(struct lsn *l)
+{
+	for (struct lsn_conn *c = l->conns, *next; c; c = next) {
+		next = c->next;
+		if (!c->waiting_bp)
+			continue;
+		if (l->sink.can_accept && !l->sink.can_accept(l->sink.opaque))
+			return;
+		c->waiting_bp = 0;
+		conn_process(c); /* may close c: next was taken first */
+	}
+}
+
+int lsn_reload_tls(struct lsn *l, const struct tls_conf *c, char *errstr, size_t errstr_size)
+{
+	SSL_CTX *ctx;
+	if (!l->conf.tls)
+		return 0;
+	ctx = tls_ctx_new(c, errstr, errstr_size);
+	if (!ctx)
+		return -1;
+	SSL_CTX_free(l->ctx); /* connections hold their own reference */
+	l->ctx = ctx;
+	l->conf.tls_conf = *c;
+	return 0;
+}
+
+const struct lsn_conf *lsn_config(const struct lsn *l) { return &l->conf; }
+void lsn_get_stats(const struct lsn *l, struct lsn_stats *out) { *out = l->stats; }
+int lsn_port(const struct lsn *l) { return l->port; }
+int lsn_pending(const struct lsn *l) { return l->pending_total; }
+
+int lsn_busy(const struct lsn *l)
+{
+	if (l->pending_total > 0)
+		return 1;
+	for (const struct lsn_conn *c = l->conns; c; c = c->next)
+		if (c->woff < c->wlen)
+			return 1;
+	return 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * pipeline — one inbound HL7v2 message, from bytes to its acknowledgement:
+ * parse → ledger look-up → map → encode → publisher job → (commit) → ACK.
+ *
+ * Runs on the event-loop thread. For every message, `done` is called exactly
+ * once, with the acknowledgement to send (not MLLP-framed), or with NULL
+ * when no acknowledgement may be sent (the publisher failed: the sender must
+ * resend to an instance that can commit). It may be called before
+ * pipeline_hl7() returns (duplicates of committed messages, messages filtered
+ * or rejected without dead-lettering).
+ *
+ * Acknowledgement semantics:
+ *  AA / CA  the message's events (and its ledger record) are committed;
+ *  AE / CE  rejected by a mapping (ERR-3 from table 0357, a reason that names
+ *           the target and source path, never a value); dead-lettered in a
+ *           committed transaction when dead letters are on;
+ *  AR / CR  unreadable, or unmatched under the "reject" policy.
+ * A message whose ledger key was already committed is answered again without
+ * republishing; one whose first copy is still in flight waits for it.
+ */
+#ifndef HB_PIPELINE_H
+#define HB_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "map/map.h"
+#include "publish/ledger.h"
+#include "publish/pub.h"
+#include "publish/registry.h"
+
+struct pipeline_conf {
+	const char *instance;            /* prefix of ACK control ids */
+	const char *deadletter_topic;
+	int deadletter;                  /* dead-letter rejected/unreadable messages */
+	int raw;                         /* copy every input to raw_topic */
+	const char *raw_topic;
+	enum map_unmatched_policy unmatched;
+	int avro;                        /* values in Avro (Confluent wire format) */
+	size_t max_segments;
+	size_t max_field_len;
+};
+
+struct pipeline_stats {
+	uint64_t received, accepted, events, duplicates, joined, filtered;
+	uint64_t rejected_parse, rejected_map, rejected_unmatched, deadlettered, failed;
+	uint64_t by_code[8]; /* table 0357: 100 101 102 200 201 203 207 other */
+};
+
+typedef void (*pipeline_done_cb)(void *ctx, const char *ack, size_t len);
+
+struct pipeline;
+
+/* The mapping set is borrowed (pipeline_set_maps swaps it on reload). */
+struct pipeline *pipeline_new(const struct pipeline_conf *c, struct pub *pub,
+			      struct ledger *ledger, char *errstr, size_t errstr_size);
+void pipeline_free(struct pipeline *p);
+
+/* Use this mapping set from now on. For Avro, register its schemas first
+ * (blocking HTTP): returns -1 with errstr and keeps the old set on failure. */
+int pipeline_set_maps(struct pipeline *p, const struct map_set *maps, struct registry *reg,
+		      char *errstr, size_t errstr_size);
+
+void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
+		  const unsigned char *msg, size_t len, pipeline_done_cb done, void *ctx);
+
+/* Room for another message (publisher and pipeline below their limits)? */
+int pipeline_can_accept(const struct pipeline *p);
+
+void pipeline_get_stats(const struct pipeline *p, struct pipeline_stats *out);
+
+/* Index into pipeline_stats.by_code for a 0357 code. */
+int pipeline_code_index(int code);
+
+#endif

@@ -1,0 +1,114 @@
+#include "publish/evenc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* One event never needs more Avro than this (it comes from one message). */
+#define EVENC_AVRO_MAX (64u << 20)
+
+int evenc_init(struct evenc *e, int avro, const struct map_set *maps, struct registry *reg,
+	       char *errstr, size_t errstr_size)
+{
+	size_t n = map_set_schema_count(maps);
+	struct evenc ne;
+
+	memset(&ne, 0, sizeof ne);
+	ne.avro = avro;
+	ne.maps = maps;
+	if (avro) {
+		if (!reg)
+			return util_seterr(errstr, errstr_size,
+					   "Avro values need a schema registry ([registry] url)");
+		ne.ids = calloc(n ? n : 1, sizeof *ne.ids);
+		if (!ne.ids)
+			return util_seterr(errstr, errstr_size, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			const struct map_schema *sc = map_set_schema(maps, i);
+			ne.ids[i].schema = sc;
+			if (registry_register(reg, map_schema_fullname(sc), map_schema_text(sc),
+					      &ne.ids[i].id, errstr, errstr_size) != 0) {
+				free(ne.ids);
+				return -1;
+			}
+		}
+		ne.nids = n;
+	}
+	ne.buf = e->buf; /* keep the scratch buffer across re-initialisation */
+	ne.cap = e->cap;
+	free(e->ids);
+	*e = ne;
+	return 0;
+}
+
+void evenc_clear(struct evenc *e)
+{
+	free(e->ids);
+	free(e->buf);
+	memset(e, 0, sizeof *e);
+}
+
+static int32_t schema_id(const struct evenc *e, const struct map_schema *sc)
+{
+	for (size_t i = 0; i < e->nids; i++)
+		if (e->ids[i].schema == sc)
+			return e->ids[i].id;
+	return -1;
+}
+
+int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
+	      const char *origin, char *errstr, size_t errstr_size)
+{
+	rd_kafka_headers_t *h = rd_kafka_headers_new(ev->nheaders + 1);
+	const char *key = ev->key && ev->key[0] ? ev->key : NULL;
+	size_t klen = key ? strlen(key) : 0;
+	char err[256];
+	int rc;
+
+	for (size_t i = 0; i < ev->nheaders; i++)
+		rd_kafka_header_add(h, ev->headers[i].name, -1, ev->headers[i].value, -1);
+	if (origin)
+		rd_kafka_header_add(h, "hl7bridge-origin", -1, origin, -1);
+	if (!e->avro) {
+		char *json = map_event_json(ev);
+		if (!json) {
+			rd_kafka_headers_destroy(h);
+			return util_seterr(errstr, errstr_size, "JSON encoding failed");
+		}
+		rc = pub_job_add(job, ev->topic, key, klen, json, strlen(json), h);
+		free(json);
+		return rc == 0 ? 0 : util_seterr(errstr, errstr_size, "out of memory");
+	}
+	int32_t id = schema_id(e, ev->schema);
+	ssize_t n = -1;
+	if (id < 0) {
+		rd_kafka_headers_destroy(h);
+		return util_seterr(errstr, errstr_size, "no registered schema for event %s",
+				   ev->event_type);
+	}
+	/* The encoder cannot say how much room it needs: grow and retry. */
+	for (;;) {
+		if (e->cap > REGISTRY_WIRE_HEADER) {
+			n = map_event_avro(ev, e->buf + REGISTRY_WIRE_HEADER, e->cap - REGISTRY_WIRE_HEADER,
+					   err, sizeof err);
+			if (n >= 0)
+				break;
+			if (e->cap >= EVENC_AVRO_MAX) {
+				rd_kafka_headers_destroy(h);
+				return util_seterr(errstr, errstr_size, "Avro encoding failed: %s", err);
+			}
+		}
+		size_t cap = e->cap ? e->cap * 2 : 65536;
+		unsigned char *nb = realloc(e->buf, cap);
+		if (!nb) {
+			rd_kafka_headers_destroy(h);
+			return util_seterr(errstr, errstr_size, "out of memory");
+		}
+		e->buf = nb;
+		e->cap = cap;
+	}
+	registry_wire_header(e->buf, id);
+	rc = pub_job_add(job, ev->topic, key, klen, e->buf, (size_t)n + REGISTRY_WIRE_HEADER, h);
+	return rc == 0 ? 0 : util_seterr(errstr, errstr_size, "out of memory");
+}

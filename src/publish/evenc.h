@@ -1,0 +1,43 @@
+/*
+ * evenc — turn mapped events into Kafka records of a publisher job: JSON, or
+ * Avro in the Confluent wire format (magic 0, 4-byte schema id, binary),
+ * with the mapping layer's headers plus hl7bridge-origin.
+ *
+ * One encoder per thread (it owns a scratch buffer) and per mapping set (the
+ * set's Avro encoder is not thread-safe). Schema ids are resolved once, at
+ * set-up, through the Schema Registry (blocking HTTP, never per message).
+ */
+#ifndef HB_EVENC_H
+#define HB_EVENC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "map/map.h"
+#include "publish/pub.h"
+#include "publish/registry.h"
+
+struct evenc {
+	int avro;
+	const struct map_set *maps;
+	struct {
+		const struct map_schema *schema;
+		int32_t id;
+	} *ids;
+	size_t nids;
+	unsigned char *buf;
+	size_t cap;
+};
+
+/* Set up for a mapping set; for Avro, register its schemas (subject = the
+ * record's full name, as the quick start's client registers it). Returns 0,
+ * or -1 with errstr; e is left unchanged on failure. */
+int evenc_init(struct evenc *e, int avro, const struct map_set *maps, struct registry *reg,
+	       char *errstr, size_t errstr_size);
+void evenc_clear(struct evenc *e);
+
+/* Encode ev and add it to job. Returns 0, or -1 with errstr (no patient data). */
+int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
+	      const char *origin, char *errstr, size_t errstr_size);
+
+#endif
