@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <librdkafka/rdkafka.h>
 #include <openssl/sha.h>
 
 #include "util.h"
@@ -68,6 +69,17 @@ void map_event_id(char out[37], const void *key, size_t key_len, size_t index)
 	map_uuid5(out, buf, n);
 	if (buf != stackbuf)
 		free(buf);
+}
+
+rd_kafka_headers_t *map_event_kafka_headers(const struct map_event *ev)
+{
+	rd_kafka_headers_t *h = rd_kafka_headers_new(ev->nheaders);
+	for (size_t i = 0; h && i < ev->nheaders; i++)
+		if (rd_kafka_header_add(h, ev->headers[i].name, -1, ev->headers[i].value, -1)) {
+			rd_kafka_headers_destroy(h);
+			return NULL;
+		}
+	return h;
 }
 
 char *map_event_json(const struct map_event *ev)

@@ -38,10 +38,18 @@ static int event_cb(const struct map_event *ev, void *opaque)
 	return 0;
 }
 
-static int input_cb(const struct map_input *in, const char *label, void *opaque)
+static int input_cb(const struct map_item *it, void *opaque)
 {
 	struct actual *a = opaque;
 	struct map_reject rej = { 0 };
+	const struct map_input *in = it->in;
+	if (!in) {
+		/* unreadable: noted, and the next message follows */
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s: %s", it->label, it->error);
+		json_array_append_new(a->arr, json_pack("{s:s}", "error", msg));
+		return 0;
+	}
 	enum map_result r = map_apply(a->s, in, 0, event_cb, a, NULL, &rej);
 	if (r == MAP_REJECTED || r == MAP_ERROR)
 		json_array_append_new(a->arr, json_pack("{s:s}", "rejected", rej.reason));
@@ -58,7 +66,7 @@ json_t *map_golden_actual(const struct map_set *s, const char *path, char *errst
 		return NULL;
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct actual a = { s, json_array(), name };
-	if (map_input_each(name, buf, len, 0, input_cb, &a, errstr, n) < 0) {
+	if (map_input_items(name, buf, len, 0, input_cb, &a, errstr, n) < 0) {
 		json_array_append_new(a.arr, json_pack("{s:s}", "error", errstr));
 	}
 	free(buf);

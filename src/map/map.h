@@ -107,7 +107,8 @@ struct map_event {
 	const char *event_type;      /* eventType, e.g. "prescription.created" */
 	const char *event_id;        /* UUIDv5(ledger key, index) */
 	const struct map_node *tree; /* the event; read it with map_event_json/_avro/_object */
-	json_t *explain;             /* MAP_EXPLAIN: [{target, value, from}], else NULL */
+	json_t *explain;             /* MAP_EXPLAIN: [{target, value, from}] in rule order; value
+				      * null and from = the rule's source for a target left empty */
 	const struct map_schema *schema;
 	struct map_header headers[MAP_MAX_HEADERS]; /* event-type, content-type, source, lineage */
 	size_t nheaders;
@@ -148,6 +149,7 @@ enum map_apply_flags {
 /* Apply every matching mapping of s to the input. Events are built first;
  * only when all succeeded is cb called for each, in order (so a rejected
  * message produces nothing). cb returning non-zero stops with MAP_ERROR.
+ * Scratch memory is per thread and reused, so cb must not call map_apply. 
  * *nevents (may be NULL) gets the number delivered. rej (may be NULL) is
  * filled for MAP_REJECTED and MAP_ERROR. */
 enum map_result map_apply(const struct map_set *s, const struct map_input *in, unsigned flags,
@@ -169,6 +171,11 @@ json_t *map_event_object(const struct map_event *ev);
  * set (reuses the schema's value buffers). */
 ssize_t map_event_avro(const struct map_event *ev, void *buf, size_t size, char *errstr,
 		       size_t errstr_size);
+
+/* The event's headers as librdkafka headers (new; ownership passes to
+ * pub_job_add or the caller frees them). NULL on allocation failure. */
+struct rd_kafka_headers_s;
+struct rd_kafka_headers_s *map_event_kafka_headers(const struct map_event *ev);
 
 /* UUIDv5 in the hl7bridge namespace over (key, index): the eventId. out gets
  * 36 characters and a NUL. */

@@ -26,12 +26,12 @@ struct cli_opts {
 static void map_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: hl7bridge map [-m DIR] [-s DIR] [--explain] FILE...\n"
+		"usage: hl7bridge map [-m DIR] [-s DIR] [--explain] FILE... (- for stdin)\n"
 		"       hl7bridge map [-s DIR] --test [--update] [DIR]\n"
 		"\n"
 		"Print the events the mappings make of each input, one JSON object per line:\n"
-		"{\"topic\": …, \"key\": …, \"event\": {…}}. Inputs: HL7v2 messages and batches,\n"
-		"FHIR JSON or XML resources, Bundles, NDJSON.\n"
+		"{\"topic\": …, \"key\": …, \"event\": {…}}. Inputs: HL7v2 messages, batches and\n"
+		"MLLP captures, FHIR JSON or XML resources, Bundles, NDJSON.\n"
 		"\n"
 		"  -m, --mappings DIR  mappings folder (default: mappings)\n"
 		"  -s, --schemas DIR   event schemas folder (default: conf/schemas)\n"
@@ -101,9 +101,10 @@ static int print_event_cb(const struct map_event *ev, void *opaque)
 		printf("# %s: mapping %s (%.12s) -> topic %s, key %s\n", r->label, ev->mapping,
 		       ev->mapping_hash, ev->topic, *ev->key ? ev->key : "(empty)");
 		json_array_foreach(ev->explain, i, x) {
-			char *v = json_dumps(json_object_get(x, "value"), JSON_ENCODE_ANY);
+			json_t *jv = json_object_get(x, "value");
+			char *v = json_is_null(jv) ? NULL : json_dumps(jv, JSON_ENCODE_ANY);
 			printf("#   %-40s = %-30s <- %s\n", json_string_value(json_object_get(x, "target")),
-			       v ? v : "?", json_string_value(json_object_get(x, "from")));
+			       v ? v : "(empty)", json_string_value(json_object_get(x, "from")));
 			free(v);
 		}
 	}
@@ -125,11 +126,19 @@ static int print_event_cb(const struct map_event *ev, void *opaque)
 	return 0;
 }
 
-static int input_cb(const struct map_input *in, const char *label, void *opaque)
+static int input_cb(const struct map_item *it, void *opaque)
 {
 	struct run *r = opaque;
 	struct map_reject rej = { 0 };
+	const struct map_input *in = it->in;
+	const char *label = it->label;
 	size_t n = 0;
+	if (!in) {
+		/* unreadable: say why, go on with the next message */
+		fprintf(stderr, "%s: %s\n", label, it->error);
+		r->failed = 1;
+		return 0;
+	}
 	r->label = label;
 	enum map_result res = map_apply(r->s, in, r->explain ? MAP_EXPLAIN : 0, print_event_cb, r,
 					&n, &rej);
@@ -146,6 +155,39 @@ static int input_cb(const struct map_input *in, const char *label, void *opaque)
 		break;
 	}
 	return 0;
+}
+
+/* `-`: the standard input, up to the same limit as a file. */
+static char *read_stdin(size_t *len, char *err, size_t errsz)
+{
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	while (buf) {
+		size_t got = fread(buf + n, 1, cap - n, stdin);
+		n += got;
+		if (got == 0)
+			break;
+		if (n == cap) {
+			if (cap >= CLI_MAX_INPUT) {
+				free(buf);
+				util_seterr(err, errsz, "stdin: larger than %u bytes", CLI_MAX_INPUT);
+				return NULL;
+			}
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	if (!buf || ferror(stdin)) {
+		free(buf);
+		util_seterr(err, errsz, "stdin: cannot read");
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
 }
 
 int cmd_map(int argc, char **argv)
@@ -180,14 +222,16 @@ int cmd_map(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		char err[512];
 		size_t len;
-		char *buf = util_read_file(argv[i], CLI_MAX_INPUT, &len, err, sizeof(err));
+		char *buf = strcmp(argv[i], "-") == 0 ? read_stdin(&len, err, sizeof(err))
+						      : util_read_file(argv[i], CLI_MAX_INPUT, &len, err,
+								       sizeof(err));
 		if (!buf) {
 			fprintf(stderr, "%s\n", err);
 			r.failed = 1;
 			continue;
 		}
-		if (map_input_each(argv[i], buf, len, util_wall_ms(), input_cb, &r, err,
-				   sizeof(err)) < 0) {
+		if (map_input_items(argv[i], buf, len, util_wall_ms(), input_cb, &r, err,
+				    sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
 			r.failed = 1;
 		}

@@ -123,7 +123,7 @@ struct map_table {
 };
 const char *map_table_get(const struct map_table *t, const char *key, size_t len);
 
-/* ---- mappings ------------------------------------------------------------------ */
+/* ---- mappings (all in the set's pool) ------------------------------------------ */
 
 struct map_rule {
 	const struct map_field **path; /* target path from the event root (or each item) */
@@ -152,11 +152,10 @@ struct map_mapping {
 	struct map_expr *type, *topic, *key;
 	struct map_rule *rules;
 	size_t nrules;
-	struct map_table **tables;     /* inline tables (owned) */
+	struct map_table **tables;     /* inline tables */
 	size_t ntables;
 	struct map_table **used;       /* tables in scope (owned by the set or inline) */
 	size_t nused;
-	char *strings;                 /* one heap block for texts; see compile.c */
 };
 
 /* A table file, loaded once per set: its tables are tables[first, first+count). */

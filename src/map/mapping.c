@@ -239,6 +239,18 @@ static int oom(struct apply *A)
 	return reject(A, NULL, 207, "mapping %s: out of scratch memory", A->m->name);
 }
 
+/* --explain: a target that stayed empty, with the whole rule's source, so
+ * an analyst sees what was tried. */
+static void explain_empty(json_t *ex, const char *prefix, const struct map_rule *r)
+{
+	if (!ex)
+		return;
+	char t[256];
+	snprintf(t, sizeof(t), "%s%s", prefix, r->target);
+	json_array_append_new(ex, json_pack("{s:s, s:n, s:s}", "target", t, "value", "from",
+					    r->src_text ? r->src_text : ""));
+}
+
 static void explain(json_t *ex, const char *prefix, const char *target, const struct map_val *v)
 {
 	if (!ex)
@@ -333,6 +345,8 @@ static int apply_rule(struct apply *A, struct map_node *obj, const struct map_fi
 		if (items.n == 0 && r->required)
 			return reject(A, r, 101, "mapping %s: required target %s is empty (source: %s)",
 				      A->m->name, r->target, r->src_text);
+		if (items.n == 0)
+			explain_empty(ex, prefix, r);
 		for (size_t i = 0; i < items.n; i++) {
 			struct map_node *slot = map_node_append(A->arena_p, arr);
 			if (!slot)
@@ -352,6 +366,7 @@ static int apply_rule(struct apply *A, struct map_node *obj, const struct map_fi
 		if (r->required)
 			return reject(A, r, 101, "mapping %s: required target %s is empty (source: %s)",
 				      A->m->name, r->target, r->src_text);
+		explain_empty(ex, prefix, r);
 		return 0;
 	}
 	struct map_node *leaf = leaf_node(A, obj, rec, r);

@@ -8,9 +8,15 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static struct map_set *base;
+
+static void free_base(void)
+{
+	map_set_free(base);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct map_set *base;
 	static char root[1024];
 	if (!base) {
 		struct map_diag d = { 0 };
@@ -22,6 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		map_diag_clear(&d);
 		if (!base)
 			abort();
+		atexit(free_base);
 	}
 	/* a fresh pool per input, on the loaded schemas */
 	struct map_set s = *base;

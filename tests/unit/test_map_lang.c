@@ -1,5 +1,6 @@
 /* The mapping language against a tiny in-test source (map_test_source.c). */
 #include <criterion/criterion.h>
+#include <librdkafka/rdkafka.h>
 #include <string.h>
 
 #include "map/map_int.h"
@@ -180,7 +181,11 @@ Test(map_lang, each_group_and_arrays)
 	cr_assert(json_array_size(ex) > 5);
 	cr_assert_str_eq(str_at(json_array_get(ex, 0), "target"), "data.patientId");
 	cr_assert_str_eq(str_at(json_array_get(ex, 0), "from"), "id");
-	cr_assert_str_eq(str_at(json_array_get(ex, 1), "target"), "data.identifiers[0].value");
+	/* targets left empty are listed too, with the rule's source */
+	cr_assert_str_eq(str_at(json_array_get(ex, 1), "target"), "data.mergedPatientId");
+	cr_assert(json_is_null(json_object_get(json_array_get(ex, 1), "value")));
+	cr_assert_str_eq(str_at(json_array_get(ex, 1), "from"), "merged");
+	cr_assert_str_eq(str_at(json_array_get(ex, 2), "target"), "data.identifiers[0].value");
 	json_decref(out);
 	map_set_free(s);
 	map_diag_clear(&d);
@@ -246,4 +251,71 @@ Test(map_lang, event_id_is_deterministic_uuid5)
 	cr_assert_str_neq(a, c);
 	cr_assert_eq(a[14], '5');
 	cr_assert(strchr("89ab", a[19]));
+}
+
+static int headers_cb(const struct map_event *ev, void *opaque)
+{
+	rd_kafka_headers_t *h = map_event_kafka_headers(ev);
+	const void *v;
+	size_t len;
+	cr_assert(h);
+	cr_assert_eq(rd_kafka_header_get_last(h, "event-type", &v, &len), RD_KAFKA_RESP_ERR_NO_ERROR);
+	cr_assert_eq(len, strlen("prescription.created"));
+	cr_assert_eq(memcmp(v, "prescription.created", len), 0);
+	cr_assert_eq(rd_kafka_header_get_last(h, "content-type", &v, &len), RD_KAFKA_RESP_ERR_NO_ERROR);
+	cr_assert_eq(memcmp(v, "application/avro", len), 0);
+	cr_assert_eq(rd_kafka_header_get_last(h, "source", &v, &len), RD_KAFKA_RESP_ERR_NO_ERROR);
+	cr_assert_eq(memcmp(v, "pharm", len), 0);
+	cr_assert_eq(rd_kafka_header_get_last(h, "hl7bridge-mapping", &v, &len),
+		     RD_KAFKA_RESP_ERR_NO_ERROR);
+	cr_assert_eq(memcmp(v, "rx", len), 0);
+	rd_kafka_headers_destroy(h);
+	(*(int *)opaque)++;
+	return 0;
+}
+
+Test(map_lang, kafka_headers)
+{
+	struct map_set *s = load_rx();
+	json_t *root = json_loads("{\"kind\":\"RDE\",\"ver\":\"O11\",\"order\":\"O1\","
+				  "\"code\":\"C\",\"app\":\"PHARM\"}", 0, NULL);
+	struct { json_t *root, *item; } scope = { root, root };
+	struct map_input in = { .ops = &map_test_source, .scope = &scope, .ledger_key = "k",
+				.ledger_key_len = 1, .message_id = "M1", .now_ms = 0 };
+	int n = 0;
+	struct map_reject rej;
+	cr_assert_eq(map_apply(s, &in, MAP_AVRO, headers_cb, &n, NULL, &rej), MAP_OK, "%s", rej.reason);
+	cr_assert_eq(n, 1);
+	json_decref(root);
+	map_set_free(s);
+}
+
+Test(map_lang, unmatched_policy_names)
+{
+	cr_assert_eq(map_unmatched_policy_parse("filter"), MAP_UNMATCHED_FILTER);
+	cr_assert_eq(map_unmatched_policy_parse("reject"), MAP_UNMATCHED_REJECT);
+	cr_assert_eq(map_unmatched_policy_parse("deadletter"), MAP_UNMATCHED_DEADLETTER);
+	cr_assert_eq(map_unmatched_policy_parse("drop"), -1);
+}
+
+Test(map_lang, required_each_block)
+{
+	const char *dir = mt_tmpdir();
+	struct map_diag d = { 0 };
+	mt_write(dir, "r.map", "mapping r\nsource test\nevent patient\ntype 'patient.updated'\n"
+			       "data.patientId = id\n"
+			       "data.identifiers[] = each ids {\n  value = .v\n} required\n");
+	struct map_set *s = mt_load(dir, &d);
+	cr_assert(s, "%s", d.text);
+	enum map_result res;
+	struct map_reject rej;
+	cr_assert_null(mt_apply(s, "{\"id\":\"P\",\"ids\":[{\"x\":\"no value\"}]}", &res, &rej, 0));
+	cr_assert_eq(res, MAP_REJECTED);
+	cr_assert_str_eq(rej.reason, "mapping r: required target data.identifiers[] is empty "
+				     "(source: ids)");
+	json_t *out = mt_apply(s, "{\"id\":\"P\",\"ids\":[{\"v\":\"1\"}]}", &res, &rej, 0);
+	cr_assert_eq(res, MAP_OK);
+	json_decref(out);
+	map_set_free(s);
+	map_diag_clear(&d);
 }
