@@ -298,6 +298,7 @@ struct drop *drop_new(struct ev_loop *loop, const struct drop_conf *c, const str
 	d->env = *env;
 	d->ino_fd = -1;
 	snprintf(d->instance, sizeof d->instance, "%s", env->instance);
+	snprintf(d->prefix, sizeof d->prefix, "%s", env->topic_prefix ? env->topic_prefix : "healthcare.");
 	snprintf(d->dl_topic, sizeof d->dl_topic, "%s", env->deadletter_topic);
 	snprintf(d->raw_hl7, sizeof d->raw_hl7, "%s", env->raw_hl7v2_topic ? env->raw_hl7v2_topic : "");
 	snprintf(d->raw_fhir, sizeof d->raw_fhir, "%s", env->raw_fhir_topic ? env->raw_fhir_topic : "");
@@ -325,6 +326,7 @@ struct drop *drop_new(struct ev_loop *loop, const struct drop_conf *c, const str
 		goto fail;
 	}
 	map_diag_clear(&diag);
+	map_set_topic_prefix(d->maps, d->prefix);
 	if (evenc_init(&d->enc, env->avro, d->maps, env->reg, errstr, errstr_size) != 0)
 		goto fail;
 

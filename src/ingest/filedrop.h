@@ -62,6 +62,7 @@ struct drop_env {
 	struct registry *reg;   /* Avro: schemas are registered at drop_new */
 	int avro;
 	const char *instance;
+	const char *topic_prefix;   /* [topics] prefix, for mappings without `topic` */
 	const char *deadletter_topic;
 	int raw;
 	const char *raw_hl7v2_topic;

@@ -24,7 +24,7 @@ struct drop {
 	struct ev_loop *loop;
 	struct drop_conf c;
 	struct drop_env env;
-	char instance[64], dl_topic[256], raw_hl7[256], raw_fhir[256];
+	char instance[64], prefix[64], dl_topic[256], raw_hl7[256], raw_fhir[256];
 	char inbox[600], work[700], done[600], error[600];
 	int ino_fd;
 	ev_io ino_io;

@@ -60,14 +60,14 @@ static int32_t schema_id(const struct evenc *e, const struct map_schema *sc)
 int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
 	      const char *origin, char *errstr, size_t errstr_size)
 {
-	rd_kafka_headers_t *h = rd_kafka_headers_new(ev->nheaders + 1);
+	rd_kafka_headers_t *h = map_event_kafka_headers(ev);
 	const char *key = ev->key && ev->key[0] ? ev->key : NULL;
 	size_t klen = key ? strlen(key) : 0;
 	char err[256];
 	int rc;
 
-	for (size_t i = 0; i < ev->nheaders; i++)
-		rd_kafka_header_add(h, ev->headers[i].name, -1, ev->headers[i].value, -1);
+	if (!h)
+		return util_seterr(errstr, errstr_size, "out of memory");
 	if (origin)
 		rd_kafka_header_add(h, "hl7bridge-origin", -1, origin, -1);
 	if (!e->avro) {
