@@ -112,14 +112,17 @@ out:
 	return rc;
 }
 
-int itest_consume_all(const char *topic, const char *isolation, int expect, int timeout_ms,
-		      char ***values_out)
+/* Read topic from the beginning with the given isolation level, calling
+ * cb(value, len, opaque) per record, until `expect` records were seen
+ * (expect < 0: no limit) or timeout_ms passed without a new one. Returns the
+ * number of records seen. */
+static int consume_each(const char *topic, const char *isolation, int expect, int timeout_ms,
+			void (*cb)(const void *v, size_t len, void *opaque), void *opaque)
 {
 	char err[512], group[128];
 	rd_kafka_t *rk;
 	rd_kafka_topic_partition_list_t *sub;
-	int n = 0, cap = 16;
-	char **vals = calloc((size_t)cap, sizeof *vals);
+	int n = 0;
 	long long idle_since;
 
 	itest_unique_name(group, sizeof group, "itest-group");
@@ -147,63 +150,69 @@ int itest_consume_all(const char *topic, const char *isolation, int expect, int 
 		if (m->err) {
 			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				fprintf(stderr, "consume: %s\n", rd_kafka_message_errstr(m));
-			rd_kafka_message_destroy(m);
-			continue;
+		} else {
+			idle_since = now;
+			cb(m->payload, m->len, opaque);
+			n++;
 		}
-		idle_since = now;
-		if (n == cap) {
-			cap *= 2;
-			vals = realloc(vals, (size_t)cap * sizeof *vals);
-		}
-		vals[n] = strndup(m->payload ? (const char *)m->payload : "", m->len);
-		n++;
 		rd_kafka_message_destroy(m);
 	}
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
-	*values_out = vals;
 	return n;
+}
+
+struct collect {
+	char **vals;
+	int n, cap;
+};
+
+static void collect_cb(const void *v, size_t len, void *opaque)
+{
+	struct collect *c = opaque;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 16;
+		c->vals = realloc(c->vals, (size_t)c->cap * sizeof *c->vals);
+	}
+	c->vals[c->n++] = strndup(v ? (const char *)v : "", len);
+}
+
+int itest_consume_all(const char *topic, const char *isolation, int expect, int timeout_ms,
+		      char ***values_out)
+{
+	struct collect c = { NULL, 0, 0 };
+	consume_each(topic, isolation, expect, timeout_ms, collect_cb, &c);
+	*values_out = c.vals ? c.vals : calloc(1, sizeof(char *));
+	return c.n;
+}
+
+struct count {
+	const char *needle;
+	int n;
+};
+
+static void count_cb(const void *v, size_t len, void *opaque)
+{
+	struct count *c = opaque;
+	if (v && memmem(v, len, c->needle, strlen(c->needle)))
+		c->n++;
 }
 
 int itest_count_with(const char *topic, const char *needle, int timeout_ms)
 {
-	char err[512], group[128];
-	rd_kafka_t *rk;
-	rd_kafka_topic_partition_list_t *sub;
-	int n = 0;
-	long long idle_since;
+	struct count c = { needle, 0 };
+	consume_each(topic, "read_committed", -1, timeout_ms, count_cb, &c);
+	return c.n;
+}
 
-	itest_unique_name(group, sizeof group, "itest-count");
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER,
-			  itest_conf("group.id", group, "isolation.level", "read_committed",
-				     "auto.offset.reset", "earliest", "enable.auto.commit", "false",
-				     NULL),
-			  err, sizeof err);
-	cr_assert_not_null(rk, "%s", err);
-	rd_kafka_poll_set_consumer(rk);
-	sub = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
-	cr_assert_eq(rd_kafka_subscribe(rk, sub), 0);
-	rd_kafka_topic_partition_list_destroy(sub);
-	idle_since = (long long)time(NULL) * 1000;
-	for (;;) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-		long long now = (long long)time(NULL) * 1000;
-		if (!m) {
-			if (now - idle_since > timeout_ms)
-				break;
-			continue;
-		}
-		if (!m->err) {
-			idle_since = now;
-			if (m->payload && memmem(m->payload, m->len, needle, strlen(needle)))
-				n++;
-		}
-		rd_kafka_message_destroy(m);
-	}
-	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
-	return n;
+void itest_tally_cb(struct pub_job *job, enum pub_status status, const char *reason, void *opaque)
+{
+	struct itest_tally *t = opaque;
+	if (status == PUB_COMMITTED)
+		t->committed++;
+	else
+		t->failed++;
+	pub_job_free(job);
 }
 
 void itest_free_values(char **values, int n)

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <librdkafka/rdkafka.h>
 
+#include "publish/pub.h"
+
 /* The bootstrap address / registry URL; abort the test if unset. */
 const char *itest_bootstrap(void);
 const char *itest_registry_url(void);
@@ -38,6 +40,13 @@ void itest_free_values(char **values, int n);
 /* Count the records (read_committed, from the beginning) whose value contains
  * needle; stops after timeout_ms without a new record. */
 int itest_count_with(const char *topic, const char *needle, int timeout_ms);
+
+/* Publisher jobs whose completion only needs counting: pass a struct
+ * itest_tally as the job's opaque; the callback frees the job. */
+struct itest_tally {
+	int committed, failed;
+};
+void itest_tally_cb(struct pub_job *job, enum pub_status status, const char *reason, void *opaque);
 
 /* HTTP helpers for the registry (libcurl). Returns the HTTP status, or -1 on a
  * transport error; *body_out is a heap string (caller frees). */

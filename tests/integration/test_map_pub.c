@@ -15,24 +15,11 @@
 #include "publish/pub.h"
 #include "util.h"
 
-struct tally {
-	int committed, failed;
-};
-
-static void done_cb(struct pub_job *job, enum pub_status st, const char *reason, void *opaque)
-{
-	struct tally *t = opaque;
-	if (st == PUB_COMMITTED)
-		t->committed++;
-	else
-		t->failed++;
-	pub_job_free(job);
-}
 
 struct feed {
 	const struct map_set *set;
 	struct pub *p;
-	struct tally *t;
+	struct itest_tally *t;
 	const char *topic;   /* one test topic instead of healthcare.* */
 	json_t *expected;    /* the JSON values, in order */
 	struct pub_job *job;
@@ -58,7 +45,7 @@ static int input_cb(const struct map_input *in, const char *label, void *opaque)
 	struct map_reject rej;
 	struct ledger_entry e;
 	cr_assert(in, "%s", label);
-	f->job = pub_job_new(done_cb, f->t);
+	f->job = pub_job_new(itest_tally_cb, f->t);
 	size_t n = 0;
 	enum map_result r = map_apply(f->set, in, 0, event_cb, f, &n, &rej);
 	if (r == MAP_UNMATCHED) {
@@ -85,7 +72,7 @@ Test(map_pub, shipped_samples_arrive_as_mapped, .timeout = 180)
 	const char *src = getenv("HB_SRCDIR") ? getenv("HB_SRCDIR") : HB_SRCDIR;
 	const char *samples[] = { "hl7v2/rde_o11.hl7", "hl7v2/adt_a08.hl7", "hl7v2/adt_a40.hl7",
 				  "hl7v2/batch_adt.hl7", "fhir/bundle.json", "fhir/patient_xml.xml" };
-	struct tally t = { 0, 0 };
+	struct itest_tally t = { 0, 0 };
 	struct map_diag d = { 0 };
 	struct pub_conf c;
 

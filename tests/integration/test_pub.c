@@ -13,27 +13,14 @@
 #include "publish/pub.h"
 #include "util.h"
 
-struct tally {
-	int committed, failed;
-};
 
-static void done_cb(struct pub_job *job, enum pub_status st, const char *reason, void *opaque)
-{
-	struct tally *t = opaque;
-	if (st == PUB_COMMITTED)
-		t->committed++;
-	else
-		t->failed++;
-	pub_job_free(job);
-}
-
-static struct pub_job *make_job(struct tally *t, const char *topic, int i)
+static struct pub_job *make_job(struct itest_tally *t, const char *topic, int i)
 {
 	char v[32], key[16];
 	struct ledger_entry e;
 	const void *parts[] = { v };
 	size_t lens[1];
-	struct pub_job *j = pub_job_new(done_cb, t);
+	struct pub_job *j = pub_job_new(itest_tally_cb, t);
 
 	lens[0] = (size_t)snprintf(v, sizeof v, "m-%d", i);
 	snprintf(key, sizeof key, "p%d", i % 97);
@@ -46,7 +33,7 @@ static struct pub_job *make_job(struct tally *t, const char *topic, int i)
 	return j;
 }
 
-static void submit_all(struct pub *p, struct tally *t, const char *topic, int n)
+static void submit_all(struct pub *p, struct itest_tally *t, const char *topic, int n)
 {
 	for (int i = 0; i < n; i++) {
 		struct pub_job *j = make_job(t, topic, i);
@@ -73,7 +60,7 @@ Test(pub, hundred_thousand_through_four_lanes_exactly_once, .timeout = 300)
 {
 	char topic[128], state[128], inst[128], err[512];
 	struct pub_conf c;
-	struct tally t = { 0, 0 };
+	struct itest_tally t = { 0, 0 };
 	const int N = 100000;
 	char **vals;
 	int n;
@@ -127,7 +114,7 @@ Test(pub, same_instance_fences_the_older_one, .timeout = 120)
 {
 	char topic[128], state[128], inst[128], err[512];
 	struct pub_conf c;
-	struct tally t1 = { 0, 0 }, t2 = { 0, 0 };
+	struct itest_tally t1 = { 0, 0 }, t2 = { 0, 0 };
 
 	itest_unique_name(topic, sizeof topic, "itest.fence");
 	itest_unique_name(state, sizeof state, "itest.fstate");

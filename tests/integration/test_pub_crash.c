@@ -20,19 +20,6 @@
 
 #define N 400
 
-struct tally {
-	int committed, failed;
-};
-
-static void done_cb(struct pub_job *job, enum pub_status st, const char *reason, void *opaque)
-{
-	struct tally *t = opaque;
-	if (st == PUB_COMMITTED)
-		t->committed++;
-	else
-		t->failed++;
-	pub_job_free(job);
-}
 
 static void key_of(uint8_t key[LEDGER_KEY_LEN], int i)
 {
@@ -43,11 +30,11 @@ static void key_of(uint8_t key[LEDGER_KEY_LEN], int i)
 	ledger_hash(key, 2, parts, lens);
 }
 
-static struct pub_job *make_job(struct tally *t, const char *topic, int i)
+static struct pub_job *make_job(struct itest_tally *t, const char *topic, int i)
 {
 	char v[32];
 	struct ledger_entry e;
-	struct pub_job *j = pub_job_new(done_cb, t);
+	struct pub_job *j = pub_job_new(itest_tally_cb, t);
 	size_t n = (size_t)snprintf(v, sizeof v, "m-%d", i);
 	pub_job_add(j, topic, "patient", 7, v, n, NULL);
 	memset(&e, 0, sizeof e);
@@ -73,7 +60,7 @@ static void run_crash(int after_commit)
 {
 	char topic[128], state[128], inst[128], err[512];
 	struct pub_conf c;
-	struct tally t = { 0, 0 };
+	struct itest_tally t = { 0, 0 };
 	int status, resent = 0;
 	pid_t pid;
 
