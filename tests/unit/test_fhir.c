@@ -70,6 +70,8 @@ Test(fhir_equal, medicationrequest_codeable_concept) { assert_same_tree("medicat
 Test(fhir_equal, medicationrequest_contained) { assert_same_tree("medicationrequest-contained"); }
 Test(fhir_equal, bundle_transaction) { assert_same_tree("bundle-transaction"); }
 Test(fhir_equal, bundle_message) { assert_same_tree("bundle-message"); }
+Test(fhir_equal, bundle_searchset) { assert_same_tree("bundle-searchset"); }
+Test(fhir_equal, bundle_history) { assert_same_tree("bundle-history"); }
 Test(fhir_equal, medicationrequest_bench) { assert_same_tree("medicationrequest-bench"); }
 
 Test(fhir_xml, types_arrays_and_primitive_extensions)
@@ -190,6 +192,33 @@ Test(fhir_bundle, transaction_entries_with_full_urls)
 	cr_assert_eq(rc, 0);
 	cr_assert_eq(n, 4);
 	json_decref(b);
+}
+
+Test(fhir_bundle, searchset_and_history_from_xml)
+{
+	fhir_error_t err;
+	json_t *s = read_fixture("bundle-searchset.xml", &err), *h;
+	fhir_bundle_iter_t it;
+	fhir_entry_t e;
+
+	cr_assert_not_null(s, "%s", err.text);
+	cr_assert_eq(fhir_bundle_iter_init(&it, s, &err), 0, "%s", err.text);
+	cr_assert_eq(fhir_bundle_next(&it, &e, &err), 1);
+	cr_assert_str_eq(e.full_url, "http://example.org/fhir/MedicationRequest/mr-31");
+	cr_assert(json_is_real(json_object_get(json_object_get(e.entry, "search"), "score")));
+	cr_assert(json_is_integer(json_object_get(s, "total")));
+	json_decref(s);
+
+	h = read_fixture("bundle-history.xml", &err);
+	cr_assert_not_null(h, "%s", err.text);
+	cr_assert_eq(fhir_bundle_iter_init(&it, h, &err), 0, "%s", err.text);
+	cr_assert_eq(fhir_bundle_next(&it, &e, &err), 1);
+	cr_assert_not_null(e.resource);
+	cr_assert_eq(fhir_bundle_next(&it, &e, &err), 1);
+	cr_assert_null(e.resource); /* a deletion in the history */
+	cr_assert_str_eq(e.full_url, "http://example.org/fhir/Patient/pat-4");
+	cr_assert_eq(fhir_bundle_next(&it, &e, &err), 0);
+	json_decref(h);
 }
 
 Test(fhir_bundle, every_bundle_type)

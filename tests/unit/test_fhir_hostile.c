@@ -65,6 +65,17 @@ Test(hostile, nul_raw_xml) { refuse_file("nul-raw.xml", "NUL byte"); }
 Test(hostile, invalid_utf8_json) { refuse_file("invalid-utf8.json", "UTF-8"); }
 Test(hostile, invalid_utf8_xml) { refuse_file("invalid-utf8.xml", "UTF-8"); }
 
+Test(hostile, declared_legacy_encoding_is_not_honoured)
+{
+	/* FHIR XML is UTF-8: a Latin-1 declaration must not switch converters. */
+	const char *doc = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"
+			  "<Patient xmlns=\"http://hl7.org/fhir\"><id value=\"\xe9\"/></Patient>";
+	fhir_error_t err = {0};
+
+	cr_assert_null(fhir_read_xml(doc, strlen(doc), NULL, &err));
+	cr_assert(strstr(err.text, "UTF-8"), "%s", err.text);
+}
+
 /* ---- no network: a loopback listener must see no connection ---- */
 
 static int listen_loopback(int *port)
