@@ -1,6 +1,6 @@
 /*
  * daemon_conf — the daemon's settings from the configuration file: [bridge],
- * [hl7], [publisher], [ledger], [registry], [topics] and every
+ * [hl7], [publisher], [ledger], [registry], [topics], [http] and every
  * [listener NAME]. conf/hl7bridge.conf documents each key. Unknown keys are
  * errors (file:line), so a typo never silently keeps a default.
  */
@@ -13,6 +13,7 @@
 #include "conf.h"
 #include "ingest/listener.h"
 #include "log.h"
+#include "obs/http.h"
 #include "pipeline.h"
 #include "publish/pub.h"
 #include "publish/topics.h"
@@ -42,6 +43,8 @@ struct daemon_settings {
 
 	struct lsn_conf lsn[DAEMON_MAX_LISTENERS];
 	int nlsn;
+
+	struct http_conf http;
 };
 
 /* Fill s from c (after kconf_build has consumed [kafka]). Returns 0, or -1
