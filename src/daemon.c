@@ -413,8 +413,10 @@ static void teardown(struct daemon *d)
 		mapref_free(d->mref); /* the current set */
 	else
 		map_set_free(d->maps);
+	if (d->mock)
+		rd_kafka_mock_cluster_destroy(d->mock); /* librdkafka asserts it goes first */
 	if (d->mock_rk)
-		rd_kafka_destroy(d->mock_rk); /* destroys the mock cluster with it */
+		rd_kafka_destroy(d->mock_rk);
 	if (d->kc)
 		rd_kafka_conf_destroy(d->kc);
 	daemon_settings_clear(&d->s);

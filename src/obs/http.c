@@ -333,8 +333,14 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
 {
+	char line[512];
+	size_t n;
 	(void)cls;
-	log_vmsg(LOGL_WARN, "http", fmt, ap);
+	vsnprintf(line, sizeof line, fmt, ap);
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_warn("http", "%s", line);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------- */
@@ -393,10 +399,10 @@ struct http *http_start(const struct http_conf *c, struct mapref *maps, char *er
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	h->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, handler_cb, h, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-		completed_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, h,
+		flags, 0, NULL, NULL, handler_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, h,
+		MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
 		h->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->cert,
 		MHD_OPTION_HTTPS_MEM_KEY, h->key, MHD_OPTION_END);
 	freeaddrinfo(ai);
