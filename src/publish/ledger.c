@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -313,9 +314,22 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 	/* Message keys older than the window are not needed; file keys are
 	 * rewritten by every transaction that advances them, so their latest
 	 * value is inside the window while the file is live. */
-	if (rd_kafka_offsets_for_times(rk, parts, timeout_ms)) {
-		util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times failed", state_topic);
-		goto out;
+	{
+		/* A topic created a moment ago (first start) may not have partition
+		 * leaders yet: retry until the rebuild timeout. */
+		int64_t until = util_mono_ms() + timeout_ms;
+		rd_kafka_resp_err_t e;
+		while ((e = rd_kafka_offsets_for_times(rk, parts, timeout_ms)) &&
+		       util_mono_ms() < until) {
+			usleep(200 * 1000);
+			for (int p = 0; p < parts->cnt; p++)
+				parts->elems[p].offset = start_ms;
+		}
+		if (e) {
+			util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times failed: %s",
+				    state_topic, rd_kafka_err2str(e));
+			goto out;
+		}
 	}
 	for (int p = 0; p < parts->cnt; p++)
 		if (parts->elems[p].offset < 0) /* no record after the start time */
