@@ -316,3 +316,42 @@ Test(http, bind_failure_is_reported)
 	cr_assert(strstr(err, "tls.cert") != NULL, "%s", err);
 	http_stop(h);
 }
+
+Test(http, https_with_a_certificate)
+{
+	char dir[] = "/tmp/hb-http-tls-XXXXXX", cmd[1024], url[256];
+	struct http_conf c;
+	struct body b = { calloc(1, 1), 0 };
+	long status = -1;
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(cmd, sizeof cmd,
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+		 "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem "
+		 "-out %s/cert.pem 2>/dev/null",
+		 dir, dir);
+	cr_assert_eq(system(cmd), 0, "openssl could not make a test certificate");
+	conf_loopback(&c);
+	snprintf(c.tls_cert, sizeof c.tls_cert, "%s/cert.pem", dir);
+	snprintf(c.tls_key, sizeof c.tls_key, "%s/key.pem", dir);
+	struct http *h = start(&c, NULL);
+
+	CURL *cu = curl_easy_init();
+	snprintf(url, sizeof url, "https://127.0.0.1:%d/healthz", http_port(h));
+	curl_easy_setopt(cu, CURLOPT_URL, url);
+	curl_easy_setopt(cu, CURLOPT_CAINFO, c.tls_cert);
+	curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(cu, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(cu, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(cu, CURLOPT_NOPROXY, "*");
+	cr_assert_eq(curl_easy_perform(cu), CURLE_OK);
+	curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(cu);
+	cr_assert_eq(status, 200);
+	cr_assert_str_eq(b.p, "ok\n");
+	/* plain HTTP on the TLS port gets no answer */
+	cr_assert_neq(req("127.0.0.1", http_port(h), "/healthz", NULL, NULL, 0, NULL), 200);
+	http_stop(h);
+	free(b.p);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_assert_eq(system(cmd), 0);
+}
