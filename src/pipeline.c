@@ -93,7 +93,7 @@ static void note_rejection(struct pipeline *p, const struct pl_msg *m, enum pipe
 	r->ts_ms = util_wall_ms();
 	r->stage = st;
 	r->code = m->err_code;
-	snprintf(r->ack, sizeof r->ack, "%s", m->status == HL7_ACK_REJECT ? "AR" : "AE");
+	snprintf(r->ack, sizeof r->ack, "%s", m->status == HL7_ACK_REJECT ? "AR/CR" : "AE/CE");
 	snprintf(r->reason, sizeof r->reason, "%s", m->reason);
 	snprintf(r->origin, sizeof r->origin, "%s", m->origin);
 	snprintf(r->msh10, sizeof r->msh10, "%s", m->msh10);

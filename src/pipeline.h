@@ -75,7 +75,7 @@ struct pipeline_rejection {
 	int64_t ts_ms;            /* wall clock */
 	enum pipeline_stage stage;
 	int code;                 /* table 0357 */
-	char ack[3];              /* "AE" or "AR" */
+	char ack[6];              /* "AE/CE" (error) or "AR/CR" (reject), as the sender's mode picks */
 	char reason[384];
 	char origin[192];
 	char msh10[64];

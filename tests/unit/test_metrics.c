@@ -125,7 +125,7 @@ static void fake(struct obs_snapshot *s, struct obs_pubview *v, struct kstats *l
 	s->nrecent = 1;
 	s->recent[0].stage = PIPELINE_STAGE_MAP;
 	s->recent[0].code = 101;
-	snprintf(s->recent[0].ack, sizeof s->recent[0].ack, "AE");
+	snprintf(s->recent[0].ack, sizeof s->recent[0].ack, "AE/CE");
 	snprintf(s->recent[0].reason, sizeof s->recent[0].reason, "required data.patientId is empty");
 	snprintf(s->recent[0].msh10, sizeof s->recent[0].msh10, "MSG42");
 	hist_init(&commit_h);
