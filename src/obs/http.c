@@ -331,7 +331,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
 	}
 }
 
-static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log_cb(void *cls, const char *fmt,
+								va_list ap)
 {
 	char line[512];
 	size_t n;
