@@ -71,6 +71,8 @@ json_t *playground_run(const struct map_set *s, const char *buf, size_t len, int
 	if (!r.messages)
 		return NULL;
 	rc = map_input_each("sample", buf, len, now_ms, input_cb, &r, err, sizeof err);
+	/* Samples are rare: keep no scratch memory on this (HTTP) thread. */
+	map_thread_release();
 	out = json_pack("{s:o, s:s?, s:b}", "messages", r.messages, "error",
 			rc < 0 ? err : rc > 0 && !r.truncated ? "out of memory" : NULL, "truncated",
 			r.truncated);
