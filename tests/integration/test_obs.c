@@ -5,11 +5,13 @@
  * counters must add up (received = published + rejected + filtered +
  * duplicates), agree with what a read_committed consumer finds in Kafka,
  * and name the rejections (code, reason, origin, MSH-10) without patient
- * data. A playground run publishes nothing. After a restart with the
+ * data. A playground run publishes nothing, and keeps working while SIGHUP
+ * reloads the mappings. After a restart with the
  * playground off, its routes answer 404 and a resend counts as a duplicate
  * from the rebuilt ledger.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +275,14 @@ Test(obs, counters_add_up_against_kafka, .timeout = 300)
 		     "records: 11 events + 3 dead letters");
 	free(m);
 	cr_assert_eq(count_with("healthcare.prescription.created", id), 0, "the playground published");
+
+	/* SIGHUP swaps the mapping set under the playground: it keeps working. */
+	for (int i = 0; i < 3; i++) {
+		kill(pid, SIGHUP);
+		cr_assert_eq(itest_http("POST", url, pg, &out), 200, "%s", out);
+		cr_assert(strstr(out, "\"result\":\"events\"") != NULL, "after SIGHUP: %s", out);
+		free(out);
+	}
 	close(fd);
 	cr_assert_eq(itest_daemon_stop(pid), 0, "SIGTERM did not exit 0 (see %s)", log_path);
 
@@ -299,6 +309,7 @@ Test(obs, counters_add_up_against_kafka, .timeout = 300)
 	fclose(lf);
 	logtext[ll] = '\0';
 	no_patient_data("the log", logtext);
+	cr_assert(strstr(logtext, "reloaded: ") != NULL, "SIGHUP did not reload the mappings");
 	free(logtext);
 	free(pg);
 	free(first);
