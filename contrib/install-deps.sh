@@ -12,7 +12,8 @@ set -euo pipefail
 BUILD_PKGS="build-essential autoconf automake libtool pkg-config
  librdkafka-dev libjansson-dev libxml2-dev libev-dev libssl-dev libavro-dev
  libcurl4-openssl-dev libmicrohttpd-dev"
-TEST_PKGS="libcriterion-dev clang libclang-rt-14-dev llvm python3 curl procps util-linux"
+# chromium: the browser test of the status page and the playground
+TEST_PKGS="libcriterion-dev clang libclang-rt-14-dev llvm python3 curl procps util-linux chromium"
 
 missing=""
 for p in $BUILD_PKGS $TEST_PKGS; do

@@ -18,6 +18,9 @@
 #include "log.h"
 #include "ingest/filedrop.h"
 #include "map/map.h"
+#include "obs/http.h"
+#include "obs/mapref.h"
+#include "obs/metrics.h"
 #include "pipeline.h"
 #include "publish/kconf.h"
 #include "publish/ledger.h"
@@ -49,7 +52,15 @@ struct daemon {
 	ev_timer tick, deadline;
 	int draining;
 	int exit_code;
+	/* observability: the [http] endpoints, fed a snapshot every OBS_PUBLISH_S */
+	struct mapref *mref; /* owns the current mapping set (the playground shares it) */
+	struct http *http;
+	ev_timer obs_tick;
+	int64_t started_ms;
+	int ledger_rebuilt;
 };
+
+#define OBS_PUBLISH_S 0.25
 
 /* ---- the listeners' sink --------------------------------------------------- */
 
@@ -68,6 +79,27 @@ static void sink_frame(void *opaque, struct lsn_slot *slot, const unsigned char 
 {
 	struct daemon *d = opaque;
 	pipeline_hl7(d->pl, lsn_slot_conn_id(slot), lsn_slot_origin(slot), frame, len, reply_cb, slot);
+}
+
+/* ---- observability ---------------------------------------------------------- */
+
+/* Hand the HTTP thread a copy of the loop-owned counters. */
+static void obs_publish(struct daemon *d)
+{
+	struct obs_snapshot *snap;
+	struct obs_sources src = { d->s.instance, d->started_ms, d->pl, d->lsn, d->nlsn,
+				   d->s.nlsn, d->ledger, d->ledger_rebuilt, d->pub, d->draining,
+				   d->drops, d->ndrops };
+	if (!d->http || !(snap = malloc(sizeof *snap)))
+		return;
+	obs_collect(snap, &src);
+	http_publish(d->http, snap, d->pub);
+	free(snap);
+}
+
+static void obs_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	obs_publish(container_of(w, struct daemon, obs_tick));
 }
 
 /* ---- loop callbacks --------------------------------------------------------- */
@@ -150,6 +182,7 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	log_info("daemon", "signal %d: no new connections or messages; committing what is in flight",
 		 w->signum);
 	d->draining = 1;
+	obs_publish(d); /* not ready any more */
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_stop_accepting(d->lsn[i]);
 	for (int i = 0; i < d->ndrops; i++)
@@ -191,14 +224,17 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 			SSL_CTX_free(probe);
 		}
 	}
-	if (pipeline_set_maps(d->pl, maps, d->reg, err, sizeof err) != 0) {
-		log_error("daemon", "reload refused: %s", err);
+	struct mapref_hold *next = mapref_prepare(maps);
+	if (!next || pipeline_set_maps(d->pl, maps, d->reg, err, sizeof err) != 0) {
+		log_error("daemon", "reload refused: %s", next ? err : "out of memory");
+		mapref_discard(next);
 		map_set_free(maps);
 		return;
 	}
 	/* Messages in flight hold no pointer into the old set: events were built
-	 * when the message arrived. */
-	map_set_free(d->maps);
+	 * when the message arrived. A playground request may still use it: the
+	 * holder frees it when that request is done. */
+	mapref_install(d->mref, next);
 	d->maps = maps;
 	for (int i = 0; i < d->nlsn; i++) {
 		const struct lsn_conf *lc = lsn_config(d->lsn[i]);
@@ -288,6 +324,22 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	map_diag_clear(&diag);
 	map_set_topic_prefix(d->maps, d->s.topics.prefix);
 	log_info("daemon", "%zu mappings loaded from %s", map_set_count(d->maps), d->s.mappings);
+	d->mref = mapref_new(d->maps);
+	if (!d->mref) {
+		d->maps = NULL; /* freed by mapref_new */
+		return util_seterr(err, errsz, "out of memory");
+	}
+	/* Serve /healthz and /readyz while the slow steps below run. */
+	if (d->s.http.enabled) {
+		d->http = http_start(&d->s.http, d->mref, err, errsz);
+		if (!d->http)
+			return -1;
+		log_info("daemon", "HTTP endpoints on %s%s:%d%s%s", d->s.http.tls_cert[0] ? "https://" : "http://",
+			 d->s.http.host[0] ? d->s.http.host : "*", http_port(d->http),
+			 d->s.http.token[0] ? " (bearer token required)" : "",
+			 d->s.http.playground ? "; mapping playground on" : "");
+		obs_publish(d);
+	}
 
 	if (d->embedded && start_embedded(d, err, errsz) != 0)
 		return -1;
@@ -321,6 +373,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		return -1;
 	log_info("daemon", "%d publisher lanes ready (transactional.id %s-0..%d)", d->s.pub.lanes,
 		 d->s.instance, d->s.pub.lanes - 1);
+	obs_publish(d);
 
 	d->ledger = ledger_new(d->s.ledger_window_ms);
 	if (!d->ledger)
@@ -331,6 +384,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		return -1;
 	log_info("daemon", "ledger rebuilt from %s: %ld records, %zu keys", d->s.topics.state, applied,
 		 ledger_size(d->ledger));
+	d->ledger_rebuilt = 1;
 
 	d->pl = pipeline_new(&d->s.pl, d->pub, d->ledger, err, errsz);
 	if (!d->pl || pipeline_set_maps(d->pl, d->maps, d->reg, err, errsz) != 0)
@@ -359,11 +413,14 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		return -1;
 	log_info("daemon", "ready in %lld ms (instance %s)", (long long)(util_mono_ms() - t0),
 		 d->s.instance);
+	obs_publish(d);
 	if (d->opts->ready_fd >= 0) {
 		char line[256];
 		int n = snprintf(line, sizeof line, "READY");
 		for (int i = 0; i < d->nlsn && n < (int)sizeof line - 8; i++)
 			n += snprintf(line + n, sizeof line - (size_t)n, " %d", lsn_port(d->lsn[i]));
+		if (d->http)
+			n += snprintf(line + n, sizeof line - (size_t)n, " http=%d", http_port(d->http));
 		n += snprintf(line + n, sizeof line - (size_t)n, "\n");
 		if (write(d->opts->ready_fd, line, (size_t)n) < 0)
 			log_warn("daemon", "cannot write the ready line: %s", strerror(errno));
@@ -373,6 +430,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 
 static void teardown(struct daemon *d)
 {
+	http_stop(d->http); /* first: it reads the publisher */
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_free(d->lsn[i]);
 	/* Drops stop first so their workers submit nothing more; the publisher
@@ -387,9 +445,12 @@ static void teardown(struct daemon *d)
 	pipeline_free(d->pl);
 	ledger_free(d->ledger);
 	registry_free(d->reg);
-	map_set_free(d->maps);
+	if (d->mref)
+		mapref_free(d->mref); /* the current set */
+	else
+		map_set_free(d->maps);
 	if (d->mock)
-		rd_kafka_mock_cluster_destroy(d->mock);
+		rd_kafka_mock_cluster_destroy(d->mock); /* librdkafka asserts it goes first */
 	if (d->mock_rk)
 		rd_kafka_destroy(d->mock_rk);
 	if (d->kc)
@@ -405,6 +466,7 @@ int daemon_run(const struct daemon_opts *o)
 
 	memset(&d, 0, sizeof d);
 	d.opts = o;
+	d.started_ms = util_wall_ms();
 	d.loop = ev_default_loop(EVFLAG_AUTO);
 	signal(SIGPIPE, SIG_IGN);
 	ev_async_init(&d.wake, wake_cb);
@@ -425,6 +487,9 @@ int daemon_run(const struct daemon_opts *o)
 	ev_timer_init(&d.tick, tick_cb, 1.0, 1.0);
 	ev_timer_start(d.loop, &d.tick);
 	ev_init(&d.deadline, deadline_cb);
+	ev_timer_init(&d.obs_tick, obs_tick_cb, OBS_PUBLISH_S, OBS_PUBLISH_S);
+	if (d.http)
+		ev_timer_start(d.loop, &d.obs_tick);
 
 	ev_run(d.loop, 0);
 

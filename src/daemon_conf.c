@@ -145,6 +145,46 @@ static int load_drop(struct conf *c, struct conf_section *s, const struct daemon
 	return 0;
 }
 
+/* [http]: the operators' endpoints (metrics, health, status, playground). */
+static int load_http(struct conf *c, struct conf_section *s, struct http_conf *h, char *errstr,
+		     size_t errstr_size)
+{
+	const char *bind = conf_str(s, "bind", "127.0.0.1:9275");
+	const char *allow = conf_str(s, "playground.allow", "loopback");
+	int line = s ? s->line : 0;
+	int64_t n;
+
+	http_conf_defaults(h);
+	if (strcmp(bind, "off") == 0) {
+		h->enabled = 0;
+	} else if (daemon_parse_bind(bind, h->host, sizeof h->host, h->port, sizeof h->port) != 0) {
+		struct conf_kv *kv = conf_kv(s, "bind");
+		return util_seterr(errstr, errstr_size,
+				   "%s:%d: [http] bind: expected host:port, [ipv6]:port, port or off, got '%s'",
+				   c->path, kv ? kv->line : line, bind);
+	}
+	if (copy_str(h->tls_cert, sizeof h->tls_cert, conf_str(s, "tls.cert", ""), c, s, "tls.cert",
+		     errstr, errstr_size) ||
+	    copy_str(h->tls_key, sizeof h->tls_key, conf_str(s, "tls.key", ""), c, s, "tls.key", errstr,
+		     errstr_size) ||
+	    copy_str(h->token, sizeof h->token, conf_str(s, "token", ""), c, s, "token", errstr,
+		     errstr_size) ||
+	    on_off(c, s, "playground", 0, &h->playground, errstr, errstr_size))
+		return -1;
+	if (!h->tls_cert[0] != !h->tls_key[0])
+		return util_seterr(errstr, errstr_size, "%s:%d: [http] tls.cert and tls.key go together",
+				   c->path, line);
+	if (strcmp(allow, "any") == 0)
+		h->playground_any = 1;
+	else if (strcmp(allow, "loopback") != 0)
+		return util_seterr(errstr, errstr_size,
+				   "%s:%d: [http] playground.allow: expected loopback or any", c->path, line);
+	if (conf_size(c, s, "playground.max.size", (int64_t)h->playground_max, &n, errstr, errstr_size))
+		return -1;
+	h->playground_max = (size_t)n;
+	return 0;
+}
+
 int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr,
 			 size_t errstr_size)
 {
@@ -257,6 +297,9 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 		return util_seterr(errstr, errstr_size,
 				   "%s: value.format = avro needs [registry] url (or SCHEMA_REGISTRY_URL)",
 				   c->path);
+
+	if (load_http(c, conf_section(c, "http", NULL), &s->http, errstr, errstr_size) != 0)
+		return -1;
 
 	/* listeners */
 	for (struct conf_section *ls = conf_next(c, "listener", NULL); ls;

@@ -1,7 +1,7 @@
 /*
  * daemon_conf — the daemon's settings from the configuration file: [bridge],
- * [hl7], [publisher], [ledger], [registry], [topics], every [listener NAME]
- * and every [drop NAME]. conf/hl7bridge.conf documents each key. Unknown keys are
+ * [hl7], [publisher], [ledger], [registry], [topics], [http], every
+ * [listener NAME] and every [drop NAME]. conf/hl7bridge.conf documents each key. Unknown keys are
  * errors (file:line), so a typo never silently keeps a default.
  */
 #ifndef HB_DAEMON_CONF_H
@@ -14,6 +14,7 @@
 #include "ingest/filedrop.h"
 #include "ingest/listener.h"
 #include "log.h"
+#include "obs/http.h"
 #include "pipeline.h"
 #include "publish/pub.h"
 #include "publish/topics.h"
@@ -47,6 +48,7 @@ struct daemon_settings {
 
 	struct drop_conf drops[DAEMON_MAX_DROPS];
 	int ndrops;
+	struct http_conf http;
 };
 
 /* Fill s from c (after kconf_build has consumed [kafka]). Returns 0, or -1

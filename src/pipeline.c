@@ -25,7 +25,12 @@ struct pipeline {
 	struct hl7_seg *segs; /* parse scratch: messages are parsed one at a time on the loop */
 	uint64_t ack_seq;
 	struct pipeline_stats stats;
+	struct pipeline_rejection recent[PIPELINE_RECENT_REJECTIONS]; /* ring */
+	size_t nrecent;                                               /* total ever noted */
 };
+
+/* Distinct topics one message's events are counted under. */
+#define PL_MSG_TOPICS 8
 
 /* One message between arrival and acknowledgement. */
 struct pl_msg {
@@ -44,6 +49,10 @@ struct pl_msg {
 	enum hl7_ack_status status;
 	int err_code;
 	char reason[384];
+	uint32_t nevents;                  /* events in its job */
+	uint8_t ntopics;
+	uint8_t topic_idx[PL_MSG_TOPICS];  /* into stats.topics; PIPELINE_MAX_TOPICS = other */
+	uint32_t topic_events[PL_MSG_TOPICS];
 };
 
 int pipeline_code_index(int code)
@@ -53,6 +62,80 @@ int pipeline_code_index(int code)
 		if (codes[i] == code)
 			return i;
 	return 7;
+}
+
+int pipeline_code_of_index(int idx)
+{
+	static const int codes[] = { 100, 101, 102, 200, 201, 203, 207, 0 };
+	return idx >= 0 && idx < 8 ? codes[idx] : 0;
+}
+
+const char *pipeline_stage_name(enum pipeline_stage st)
+{
+	return st == PIPELINE_STAGE_PARSE ? "parse" : "map";
+}
+
+/* ---- observability: rejections by stage and code, events by topic ---------- */
+
+/* A first-time rejection (not a resend answered from the ledger). */
+static void note_rejection(struct pipeline *p, const struct pl_msg *m, enum pipeline_stage st)
+{
+	struct pipeline_rejection *r = &p->recent[p->nrecent++ % PIPELINE_RECENT_REJECTIONS];
+	p->stats.rejected_by[st][pipeline_code_index(m->err_code)]++;
+	r->ts_ms = util_wall_ms();
+	r->stage = st;
+	r->code = m->err_code;
+	snprintf(r->ack, sizeof r->ack, "%s", m->status == HL7_ACK_REJECT ? "AR/CR" : "AE/CE");
+	snprintf(r->reason, sizeof r->reason, "%s", m->reason);
+	snprintf(r->origin, sizeof r->origin, "%s", m->origin);
+	snprintf(r->msh10, sizeof r->msh10, "%s", m->msh10);
+}
+
+size_t pipeline_recent_rejections(const struct pipeline *p, struct pipeline_rejection *out,
+				  size_t max)
+{
+	size_t n = p->nrecent < PIPELINE_RECENT_REJECTIONS ? p->nrecent : PIPELINE_RECENT_REJECTIONS;
+	if (n > max)
+		n = max;
+	for (size_t i = 0; i < n; i++)
+		out[i] = p->recent[(p->nrecent - 1 - i) % PIPELINE_RECENT_REJECTIONS];
+	return n;
+}
+
+/* Remember that m's job carries one more event for topic. */
+static void note_event(struct pipeline *p, struct pl_msg *m, const char *topic)
+{
+	int t;
+	m->nevents++;
+	for (t = 0; t < p->stats.ntopics; t++)
+		if (strcmp(p->stats.topics[t].topic, topic) == 0)
+			break;
+	if (t == p->stats.ntopics && t < PIPELINE_MAX_TOPICS && strlen(topic) < sizeof p->stats.topics[t].topic)
+		snprintf(p->stats.topics[p->stats.ntopics++].topic, sizeof p->stats.topics[t].topic, "%s", topic);
+	else if (t == p->stats.ntopics)
+		t = PIPELINE_MAX_TOPICS;
+	for (int i = 0; i < m->ntopics; i++)
+		if (m->topic_idx[i] == t) {
+			m->topic_events[i]++;
+			return;
+		}
+	if (m->ntopics == PL_MSG_TOPICS) {
+		p->stats.events_other_topics++; /* counted now: a message this wide is rare */
+		return;
+	}
+	m->topic_idx[m->ntopics] = (uint8_t)t;
+	m->topic_events[m->ntopics++] = 1;
+}
+
+/* m's job committed: its events are published. */
+static void count_published(struct pipeline *p, const struct pl_msg *m)
+{
+	for (int i = 0; i < m->ntopics; i++) {
+		if (m->topic_idx[i] < PIPELINE_MAX_TOPICS)
+			p->stats.topics[m->topic_idx[i]].events += m->topic_events[i];
+		else
+			p->stats.events_other_topics += m->topic_events[i];
+	}
 }
 
 struct pipeline *pipeline_new(const struct pipeline_conf *c, struct pub *pub,
@@ -183,6 +266,7 @@ static int add_event_cb(const struct map_event *ev, void *opaque)
 		return -1;
 	}
 	b->p->stats.events++;
+	note_event(b->p, b->m, ev->topic);
 	return 0;
 }
 
@@ -232,8 +316,11 @@ static void job_done_cb(struct pub_job *job, enum pub_status st, const char *rea
 			e->owner = NULL;
 			snprintf(e->ack, sizeof e->ack, "%s", pub_job_ledger(job)->ack);
 		}
-		if (m->status == HL7_ACK_ACCEPT)
+		/* accepted = published events (a filtered message's dead letter is not) */
+		if (m->status == HL7_ACK_ACCEPT && m->nevents) {
 			p->stats.accepted++;
+			count_published(p, m);
+		}
 	} else {
 		if (e)
 			ledger_remove(p->ledger, m->key);
@@ -294,6 +381,7 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	p->stats.received++;
 	if (!m || !(m->raw = malloc(len ? len : 1))) {
 		free(m);
+		p->stats.failed++;
 		done(ctx, NULL, 0);
 		return;
 	}
@@ -313,9 +401,14 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 		size_t lens[] = { 8, m->len };
 		ledger_hash(m->key, 2, parts, lens);
 		reject(m, HL7_ACK_REJECT, hl7_err_0357(herr.code), herr.msg);
-		p->stats.rejected_parse++;
 		log_warn("pipeline", "%s: rejected unreadable message: %s", m->origin, herr.msg);
 		e = ledger_find(p->ledger, m->key);
+		if (e && e->state == LEDGER_COMMITTED) {
+			p->stats.duplicates++;
+		} else {
+			p->stats.rejected_parse++;
+			note_rejection(p, m, PIPELINE_STAGE_PARSE);
+		}
 		if (p->conf.deadletter && !(e && e->state == LEDGER_COMMITTED))
 			dead_letter(p, m, "parse");
 		else
@@ -385,7 +478,10 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 		pub_job_free(b.job);
 		if (p->conf.unmatched == MAP_UNMATCHED_REJECT) {
 			reject(m, HL7_ACK_REJECT, 200, "no mapping accepts this message type");
-			p->stats.rejected_unmatched++;
+			if (publish) {
+				p->stats.rejected_unmatched++;
+				note_rejection(p, m, PIPELINE_STAGE_MAP);
+			}
 			reply(m, 1);
 		} else if (p->conf.unmatched == MAP_UNMATCHED_DEADLETTER && publish) {
 			/* accepted (AA) once the dead letter is committed */
@@ -394,7 +490,8 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 			p->stats.filtered++;
 			dead_letter(p, m, "map");
 		} else {
-			p->stats.filtered++;
+			if (publish)
+				p->stats.filtered++;
 			reply(m, 1);
 		}
 		return;
@@ -404,7 +501,10 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 		pub_job_free(b.job);
 		reject(m, HL7_ACK_ERROR, r == MAP_REJECTED && rej.err_code ? rej.err_code : 207,
 		       rej.reason[0] ? rej.reason : "the message could not be mapped");
-		p->stats.rejected_map++;
+		if (publish) {
+			p->stats.rejected_map++;
+			note_rejection(p, m, PIPELINE_STAGE_MAP);
+		}
 		log_warn("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, m->reason);
 		if (p->conf.deadletter && publish)
 			dead_letter(p, m, "map");

@@ -41,11 +41,48 @@ struct pipeline_conf {
 	size_t max_field_len;
 };
 
+/* Event topics counted by name; events to further topics count as "other". */
+#define PIPELINE_MAX_TOPICS 32
+
+enum pipeline_stage {
+	PIPELINE_STAGE_PARSE = 0, /* unreadable: AR */
+	PIPELINE_STAGE_MAP = 1,   /* a mapping rejected it (AE), or none matched under "reject" (AR) */
+	PIPELINE_STAGES = 2,
+};
+
+/* Counters, written on the loop thread only. Once nothing is in flight:
+ * received = accepted + rejected_parse + rejected_map + rejected_unmatched
+ *            + filtered + duplicates + joined + failed. */
 struct pipeline_stats {
 	uint64_t received, accepted, events, duplicates, joined, filtered;
 	uint64_t rejected_parse, rejected_map, rejected_unmatched, deadlettered, failed;
 	uint64_t by_code[8]; /* table 0357: 100 101 102 200 201 203 207 other */
+	/* First-time rejections (resends answered from the ledger are duplicates)
+	 * by stage and by_code index. */
+	uint64_t rejected_by[PIPELINE_STAGES][8];
+	/* Events committed, by topic. */
+	struct pipeline_topic_count {
+		char topic[128];
+		uint64_t events;
+	} topics[PIPELINE_MAX_TOPICS];
+	int ntopics;
+	uint64_t events_other_topics;
 };
+
+/* A recent rejection, for operators: ids and the reason (which names codes,
+ * positions and paths, never values). */
+struct pipeline_rejection {
+	int64_t ts_ms;            /* wall clock */
+	enum pipeline_stage stage;
+	int code;                 /* table 0357 */
+	char ack[6];              /* "AE/CE" (error) or "AR/CR" (reject), as the sender's mode picks */
+	char reason[384];
+	char origin[192];
+	char msh10[64];
+};
+
+/* Rejections kept for pipeline_recent_rejections(). */
+#define PIPELINE_RECENT_REJECTIONS 32
 
 typedef void (*pipeline_done_cb)(void *ctx, const char *ack, size_t len);
 
@@ -71,5 +108,13 @@ void pipeline_get_stats(const struct pipeline *p, struct pipeline_stats *out);
 
 /* Index into pipeline_stats.by_code for a 0357 code. */
 int pipeline_code_index(int code);
+/* The 0357 code of a by_code index (0 for "other"). */
+int pipeline_code_of_index(int idx);
+/* "parse" or "map". */
+const char *pipeline_stage_name(enum pipeline_stage st);
+
+/* Copy up to max recent rejections into out, newest first; returns how many. */
+size_t pipeline_recent_rejections(const struct pipeline *p, struct pipeline_rejection *out,
+				  size_t max);
 
 #endif

@@ -156,6 +156,11 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 			  map_event_cb cb, void *opaque, size_t *nevents,
 			  struct map_reject *rej);
 
+/* map_apply() keeps a scratch arena per thread. A thread that applies
+ * mappings only now and then (or is about to exit) frees it with this; the
+ * next map_apply() on that thread makes a new one. */
+void map_thread_release(void);
+
 /* ---- encoding ------------------------------------------------------------ */
 
 /* The event as compact JSON, fields in schema order (heap, caller frees),

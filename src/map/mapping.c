@@ -507,14 +507,23 @@ static void iso_time(char out[32], int64_t ms)
 	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
+/* The arena's first chunk is kept per thread: a message then costs no
+ * scratch allocation at all. */
+static __thread struct map_arena arena;
+static __thread int arena_ready;
+
+void map_thread_release(void)
+{
+	if (arena_ready) {
+		map_arena_clear(&arena);
+		arena_ready = 0;
+	}
+}
+
 enum map_result map_apply(const struct map_set *s, const struct map_input *in, unsigned flags,
 			  map_event_cb cb, void *opaque, size_t *nevents,
 			  struct map_reject *rej)
 {
-	/* The arena's first chunk is kept per thread: a message then costs no
-	 * scratch allocation at all. */
-	static __thread struct map_arena arena;
-	static __thread int arena_ready;
 	struct apply *A = malloc(sizeof(*A));
 	enum map_result res = MAP_OK;
 	size_t matched = 0, delivered = 0;

@@ -10,7 +10,12 @@
 #include <unistd.h>
 
 #include "obs/hist.h"
+#include "publish/kstats.h"
 #include "util.h"
+
+/* librdkafka statistics every this often, unless [kafka] sets
+ * statistics.interval.ms itself; an idle lane polls for them this often. */
+#define PUB_STATS_INTERVAL_MS 1000
 
 struct pub_rec {
 	char *topic;
@@ -51,6 +56,8 @@ struct lane {
 	int qlen;
 	size_t qbytes;
 	int stop;
+	pthread_mutex_t kmu; /* guards ks: written by this lane, read by any thread */
+	struct kstats ks;
 };
 
 struct pub {
@@ -413,6 +420,27 @@ static int run_batch(struct lane *l, struct pub_job *batch)
 	}
 }
 
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += (long)ms * 1000000L;
+	ts->tv_sec += ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
+/* On the lane thread (rd_kafka_poll): keep the latest statistics. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	struct lane *l = opaque;
+	struct kstats ks;
+	if (kstats_parse(json, len, &ks, NULL, 0) == 0) {
+		pthread_mutex_lock(&l->kmu);
+		l->ks = ks;
+		pthread_mutex_unlock(&l->kmu);
+	}
+	return 0; /* librdkafka frees json */
+}
+
 static void *lane_main(void *arg)
 {
 	struct lane *l = arg;
@@ -424,8 +452,16 @@ static void *lane_main(void *arg)
 		size_t bytes = 0;
 
 		pthread_mutex_lock(&l->mu);
-		while (!l->head && !l->stop)
-			pthread_cond_wait(&l->cv, &l->mu);
+		while (!l->head && !l->stop) {
+			/* Idle: still serve librdkafka's callbacks (statistics). */
+			struct timespec ts;
+			deadline_in(&ts, PUB_STATS_INTERVAL_MS);
+			if (pthread_cond_timedwait(&l->cv, &l->mu, &ts) == ETIMEDOUT) {
+				pthread_mutex_unlock(&l->mu);
+				rd_kafka_poll(l->rk, 0);
+				pthread_mutex_lock(&l->mu);
+			}
+		}
 		if (!l->head && l->stop) {
 			pthread_mutex_unlock(&l->mu);
 			break;
@@ -435,10 +471,7 @@ static void *lane_main(void *arg)
 		if (p->conf.linger_ms > 0 && l->qlen < p->conf.batch_max_msgs &&
 		    l->qbytes < p->conf.batch_max_bytes && !l->stop) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (long)p->conf.linger_ms * 1000000L;
-			ts.tv_sec += ts.tv_nsec / 1000000000L;
-			ts.tv_nsec %= 1000000000L;
+			deadline_in(&ts, p->conf.linger_ms);
 			while (l->qlen < p->conf.batch_max_msgs && l->qbytes < p->conf.batch_max_bytes &&
 			       !l->stop && pthread_cond_timedwait(&l->cv, &l->mu, &ts) != ETIMEDOUT)
 				;
@@ -472,6 +505,17 @@ static void *lane_main(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------ */
 
+static int stats_interval_default(rd_kafka_conf_t *conf, char *err, size_t errsz)
+{
+	char v[32];
+	size_t sz = sizeof v;
+	if (rd_kafka_conf_get(conf, "statistics.interval.ms", v, &sz) == RD_KAFKA_CONF_OK &&
+	    strcmp(v, "0") != 0)
+		return 0; /* configured in [kafka] */
+	snprintf(v, sizeof v, "%d", PUB_STATS_INTERVAL_MS);
+	return rd_kafka_conf_set(conf, "statistics.interval.ms", v, err, errsz) != RD_KAFKA_CONF_OK;
+}
+
 static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_t errstr_size)
 {
 	char *txid = l->txid, err[512];
@@ -482,11 +526,15 @@ static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_
 	l->idx = idx;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
+	pthread_mutex_init(&l->kmu, NULL);
 	snprintf(l->txid, sizeof l->txid, "%s-%d", p->instance, idx);
 	/* unique across restarts too: the wall clock at start, then a counter */
 	l->ledger_seq = (uint64_t)util_wall_ms() * 1000;
+	rd_kafka_conf_set_opaque(conf, l);
+	rd_kafka_conf_set_stats_cb(conf, stats_cb);
 	if (rd_kafka_conf_set(conf, "transactional.id", txid, err, sizeof err) ||
-	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err)) {
+	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err) ||
+	    stats_interval_default(conf, err, sizeof err)) {
 		rd_kafka_conf_destroy(conf);
 		return util_seterr(errstr, errstr_size, "lane %d: %s", idx, err);
 	}
@@ -574,6 +622,7 @@ void pub_free(struct pub *p)
 			rd_kafka_destroy(l->rk);
 		pthread_mutex_destroy(&l->mu);
 		pthread_cond_destroy(&l->cv);
+		pthread_mutex_destroy(&l->kmu);
 	}
 	pub_drain(p);
 	free(p->lanes);
@@ -645,4 +694,21 @@ const struct hist *pub_commit_hist(const struct pub *p)
 const struct hist *pub_job_hist(const struct pub *p)
 {
 	return &p->job_hist;
+}
+
+int pub_lanes(const struct pub *p)
+{
+	return p->conf.lanes;
+}
+
+int pub_kafka_stats(const struct pub *cp, int lane, struct kstats *out)
+{
+	struct lane *l;
+	if (lane < 0 || lane >= cp->conf.lanes || !cp->lanes[lane].pub)
+		return -1;
+	l = &cp->lanes[lane];
+	pthread_mutex_lock(&l->kmu);
+	*out = l->ks;
+	pthread_mutex_unlock(&l->kmu);
+	return out->valid ? 0 : -1;
 }

@@ -121,4 +121,11 @@ struct hist;
 const struct hist *pub_commit_hist(const struct pub *p);
 const struct hist *pub_job_hist(const struct pub *p);
 
+
+/* librdkafka's own view of lane `lane` (0..pub_lanes()-1), from its latest
+ * statistics: any thread. Returns 0, or -1 before the first statistics. */
+struct kstats;
+int pub_lanes(const struct pub *p);
+int pub_kafka_stats(const struct pub *p, int lane, struct kstats *out);
+
 #endif

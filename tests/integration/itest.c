@@ -273,10 +273,33 @@ long itest_http(const char *method, const char *url, const char *body, char **bo
 #include <sys/time.h>
 #include <sys/wait.h>
 
+static pid_t daemon_start(const char *conf_path, const char *log_path, char *line, size_t cap);
+
 pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port)
 {
+	char line[256];
+	pid_t pid = daemon_start(conf_path, log_path, line, sizeof line);
+	cr_assert(strncmp(line, "READY", 5) == 0, "bad ready line: %s", line);
+	if (port && sscanf(line, "READY %d", port) != 1)
+		*port = -1; /* no listener configured */
+	return pid;
+}
+
+pid_t itest_daemon_start_http(const char *conf_path, const char *log_path, int *port,
+			      int *http_port)
+{
+	char line[256];
+	pid_t pid = daemon_start(conf_path, log_path, line, sizeof line);
+	const char *h = strstr(line, " http=");
+	cr_assert(sscanf(line, "READY %d", port) == 1, "bad ready line: %s", line);
+	cr_assert(h && sscanf(h, " http=%d", http_port) == 1, "no HTTP port in: %s", line);
+	return pid;
+}
+
+static pid_t daemon_start(const char *conf_path, const char *log_path, char *line, size_t cap)
+{
 	const char *build = getenv("HB_BUILDDIR");
-	char bin[1024], line[256];
+	char bin[1024];
 	int pfd[2];
 	pid_t pid;
 	FILE *f;
@@ -300,16 +323,13 @@ pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port)
 	}
 	close(pfd[1]);
 	f = fdopen(pfd[0], "r");
-	if (!fgets(line, sizeof line, f)) {
+	if (!fgets(line, (int)cap, f)) {
 		int st;
 		fclose(f);
 		waitpid(pid, &st, 0);
 		cr_assert_fail("hl7bridge run exited before it was ready (status %d); see %s", st, log_path);
 	}
 	fclose(f);
-	cr_assert(strncmp(line, "READY", 5) == 0, "bad ready line: %s", line);
-	if (port && sscanf(line, "READY %d", port) != 1)
-		*port = -1; /* no listener configured */
 	return pid;
 }
 

@@ -62,6 +62,9 @@ long itest_http(const char *method, const char *url, const char *body, char **bo
  * ready line, return its pid and the first listener's port. stderr goes to
  * log_path. *port is -1 when no listener is configured (may be NULL). */
 pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port);
+/* The same, for a configuration with [http] on: also the HTTP port. */
+pid_t itest_daemon_start_http(const char *conf_path, const char *log_path, int *port,
+			      int *http_port);
 /* SIGTERM and wait; returns the exit status (or -1). */
 int itest_daemon_stop(pid_t pid);
 

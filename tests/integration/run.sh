@@ -28,12 +28,17 @@ for t in ${INTEGRATION_TESTS:-tests/integration/test_kafka_txn tests/integration
 	"$build/$t" --verbose=0 --jobs=2 || { echo "FAILED: $t"; failed=1; }
 done
 
-for js in "$src"/tests/integration/js/*.test.js; do
+# JavaScript checks: interop (js/) and the pages in headless Chromium
+# (browser/; screenshots go to $HB_BUILDDIR/artifacts/). Each folder
+# installs its own npm dependencies on first use.
+export HB_SRCDIR="$src" HB_BUILDDIR="$build"
+for js in "$src"/tests/integration/js/*.test.js "$src"/tests/integration/browser/*.test.js; do
 	[ -e "$js" ] || continue
-	echo "== $(basename "$js")"
-	if [ ! -d "$src/tests/integration/js/node_modules" ]; then
-		(cd "$src/tests/integration/js" && npm install --no-audit --no-fund --silent) ||
-			{ echo "FAILED: npm install in tests/integration/js"; failed=1; continue; }
+	dir=$(dirname "$js")
+	echo "== $(basename "$dir")/$(basename "$js")"
+	if [ ! -d "$dir/node_modules" ]; then
+		(cd "$dir" && npm install --no-audit --no-fund --silent) ||
+			{ echo "FAILED: npm install in $dir"; failed=1; continue; }
 	fi
 	node "$js" || { echo "FAILED: $js"; failed=1; }
 done

@@ -26,7 +26,7 @@ static void write_conf(void)
 	snprintf(log_path, sizeof log_path, "/tmp/%s.log", inst);
 	f = fopen(conf_path, "w");
 	fprintf(f,
-		"[bridge]\ninstance = %s\nmappings = %s/mappings\nschemas = %s/conf/schemas\n"
+		"[http]\nbind = 127.0.0.1:0\n[bridge]\ninstance = %s\nmappings = %s/mappings\nschemas = %s/conf/schemas\n"
 		"log.level = debug\n"
 		"[kafka]\nbootstrap.servers = %s\n"
 		"[topics]\npartitions = 3\ndeadletter = %s\nstate = %s\n"

@@ -36,7 +36,7 @@ static void setup(struct env *e, const char *extra)
 	snprintf(e->log, sizeof e->log, "%s.log", e->dir);
 	f = fopen(e->conf, "w");
 	fprintf(f,
-		"[bridge]\ninstance = %s\nmappings = %s/mappings\nschemas = %s/conf/schemas\n"
+		"[http]\nbind = 127.0.0.1:0\n[bridge]\ninstance = %s\nmappings = %s/mappings\nschemas = %s/conf/schemas\n"
 		"[kafka]\nbootstrap.servers = %s\n"
 		"[topics]\npartitions = 3\ndeadletter = %s\nstate = %s\n"
 		"[publisher]\nlanes = 2\nlinger = 2ms\n"
