@@ -14,7 +14,9 @@ root=$PWD
 build=$(bash contrib/build.sh)
 bin=$build/hl7bridge
 work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+http=$(free_port)
 pid=""
 cleanup() {
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -26,7 +28,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting hl7bridge (embedded broker, MLLP on 127.0.0.1:$port)"
-HL7BRIDGE_MLLP_BIND=127.0.0.1:$port HL7BRIDGE_DROP_DIR=$work/drop KAFKA_BROKERS=embedded \
+HL7BRIDGE_MLLP_BIND=127.0.0.1:$port HL7BRIDGE_HTTP_BIND=127.0.0.1:$http \
+	HL7BRIDGE_DROP_DIR=$work/drop KAFKA_BROKERS=embedded \
 	"$bin" run -c conf/hl7bridge.conf 2>"$work/bridge.log" &
 pid=$!
 for _ in $(seq 1 120); do
@@ -68,6 +71,10 @@ for line in sys.stdin:
     v = r["value"]
     print("%-36s key=%-8s %s" % (r["topic"], r["key"], json.dumps(v.get("data", v) if isinstance(v, dict) else v)[:150]))
 '
+echo
+echo "== what the operators' endpoints say (http://127.0.0.1:$http/ is the status page)"
+curl -s "http://127.0.0.1:$http/metrics" | grep -E '^hl7bridge_(messages_received_total|messages_published_total|files_total|transactions_committed_total)' | head -12
+
 echo
 echo "== stopping (SIGTERM: in-flight messages are committed and acknowledged first)"
 kill -TERM "$pid"
