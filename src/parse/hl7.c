@@ -165,6 +165,25 @@ static int read_charset(struct hl7_msg *m, struct hl7_error *err)
 	return 0;
 }
 
+/* The first field of segment (s, n) longer than max, or NULL. *nf gets
+ * the number of separators before it. */
+static const char *long_field(const char *s, size_t n, char fs, size_t max,
+			      uint32_t *nf)
+{
+	const char *p = s, *end = s + n;
+
+	*nf = 0;
+	for (;;) {
+		const char *q = memchr(p, fs, (size_t)(end - p));
+		if ((size_t)((q ? q : end) - p) > max)
+			return p;
+		if (!q)
+			return NULL;
+		p = q + 1;
+		(*nf)++;
+	}
+}
+
 int hl7_parse(struct hl7_msg *m, const char *buf, size_t len,
 	      struct hl7_seg *segs, size_t max_segs,
 	      const struct hl7_parse_opts *opts, struct hl7_error *err)
@@ -173,6 +192,10 @@ int hl7_parse(struct hl7_msg *m, const char *buf, size_t len,
 						       : HL7_DEFAULT_MAX_FIELD_LEN;
 	int allow_multiple = opts && opts->allow_multiple;
 	const char *end = buf + len, *p = buf;
+	/* Next \r and next \n at or after p (end if none). Each is searched
+	 * with memchr only once it has been passed, so splitting stays linear
+	 * for \r, \n and \r\n terminators alike. */
+	const char *cr = NULL, *lf = NULL;
 
 	memset(m, 0, sizeof *m);
 	m->buf = buf;
@@ -185,27 +208,19 @@ int hl7_parse(struct hl7_msg *m, const char *buf, size_t len,
 	}
 
 	while (p < end) {
-		const char *start = p;
-		char fs = m->nsegs ? m->d.field : 0;
-		const char *fstart = p;
-		uint32_t nf = 0;
-
-		/* One pass per segment: find the terminator and check field
-		 * lengths on the way (only once the field separator is known). */
-		while (p < end && *p != '\r' && *p != '\n') {
-			if (*p == fs && fs) {
-				if ((size_t)(p - fstart) > max_field)
-					goto too_long;
-				fstart = p + 1;
-				nf++;
-			}
-			p++;
+		if (!cr || cr < p) {
+			cr = memchr(p, '\r', (size_t)(end - p));
+			if (!cr)
+				cr = end;
 		}
-		size_t n = (size_t)(p - start);
-		if (fs && (size_t)(p - fstart) > max_field)
-			goto too_long;
-		if (p < end)
-			p++; /* \r or \n; a following \n is an empty line */
+		if (!lf || lf < p) {
+			lf = memchr(p, '\n', (size_t)(end - p));
+			if (!lf)
+				lf = end;
+		}
+		const char *start = p, *e = cr < lf ? cr : lf;
+		size_t n = (size_t)(e - start);
+		p = e < end ? e + 1 : end; /* a \n after \r is an empty line */
 		if (n == 0 || blank_line(start, n))
 			continue;
 
@@ -221,24 +236,6 @@ int hl7_parse(struct hl7_msg *m, const char *buf, size_t len,
 				hl7_seterr_where(err, "MSH", 2);
 				return -1;
 			}
-			/* Rescan this segment now that the separator is known. */
-			fs = m->d.field;
-			fstart = start;
-			nf = 0;
-			for (const char *q = start; q < start + n; q++) {
-				if (*q == fs) {
-					if ((size_t)(q - fstart) > max_field) {
-						p = q;
-						goto too_long;
-					}
-					fstart = q + 1;
-					nf++;
-				}
-			}
-			if ((size_t)(start + n - fstart) > max_field) {
-				p = start + n;
-				goto too_long;
-			}
 		}
 		const char *sep = memchr(start, m->d.field, n);
 		size_t idlen = sep ? (size_t)(sep - start) : n;
@@ -247,12 +244,26 @@ int hl7_parse(struct hl7_msg *m, const char *buf, size_t len,
 				   "segment %zu: invalid segment id", m->nsegs + 1);
 			return -1;
 		}
+		char id[4] = { start[0], start[1], start[2], '\0' };
+		int header = hl7_is_header_id(id);
 		if (m->nsegs > 0 && !allow_multiple &&
-		    (hl7_is_header_id((char[4]){ start[0], start[1], start[2], 0 }) ||
-		     !memcmp(start, "BTS", 3) || !memcmp(start, "FTS", 3))) {
+		    (header || !strcmp(id, "BTS") || !strcmp(id, "FTS"))) {
 			hl7_seterr(err, HL7_E_MULTIPLE, (size_t)(start - buf),
 				   "segment %zu: batch or second message header in one message",
 				   m->nsegs + 1);
+			return -1;
+		}
+		/* No field can be longer than its segment: only long segments
+		 * need the per-field check. */
+		uint32_t nf;
+		const char *lng = n > max_field ? long_field(start, n, m->d.field, max_field, &nf)
+						: NULL;
+		if (lng) {
+			uint32_t field = header ? nf + 1 : nf;
+			hl7_seterr(err, HL7_E_FIELD_TOO_LONG, (size_t)(lng - buf),
+				   "%s-%u (segment %zu) longer than %zu bytes", id, field,
+				   m->nsegs + 1, max_field);
+			hl7_seterr_where(err, id, field);
 			return -1;
 		}
 		if (m->nsegs >= max_segs) {
@@ -260,17 +271,10 @@ int hl7_parse(struct hl7_msg *m, const char *buf, size_t len,
 				   "more than %zu segments", max_segs);
 			return -1;
 		}
-		struct hl7_seg *s = &segs[m->nsegs++];
-		s->off = (uint32_t)(start - buf);
-		s->len = (uint32_t)n;
-		memcpy(s->id, start, 3);
-		s->id[3] = '\0';
-		continue;
-too_long:
-		hl7_seterr(err, HL7_E_FIELD_TOO_LONG, (size_t)(fstart - buf),
-			   "segment %zu field %u longer than %zu bytes",
-			   m->nsegs + 1, nf, max_field);
-		return -1;
+		struct hl7_seg *sg = &segs[m->nsegs++];
+		sg->off = (uint32_t)(start - buf);
+		sg->len = (uint32_t)n;
+		memcpy(sg->id, id, 4);
 	}
 
 	if (m->nsegs == 0) {

@@ -338,6 +338,16 @@ Test(hl7, limits)
 	cr_assert_eq(hl7_parse(&m, lng, strlen(lng), s2, 8, &o, &err), -1);
 	cr_assert_eq(err.code, HL7_E_FIELD_TOO_LONG);
 	cr_assert_eq(err.offset, strlen(lng) - 10);
+	cr_assert_str_eq(err.where.seg, "PID");
+	cr_assert_eq(err.where.field, 2);
+	/* Header numbering: the long field is MSH-3. */
+	const char *hdr = "MSH|^~\\&|ABCDEFGHIJ|B|C|D|2024||ADT^A01|X|P|2.5\r";
+	cr_assert_eq(hl7_parse(&m, hdr, strlen(hdr), s2, 8, &o, &err), -1);
+	cr_assert_eq(err.code, HL7_E_FIELD_TOO_LONG);
+	cr_assert_str_eq(err.where.seg, "MSH");
+	cr_assert_eq(err.where.field, 3, "%s", err.msg);
+	cr_assert_eq(err.offset, 9);
+	cr_assert_null(strstr(err.msg, "ABC"));
 }
 
 Test(hl7, errors_name_positions_not_values)

@@ -88,6 +88,42 @@ Test(batch, fixtures)
 	cr_assert_geq(n, 8);
 }
 
+/* Every prefix of every batch fixture, right before an unreadable page:
+ * the splitter never reads past the end and its pieces stay in bounds. */
+Test(batch, guard_page_every_prefix)
+{
+	char dir[512], path[1024], es[256];
+	snprintf(dir, sizeof dir, "%s/tests/fixtures/hl7/batch", fixture_root());
+	DIR *d = opendir(dir);
+	cr_assert_not_null(d);
+	struct dirent *e;
+	size_t pieces = 0;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name), len;
+		if (l < 5 || strcmp(e->d_name + l - 4, ".hl7"))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		char *data = util_read_file(path, 1 << 20, &len, es, sizeof es);
+		cr_assert_not_null(data);
+		for (size_t k = 0; k <= len; k++) {
+			struct guard g;
+			const char *in = guard_place(&g, data, k);
+			struct hl7_batch b;
+			struct hl7_batch_item it;
+			struct hl7_error err;
+			hl7_batch_init(&b, in, k);
+			while (hl7_batch_next(&b, &it, &err) == 1) {
+				cr_assert(it.msg.ptr >= in && it.msg.ptr + it.msg.len <= in + k);
+				pieces++;
+			}
+			guard_free(&g);
+		}
+		free(data);
+	}
+	closedir(d);
+	cr_assert_gt(pieces, 100);
+}
+
 Test(batch, envelope_views)
 {
 	const char *s = "FHS|^~\\&|F\rBHS|^~\\&|B\rMSH|^~\\&|A|B|C|D|1||ADT^A01|1|P|2.5\rBTS|1\rFTS|1\r";
