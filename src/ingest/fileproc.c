@@ -477,5 +477,6 @@ void *drop_worker_main(void *arg)
 		pthread_mutex_unlock(&d->mu);
 		ev_async_send(d->loop, &d->async); /* claim the next file */
 	}
+	map_thread_release(); /* this thread's mapping scratch memory */
 	return NULL;
 }
