@@ -5,7 +5,8 @@
 # they are already exported (CI starts them once, up front); otherwise
 # starts Kafka and the Schema Registry itself and always stops them again.
 # Then runs every integration program ($INTEGRATION_TESTS) and the
-# JavaScript interop checks, and fails if any of them failed.
+# JavaScript interop checks (which also run the Python client in
+# tests/integration/py), and fails if any of them failed.
 set -u
 src=${HB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HB_BUILDDIR:-$PWD}
@@ -28,11 +29,20 @@ for t in ${INTEGRATION_TESTS:-tests/integration/test_kafka_txn tests/integration
 	"$build/$t" --verbose=0 --jobs=2 || { echo "FAILED: $t"; failed=1; }
 done
 
+# The Python client of the interop test (js/interop.test.js runs it): a venv
+# with tests/integration/py/requirements.txt, made once.
+HB_PYTHON=$("$src/tests/integration/py/setup.sh") ||
+	{ echo "FAILED: tests/integration/py/setup.sh"; failed=1; }
+export HB_PYTHON
+
 for js in "$src"/tests/integration/js/*.test.js; do
 	[ -e "$js" ] || continue
 	echo "== $(basename "$js")"
-	if [ ! -d "$src/tests/integration/js/node_modules" ]; then
-		(cd "$src/tests/integration/js" && npm install --no-audit --no-fund --silent) ||
+	# Install again when package.json changed since the last install.
+	if [ ! -d "$src/tests/integration/js/node_modules" ] ||
+		[ "$src/tests/integration/js/package.json" -nt "$src/tests/integration/js/node_modules" ]; then
+		(cd "$src/tests/integration/js" && npm install --no-audit --no-fund --silent &&
+			touch node_modules) ||
 			{ echo "FAILED: npm install in tests/integration/js"; failed=1; continue; }
 	fi
 	node "$js" || { echo "FAILED: $js"; failed=1; }
