@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const srcDir = process.env.HB_SRCDIR || path.resolve(__dirname, '..', '..', '..');
-const buildDir = process.env.HB_BUILDDIR || path.join(srcDir, 'build');
+const buildDir = path.resolve(process.env.HB_BUILDDIR || path.join(srcDir, 'build'));
 const bin = path.join(buildDir, 'hl7bridge');
 
 // The services' variables: from the environment (tests/integration/run.sh
@@ -62,12 +62,15 @@ function writeConfig(file, o) {
   fs.writeFileSync(file, lines.join('\n'));
 }
 
-// Start `hl7bridge run -c conf --ready-fd 3`; resolve with { child, port }
-// once it writes "READY <port>". stdout/stderr are appended to logFile.
+// Start `hl7bridge run -c conf --ready-fd 3` in conf's folder (the daemon
+// reads a .env file from its working directory, and a crash leaves any core
+// file there); resolve with { child, port } once it writes "READY <port>".
+// stdout/stderr are appended to logFile.
 function startDaemon(conf, logFile, extraEnv = {}) {
   return new Promise((resolve, reject) => {
     const log = fs.openSync(logFile, 'a');
     const child = spawn(bin, ['run', '-c', conf, '--ready-fd', '3'], {
+      cwd: path.dirname(conf),
       stdio: ['ignore', log, log, 'pipe'],
       env: { ...process.env, ...extraEnv },
     });
