@@ -15,6 +15,9 @@
 // 4. A Python confluent-kafka consumer with isolation.level=read_committed
 //    sees exactly the records KafkaJS saw (same eventIds, no more); with
 //    read_uncommitted it also sees the aborted ones.
+// 5. Against a fake registry that hands back the schema with its fields
+//    sorted (what a canonicalising registry stores), the daemon refuses to
+//    start rather than publish bytes every reader would misdecode.
 //
 // Needs the services (HB_KAFKA_BOOTSTRAP, SCHEMA_REGISTRY_URL, or the env
 // file of tests/services/services.sh start), the built daemon (HB_BUILDDIR,
@@ -27,6 +30,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -288,3 +292,53 @@ test('read_uncommitted also sees the aborted transaction; read_committed does no
     `MSH-10 ${crashId}); read_committed: ${committed.length}`);
 });
 
+// A registry that answers with a rewritten schema, fields sorted by name (as
+// Apicurio's canonical-hash mode stores them): readers would decode the
+// daemon's bytes in the wrong order, so the daemon must refuse to start.
+test('the daemon refuses a registry that reorders a schema\'s fields', { skip }, async () => {
+  const stored = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      const answer = (status, obj) => {
+        res.writeHead(status, { 'Content-Type': 'application/vnd.schemaregistry.v1+json' });
+        res.end(JSON.stringify(obj));
+      };
+      const ids = /\/schemas\/ids\/(\d+)$/.exec(req.url);
+      if (req.method === 'POST' && /\/subjects\/[^/]+\/versions$/.test(req.url)) {
+        const schema = JSON.parse(JSON.parse(body).schema);
+        schema.fields.sort((a, b) => a.name.localeCompare(b.name));
+        stored.push(JSON.stringify(schema));
+        answer(200, { id: stored.length });
+      } else if (req.method === 'GET' && ids && stored[ids[1] - 1]) {
+        answer(200, { schema: stored[ids[1] - 1] });
+      } else {
+        answer(404, { error_code: 40401, message: 'not found' });
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const file = path.join(work, 'reorder.conf');
+    hb.writeConfig(file, {
+      instance: `hb-interop-${run}-reorder`,
+      avro: true,
+      bootstrap: svc.bootstrap,
+      registry: `http://127.0.0.1:${server.address().port}`,
+      state: `hb-interop.state.${run}.reorder`,
+      deadletter: `hb-interop.dlq.${run}.reorder`,
+    });
+    const log = path.join(work, 'reorder.log');
+    const started = await hb.startDaemon(file, log).catch((err) => err);
+    if (!(started instanceof Error)) {
+      await hb.stopDaemon(started.child);
+      assert.fail('the daemon started with a registry that reorders fields');
+    }
+    assert.match(started.message, /exited before it was ready \(1\)/);
+    assert.ok(stored.length >= 1, 'the daemon did not register its schemas');
+    assert.match(fs.readFileSync(log, 'utf8'), /consumers would misread the events/);
+  } finally {
+    server.close();
+  }
+});
