@@ -625,7 +625,8 @@ struct map_mapping *map_compile(struct map_set *set, const char *file, const cha
 		goto fail;
 	}
 	m->rules = map_pool_alloc(set->pool, (rl.n ? rl.n : 1) * sizeof(*rl.v));
-	memcpy(m->rules, rl.v, rl.n * sizeof(*rl.v));
+	if (rl.n) /* rl.v is NULL for a mapping without rules: memcpy wants valid pointers */
+		memcpy(m->rules, rl.v, rl.n * sizeof(*rl.v));
 	m->nrules = rl.n;
 	EVP_DigestFinal_ex(P.hash, md, &mdlen);
 	for (unsigned int k = 0; k < mdlen && k < 32; k++)
