@@ -50,7 +50,8 @@ const CREATES = new Set(['omp_o09.hl7', 'rde_o11.hl7']);
 
 const svc = hb.services();
 const skip = svc ? false : 'no services (run tests/services/services.sh start)';
-// MSH-10 is 20 characters in HL7 v2.5: X + 7 (run) + J/A + sequence.
+// MSH-10 is at most 20 characters in HL7 v2.5. Ours: the run (X and 7
+// base-36 characters), J or A for the phase, a sequence number (or C).
 const run = 'X' + (Date.now() % 36 ** 5).toString(36).padStart(5, '0') +
   (process.pid % 1296).toString(36).padStart(2, '0');
 const jsonPrefix = `${run}J`;
@@ -170,7 +171,8 @@ function checkEvent(rec, expected, contentType) {
   assert.equal(ev.eventType, 'prescription.created', where);
   assert.ok(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(ev.timestamp) &&
     !Number.isNaN(Date.parse(ev.timestamp)), `${where}: timestamp ${ev.timestamp}`);
-  const cands = expected.get(ev.lineage && ev.lineage.sourceMessageId) || [];
+  assert.equal(ev.lineage && ev.lineage.sourceMessageId, rec.headers['hl7bridge-source-message-id'], where);
+  const cands = expected.get(ev.lineage.sourceMessageId) || [];
   const want = cands.find((e) => e.event.data.prescriptionId === ev.data.prescriptionId);
   assert.ok(want, `${where}: no such event expected (prescriptionId ${ev.data.prescriptionId})`);
   // Spread: avsc answers record instances; compare the plain fields.
