@@ -56,11 +56,12 @@ static void *outage_thread(void *arg)
 		return (void *)1;
 	atomic_store(&down_at, util_mono_ms());
 	sleep(OUTAGE_S);
-	long long before_resume = util_mono_ms();
+	/* Completions are allowed from the moment the broker could answer: that
+	 * is before `resume` returns (it waits for a probe that takes seconds
+	 * itself), so the window closes before the call, not after it. */
+	atomic_store(&up_at, util_mono_ms());
 	if (services("resume") != 0)
 		return (void *)2;
-	/* Completions are allowed from the moment the broker could answer. */
-	atomic_store(&up_at, before_resume);
 	return NULL;
 }
 
