@@ -77,6 +77,10 @@ size_t map_set_schema_count(const struct map_set *s);
 const struct map_schema *map_set_schema(const struct map_set *s, size_t i);
 const char *map_schema_fullname(const struct map_schema *sc);
 const char *map_schema_text(const struct map_schema *sc);
+/* Whether `text` (e.g. what a Schema Registry answers for sc's id) gives
+ * sc's binary layout: the same named types, fields in the same order, the
+ * same types and union branches. 1 same, 0 different, -1 not a schema. */
+int map_schema_same_layout(const struct map_schema *sc, const char *text, size_t len);
 
 /* ---- applying ------------------------------------------------------------- */
 

@@ -230,3 +230,17 @@ const struct map_field *map_field_find(const struct map_field *rec, const char *
 
 const char *map_schema_fullname(const struct map_schema *sc) { return sc->fullname; }
 const char *map_schema_text(const struct map_schema *sc) { return sc->text; }
+
+int map_schema_same_layout(const struct map_schema *sc, const char *text, size_t len)
+{
+	avro_schema_t other = NULL;
+	int same;
+
+	if (avro_schema_from_json_length(text, len, &other) != 0)
+		return -1;
+	/* avro_schema_equal walks the fields and branches of its first argument
+	 * only: ask both ways, so that an extra one on either side counts. */
+	same = avro_schema_equal(sc->avro, other) && avro_schema_equal(other, sc->avro);
+	avro_schema_decref(other);
+	return same;
+}

@@ -8,6 +8,31 @@
 /* One event never needs more Avro than this (it comes from one message). */
 #define EVENC_AVRO_MAX (64u << 20)
 
+/* Consumers decode our bytes with the schema the registry answers for the id,
+ * and Avro binary carries no field names. A registry that stores a rewritten
+ * text with another field order (Apicurio's ccompat canonical-hash mode sorts
+ * a record's fields by name) would make every consumer misread every event,
+ * so such a registry is refused at start-up. */
+static int check_registered(struct registry *reg, const struct map_schema *sc, int32_t id,
+			    char *errstr, size_t errstr_size)
+{
+	char *text = NULL;
+	int same;
+
+	if (registry_fetch(reg, id, &text, errstr, errstr_size) != 0)
+		return -1;
+	same = map_schema_same_layout(sc, text, strlen(text));
+	free(text);
+	if (same == 1)
+		return 0;
+	return util_seterr(errstr, errstr_size,
+			   "schema registry: schema id %ld (subject %s) %s; consumers would misread "
+			   "the events (does the registry rewrite schemas, e.g. a canonical form?)",
+			   (long)id, map_schema_fullname(sc),
+			   same < 0 ? "is not a readable Avro schema"
+				    : "has other fields, types or field order than the one registered");
+}
+
 int evenc_init(struct evenc *e, int avro, const struct map_set *maps, struct registry *reg,
 	       char *errstr, size_t errstr_size)
 {
@@ -28,7 +53,8 @@ int evenc_init(struct evenc *e, int avro, const struct map_set *maps, struct reg
 			const struct map_schema *sc = map_set_schema(maps, i);
 			ne.ids[i].schema = sc;
 			if (registry_register(reg, map_schema_fullname(sc), map_schema_text(sc),
-					      &ne.ids[i].id, errstr, errstr_size) != 0) {
+					      &ne.ids[i].id, errstr, errstr_size) != 0 ||
+			    check_registered(reg, sc, ne.ids[i].id, errstr, errstr_size) != 0) {
 				free(ne.ids);
 				return -1;
 			}

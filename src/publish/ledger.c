@@ -23,6 +23,9 @@ struct ledger {
 };
 
 #define LEDGER_MIN_CAP 1024
+/* Pause between ListOffsets attempts while a new state topic's leader is not
+ * yet serving (see offsets_from). */
+#define LEDGER_OFFSETS_RETRY_MS 100
 
 static size_t slot_of(const struct ledger *l, const uint8_t key[LEDGER_KEY_LEN])
 {
@@ -342,6 +345,48 @@ int ledger_apply_record(struct ledger *l, const void *key, size_t key_len, const
 	return e ? rc : -1;
 }
 
+/* A topic created a moment ago (topics.create = on, first start) has a leader
+ * in the metadata before that broker serves the partition: ListOffsets then
+ * answers NOT_LEADER_FOR_PARTITION (or LEADER_NOT_AVAILABLE,
+ * UNKNOWN_TOPIC_OR_PART) for a short while. librdkafka does not retry
+ * offsets_for_times, so this does, until the deadline. */
+static int offsets_retriable(rd_kafka_resp_err_t e)
+{
+	return e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+	       e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+	       e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+}
+
+/* Set each partition's offset to the first at or after start_ms (or END when
+ * there is none). Returns 0, or the (first) error of the last attempt. */
+static rd_kafka_resp_err_t offsets_from(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+					int64_t start_ms, int64_t deadline_ms)
+{
+	rd_kafka_resp_err_t e;
+
+	for (;;) {
+		int64_t left = deadline_ms - util_mono_ms();
+		/* offsets_for_times replaces the times with offsets, also on a
+		 * partial failure: set them again for each attempt. */
+		for (int p = 0; p < parts->cnt; p++)
+			parts->elems[p].offset = start_ms;
+		e = rd_kafka_offsets_for_times(rk, parts, left > 0 ? (int)left : 1);
+		/* A partition's own error must not become "no record after the
+		 * start time" (END) below: that would skip the ledger. */
+		for (int p = 0; p < parts->cnt && !e; p++)
+			e = parts->elems[p].err;
+		if (!e || !offsets_retriable(e) || left <= LEDGER_OFFSETS_RETRY_MS)
+			break;
+		usleep(LEDGER_OFFSETS_RETRY_MS * 1000);
+	}
+	if (e)
+		return e;
+	for (int p = 0; p < parts->cnt; p++)
+		if (parts->elems[p].offset < 0) /* no record after the start time */
+			parts->elems[p].offset = RD_KAFKA_OFFSET_END;
+	return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
 		    int timeout_ms, char *errstr, size_t errstr_size)
 {
@@ -352,6 +397,7 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 	long applied = 0, rc = -1;
 	int nparts, eofs = 0;
 	int64_t start_ms = util_wall_ms() - l->window_ms, deadline;
+	rd_kafka_resp_err_t oerr;
 	char err[512];
 
 	if (rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof err) ||
@@ -379,33 +425,17 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 	nparts = md->topics[0].partition_cnt;
 	parts = rd_kafka_topic_partition_list_new(nparts);
 	for (int p = 0; p < nparts; p++)
-		rd_kafka_topic_partition_list_add(parts, state_topic, p)->offset = start_ms;
+		rd_kafka_topic_partition_list_add(parts, state_topic, p);
+	deadline = util_mono_ms() + timeout_ms;
 	/* Message keys older than the window are not needed; file keys are
 	 * rewritten by every transaction that advances them, so their latest
 	 * value is inside the window while the file is live. */
-	/* A topic created a moment ago may not answer ListOffsets yet (its
-	 * leaders are still settling): retry until the timeout. */
-	deadline = util_mono_ms() + timeout_ms;
-	for (;;) {
-		rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, parts, timeout_ms);
-		for (int p = 0; !e && p < parts->cnt; p++)
-			e = parts->elems[p].err;
-		if (!e)
-			break;
-		if (util_mono_ms() > deadline) {
-			util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times: %s",
-				    state_topic, rd_kafka_err2str(e));
-			goto out;
-		}
-		for (int p = 0; p < parts->cnt; p++) {
-			parts->elems[p].offset = start_ms;
-			parts->elems[p].err = RD_KAFKA_RESP_ERR_NO_ERROR;
-		}
-		usleep(200 * 1000);
+	oerr = offsets_from(rk, parts, start_ms, deadline);
+	if (oerr) {
+		util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times failed: %s",
+			    state_topic, rd_kafka_err2name(oerr));
+		goto out;
 	}
-	for (int p = 0; p < parts->cnt; p++)
-		if (parts->elems[p].offset < 0) /* no record after the start time */
-			parts->elems[p].offset = RD_KAFKA_OFFSET_END;
 	if (rd_kafka_assign(rk, parts)) {
 		util_seterr(errstr, errstr_size, "state topic %s: assign failed", state_topic);
 		goto out;

@@ -2,7 +2,7 @@
  * The publisher against the real broker: many jobs through several lanes
  * arrive exactly once for a read_committed consumer, the ledger rebuilt from
  * the state topic knows every one, and a second instance with the same name
- * fences the first.
+ * fences the first; a state topic created a moment ago can be read at once.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -158,4 +158,24 @@ Test(pub, same_instance_fences_the_older_one, .timeout = 120)
 	cr_assert_eq(n, 15, "saw %d", n);
 	itest_free_values(vals, n);
 	rd_kafka_conf_destroy(kc);
+}
+
+/* First start with topics.create = on: the state topic was created a moment
+ * ago and its leader is in the metadata before that broker serves the
+ * partitions, so ListOffsets answers NOT_LEADER_FOR_PARTITION for a while.
+ * The rebuild must wait that out, not fail the start. */
+Test(pub, ledger_rebuild_of_a_state_topic_created_just_now, .timeout = 120)
+{
+	char err[512];
+
+	for (int i = 0; i < 3; i++) {
+		char state[128];
+		itest_unique_name(state, sizeof state, "itest.newstate");
+		cr_assert_eq(itest_create_topic(state, 3, err, sizeof err), 0, "%s", err);
+		rd_kafka_conf_t *kc = base_conf();
+		struct ledger *l = ledger_new(24LL * 3600 * 1000);
+		long applied = ledger_rebuild(l, kc, state, 30000, err, sizeof err);
+		cr_assert_eq(applied, 0, "rebuild of the new topic %s: %s", state, err);
+		ledger_free(l);
+	}
 }

@@ -201,3 +201,52 @@ Test(map_avro, every_shipped_sample_decodes_with_fastavro)
 	free((char *)ps.patient.dir);
 	map_set_free(s);
 }
+
+/* What a registry answers for our id must give our binary layout: key order
+ * and whitespace do not matter, field order and extra fields do. */
+static char *variant(const char *text, int how)
+{
+	json_t *root = json_loads(text, 0, NULL);
+	json_t *fields = json_object_get(root, "fields");
+	cr_assert(json_is_array(fields));
+	if (how == 1) { /* the top-level fields sorted by name, as Apicurio's canonical form does */
+		size_t n = json_array_size(fields);
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = i + 1; j < n; j++) {
+				const char *a = json_string_value(json_object_get(json_array_get(fields, i), "name"));
+				const char *b = json_string_value(json_object_get(json_array_get(fields, j), "name"));
+				if (strcmp(a, b) > 0) {
+					json_t *fa = json_incref(json_array_get(fields, i));
+					json_t *fb = json_incref(json_array_get(fields, j));
+					json_array_set_new(fields, i, fb);
+					json_array_set_new(fields, j, fa);
+				}
+			}
+	} else if (how == 2) { /* one more field */
+		json_array_append_new(fields, json_pack("{s:s, s:s}", "name", "extra", "type", "string"));
+	} else if (how == 3) { /* one field less */
+		json_array_remove(fields, json_array_size(fields) - 1);
+	}
+	char *out = json_dumps(root, JSON_SORT_KEYS | JSON_INDENT(3));
+	json_decref(root);
+	return out;
+}
+
+Test(map_avro, registry_schema_layout_check)
+{
+	char path[512], err[256];
+	snprintf(path, sizeof(path), "%s/conf/schemas/prescription_event.avsc", srcdir());
+	struct map_schema *sc = map_schema_load(path, err, sizeof(err));
+	cr_assert_not_null(sc, "%s", err);
+	const char *text = map_schema_text(sc);
+
+	cr_assert_eq(map_schema_same_layout(sc, text, strlen(text)), 1);
+	const int want[] = { 1, 0, 0, 0 }; /* reformatted, sorted fields, extra, missing */
+	for (int how = 0; how < 4; how++) {
+		char *v = variant(text, how);
+		cr_assert_eq(map_schema_same_layout(sc, v, strlen(v)), want[how], "variant %d", how);
+		free(v);
+	}
+	cr_assert_eq(map_schema_same_layout(sc, "not a schema", 12), -1);
+	map_schema_free(sc);
+}

@@ -92,6 +92,30 @@ test('Confluent wire format round trip', { skip }, async () => {
   assert.deepEqual({ ...decoded }, payload);
 });
 
+// Avro binary has no field names: a reader that fetches the writer schema by
+// id must get the fields in the order they were registered, or it decodes
+// garbage. (The registry's canonical-hash mode sorted them by name.)
+test('field order survives registration, and decoding uses it', { skip }, async () => {
+  const subject = `hb-js-${run}-d-value`;
+  const unsorted = {
+    type: 'record',
+    name: 'OrderProbe',
+    namespace: 'org.hl7bridge.test',
+    fields: [
+      { name: 'zeta', type: 'string' },
+      { name: 'alpha', type: 'long' },
+      { name: 'mid', type: ['null', 'string'], default: null },
+    ],
+  };
+  const { id } = await registry.register(
+    { type: SchemaType.AVRO, schema: JSON.stringify(unsorted) }, { subject });
+  const fetched = await new SchemaRegistry({ host: url }).getSchema(id);
+  assert.deepEqual(fetched.fields.map((f) => f.name), ['zeta', 'alpha', 'mid']);
+  const payload = { zeta: 'z', alpha: 42, mid: 'm' };
+  const decoded = await new SchemaRegistry({ host: url }).decode(await registry.encode(id, payload));
+  assert.deepEqual({ ...decoded }, payload);
+});
+
 test('BACKWARD compatibility refuses an incompatible change', { skip }, async () => {
   const subject = `hb-js-${run}-c-value`;
   // First registration of a new subject: the client sets BACKWARD on it.
