@@ -130,3 +130,44 @@ Test(daemon, ack_after_commit_dedup_reject_restart, .timeout = 240)
 	free(sample);
 	unlink(conf_path);
 }
+
+/* [topics] raw = on: every input, as received, on the raw topic, in the same
+ * transaction as its events. */
+Test(daemon, raw_copies, .timeout = 120)
+{
+	const char *src = getenv("HB_SRCDIR");
+	char id[64], ack[4096], raw[128], conf[256], log[256], rinst[128], st[128];
+	size_t len;
+	int port;
+	FILE *f;
+
+	itest_unique_name(rinst, sizeof rinst, "itest-raw");
+	itest_unique_name(raw, sizeof raw, "itest.raw");
+	itest_unique_name(st, sizeof st, "itest.rstate");
+	snprintf(conf, sizeof conf, "/tmp/%s.conf", rinst);
+	snprintf(log, sizeof log, "/tmp/%s.log", rinst);
+	f = fopen(conf, "w");
+	fprintf(f,
+		"[http]\nbind = 127.0.0.1:0\n[bridge]\ninstance = %s\nmappings = %s/mappings\n"
+		"schemas = %s/conf/schemas\n[kafka]\nbootstrap.servers = %s\n"
+		"[topics]\npartitions = 3\nstate = %s\nraw = on\nraw.hl7v2 = %s\n"
+		"[listener plain]\nbind = 127.0.0.1:0\n",
+		rinst, src, src, itest_bootstrap(), st, raw);
+	fclose(f);
+	itest_unique_name(id, sizeof id, "RAW");
+	char *sample = itest_sample("samples/hl7v2/adt_a08.hl7", &len);
+	char *msg = itest_set_msh10(sample, id);
+	pid_t pid = itest_daemon_start(conf, log, &port);
+	int fd = itest_mllp_connect(port);
+	cr_assert_gt(itest_mllp_exchange(fd, msg, strlen(msg), ack, sizeof ack), 0);
+	close(fd);
+	cr_assert_eq(itest_daemon_stop(pid), 0);
+	char **vals;
+	int n = itest_consume_all(raw, "read_committed", 1, 5000, &vals);
+	cr_assert_eq(n, 1, "raw copies: %d", n);
+	cr_assert_str_eq(vals[0], msg, "the raw copy differs from what was sent");
+	itest_free_values(vals, n);
+	free(msg);
+	free(sample);
+	unlink(conf);
+}
