@@ -427,6 +427,9 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	if (e && e->state == LEDGER_INFLIGHT && e->owner) {
 		struct pl_msg *first = e->owner;
 		p->stats.joined++;
+		log_info("pipeline", "%s MSH-10=%s: resent while the first copy is in flight; "
+				     "answered with it",
+			 m->origin, m->msh10);
 		m->next_waiter = first->waiters;
 		first->waiters = m;
 		hl7_msg_clear(&h);

@@ -363,8 +363,6 @@ int itest_mllp_connect(int port)
 int itest_mllp_exchange(int fd, const char *msg, size_t len, char *ack, size_t cap)
 {
 	char *frame = malloc(len + 3);
-	size_t n = 0;
-	int started = 0;
 	frame[0] = 0x0b;
 	memcpy(frame + 1, msg, len);
 	frame[len + 1] = 0x1c;
@@ -374,6 +372,13 @@ int itest_mllp_exchange(int fd, const char *msg, size_t len, char *ack, size_t c
 		return -1;
 	}
 	free(frame);
+	return itest_mllp_read(fd, ack, cap);
+}
+
+int itest_mllp_read(int fd, char *ack, size_t cap)
+{
+	size_t n = 0;
+	int started = 0;
 	for (;;) {
 		char ch;
 		ssize_t r = read(fd, &ch, 1);

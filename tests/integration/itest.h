@@ -73,6 +73,8 @@ int itest_mllp_connect(int port);
 /* Send one message framed and read one framed reply into ack (NUL-terminated).
  * Returns the reply length, or -1 (timeout 30 s, connection closed). */
 int itest_mllp_exchange(int fd, const char *msg, size_t len, char *ack, size_t cap);
+/* Read one framed reply (as itest_mllp_exchange does after sending). */
+int itest_mllp_read(int fd, char *ack, size_t cap);
 /* The value of MSA-1 ("AA", "CA", ...) in an ACK, or "" */
 void itest_msa1(const char *ack, char out[3]);
 

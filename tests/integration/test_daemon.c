@@ -80,6 +80,36 @@ Test(daemon, ack_after_commit_dedup_reject_restart, .timeout = 240)
 	exchange(fd, msg, ack, sizeof ack, "AA", "CA");
 	cr_assert_eq(count_with("healthcare.prescription.created", id), 1, "republished a duplicate");
 
+	/* The same new message on two connections at once: the second arrives
+	 * while the first is in flight and joins it; both are acknowledged, one
+	 * event is published. */
+	{
+		char jid[64], ack2[4096], c1[3], c2[3];
+		itest_unique_name(jid, sizeof jid, "JOIN");
+		char *jm = itest_set_msh10(sample, jid);
+		size_t jl = strlen(jm);
+		char *frame = malloc(jl + 3);
+		frame[0] = 0x0b;
+		memcpy(frame + 1, jm, jl);
+		frame[jl + 1] = 0x1c;
+		frame[jl + 2] = 0x0d;
+		int fd2 = itest_mllp_connect(port);
+		cr_assert_geq(fd2, 0);
+		cr_assert_eq(write(fd, frame, jl + 3), (ssize_t)(jl + 3));
+		cr_assert_eq(write(fd2, frame, jl + 3), (ssize_t)(jl + 3));
+		/* read both replies: an empty message makes exchange only read */
+		cr_assert_gt(itest_mllp_read(fd, ack, sizeof ack), 0);
+		cr_assert_gt(itest_mllp_read(fd2, ack2, sizeof ack2), 0);
+		itest_msa1(ack, c1);
+		itest_msa1(ack2, c2);
+		cr_assert(c1[1] == 'A' && c2[1] == 'A', "MSA-1 %s and %s", c1, c2);
+		cr_assert_eq(count_with("healthcare.prescription.created", jid), 1,
+			     "the concurrent resend was published twice");
+		close(fd2);
+		free(frame);
+		free(jm);
+	}
+
 	/* A mapping rejects it (no patient id): AE/CE with ERR, dead-lettered. */
 	char rid[64];
 	itest_unique_name(rid, sizeof rid, "REJ");
