@@ -266,6 +266,15 @@ long itest_http(const char *method, const char *url, const char *body, char **bo
 
 pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port)
 {
+	int ports[1];
+	pid_t pid = itest_daemon_start_ports(conf_path, log_path, ports, 1);
+	if (port)
+		*port = ports[0];
+	return pid;
+}
+
+pid_t itest_daemon_start_ports(const char *conf_path, const char *log_path, int *ports, int max)
+{
 	const char *build = getenv("HB_BUILDDIR");
 	char bin[1024], line[256];
 	int pfd[2];
@@ -299,8 +308,14 @@ pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port)
 	}
 	fclose(f);
 	cr_assert(strncmp(line, "READY", 5) == 0, "bad ready line: %s", line);
-	if (port && sscanf(line, "READY %d", port) != 1)
-		*port = -1; /* no listener configured */
+	{
+		const char *p = line + 5;
+		int i = 0, used;
+		for (; i < max && sscanf(p, " %d%n", &ports[i], &used) == 1; i++)
+			p += used;
+		for (; i < max; i++)
+			ports[i] = -1; /* fewer listeners configured */
+	}
 	return pid;
 }
 
