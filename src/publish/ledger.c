@@ -313,9 +313,18 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 	/* Message keys older than the window are not needed; file keys are
 	 * rewritten by every transaction that advances them, so their latest
 	 * value is inside the window while the file is live. */
-	if (rd_kafka_offsets_for_times(rk, parts, timeout_ms)) {
-		util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times failed", state_topic);
-		goto out;
+	/* A state topic created a moment ago can answer "not available yet"
+	 * (its new leader has no high watermark): retry until the timeout. */
+	deadline = util_mono_ms() + timeout_ms;
+	for (rd_kafka_resp_err_t e; (e = rd_kafka_offsets_for_times(rk, parts, timeout_ms));) {
+		if (util_mono_ms() > deadline) {
+			util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times: %s",
+				    state_topic, rd_kafka_err2str(e));
+			goto out;
+		}
+		rd_kafka_poll(rk, 100);
+		for (int p = 0; p < nparts; p++)
+			parts->elems[p].offset = start_ms;
 	}
 	for (int p = 0; p < parts->cnt; p++)
 		if (parts->elems[p].offset < 0) /* no record after the start time */
