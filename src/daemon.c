@@ -177,6 +177,7 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		return;
 	}
 	map_diag_clear(&diag);
+	map_set_topic_prefix(maps, d->s.topics.prefix);
 	/* Check every certificate before switching anything. */
 	for (int i = 0; i < d->nlsn; i++) {
 		const struct lsn_conf *lc = lsn_config(d->lsn[i]);
@@ -285,6 +286,8 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		return -1;
 	}
 	map_diag_clear(&diag);
+	/* Events go to <[topics] prefix><event type>: the topics created below. */
+	map_set_topic_prefix(d->maps, d->s.topics.prefix);
 	log_info("daemon", "%zu mappings loaded from %s", map_set_count(d->maps), d->s.mappings);
 
 	if (d->embedded && start_embedded(d, err, errsz) != 0)
