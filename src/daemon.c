@@ -349,7 +349,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	}
 	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.avro, d->s.instance,
 				 d->s.topics.deadletter, d->s.topics.raw, d->s.topics.raw_hl7v2,
-				 d->s.topics.raw_fhir };
+				 d->s.topics.raw_fhir, d->s.topics.prefix };
 	for (int i = 0; i < d->s.ndrops; i++) {
 		d->drops[i] = drop_new(d->loop, &d->s.drops[i], &denv, err, errsz);
 		if (!d->drops[i])

@@ -325,6 +325,8 @@ struct drop *drop_new(struct ev_loop *loop, const struct drop_conf *c, const str
 		goto fail;
 	}
 	map_diag_clear(&diag);
+	if (env->topic_prefix)
+		map_set_topic_prefix(d->maps, env->topic_prefix);
 	if (evenc_init(&d->enc, env->avro, d->maps, env->reg, errstr, errstr_size) != 0)
 		goto fail;
 

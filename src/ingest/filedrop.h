@@ -66,6 +66,7 @@ struct drop_env {
 	int raw;
 	const char *raw_hl7v2_topic;
 	const char *raw_fhir_topic;
+	const char *topic_prefix; /* event topic = prefix + event type; outlives the drop */
 };
 
 struct drop_stats {

@@ -456,6 +456,8 @@ void *drop_worker_main(void *arg)
 			char err[512];
 			struct map_set *m = map_set_load(d->c.mappings, d->c.schemas, &diag);
 			struct evenc ne = { 0 };
+			if (m && d->env.topic_prefix)
+				map_set_topic_prefix(m, d->env.topic_prefix);
 			if (m && evenc_init(&ne, d->env.avro, m, d->env.reg, err, sizeof err) == 0) {
 				evenc_clear(&d->enc);
 				d->enc = ne;
