@@ -260,6 +260,7 @@ long itest_http(const char *method, const char *url, const char *body, char **bo
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -288,6 +289,9 @@ pid_t itest_daemon_start_ports(const char *conf_path, const char *log_path, int 
 	cr_assert_neq(pid, -1);
 	if (pid == 0) {
 		char fdarg[16];
+		/* A test that fails stops at its assertion: the daemon must not
+		 * outlive it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (log >= 0) {
 			dup2(log, 2);
