@@ -6,7 +6,8 @@
 # Builds hl7bridge (BUILDDIR, default build/, configured if needed), starts
 # Kafka with tests/services/kafka.sh unless HB_KAFKA_BOOTSTRAP is set, and for
 # each load shape starts a fresh daemon, drives it with `hl7bridge send`, and
-# reads the daemon's peak RSS (VmHWM) and CPU time before stopping it. Every message is
+# reads the daemon's peak RSS (VmHWM) and CPU time before stopping it, and
+# the median transaction time from the line the daemon logs at exit. Every message is
 # unique (its own MSH-10 and patient id), so each one is a real commit, never
 # a ledger duplicate. Prints one table line per run and writes them to
 # $OUT (default BUILDDIR/bench-daemon.txt).
@@ -75,7 +76,7 @@ conf() { # conf NAME
 instance = bench-$run_id-$1
 mappings = $src/mappings
 schemas = $src/conf/schemas
-log.level = warn
+log.level = info
 [kafka]
 bootstrap.servers = $HB_KAFKA_BOOTSTRAP
 [topics]
@@ -120,8 +121,11 @@ run() {
 	tput=$(sed -n 's/.* \([0-9.]*\) msgs\/s.*/\1/p' "$work/$name.send")
 	read -r p50 p99 p999 < <(sed -n 's/.*p50 \([0-9.]*\) p99 \([0-9.]*\) p99.9 \([0-9.]*\).*/\1 \2 \3/p' "$work/$name.send")
 	[ "$rc" -eq 0 ] && [ "$ok" = "$n" ] || { echo "send failed ($rc): $(cat "$work/$name.send")" >&2; }
-	printf '%-6s %5d %4d %7d %7s %10s %9s %9s %9s %8s %6s\n' "$name" "$conns" "$pipe" "$n" "$ok" "$tput" \
-		"$p50" "$p99" "$p999" "$hwm" "$cpu"
+	# the daemon's own line at exit: "commit p50 X ms p99 Y ms; ..."
+	local commit
+	commit=$(sed -n 's/.*commit p50 \([0-9.]*\) ms.*/\1/p' "$work/$name.log" | tail -1)
+	printf '%-6s %5d %4d %7d %7s %10s %9s %9s %9s %8s %6s %9s\n' "$name" "$conns" "$pipe" "$n" "$ok" "$tput" \
+		"$p50" "$p99" "$p999" "$hwm" "$cpu" "${commit:-?}"
 	last_tput=$tput
 	last_p50=$p50
 }
@@ -130,7 +134,7 @@ run() {
 echo "# hl7bridge daemon benchmark, $(date -u +%FT%TZ), git $(cd "$src" && git rev-parse --short HEAD)"
 echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# Kafka: $HB_KAFKA_BOOTSTRAP; publisher: lanes=${LANES:-default} linger=${LINGER:-default} batch.max.messages=${BATCH:-default}"
-printf '%-6s %5s %4s %7s %7s %10s %9s %9s %9s %8s %6s\n' shape conns pipe msgs AA msgs/s p50_ms p99_ms p99.9_ms HWM_MB cpu_s
+printf '%-6s %5s %4s %7s %7s %10s %9s %9s %9s %8s %6s %9s\n' shape conns pipe msgs AA msgs/s p50_ms p99_ms p99.9_ms HWM_MB cpu_s commit_ms
 } | tee "$out"
 
 commit_ms=
