@@ -313,8 +313,8 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 	/* Message keys older than the window are not needed; file keys are
 	 * rewritten by every transaction that advances them, so their latest
 	 * value is inside the window while the file is live. */
-	/* A state topic created a moment ago can answer "not available yet"
-	 * (its new leader has no high watermark): retry until the timeout. */
+	/* Right after the state topic was created this call has been seen to
+	 * fail while the partitions settle: retry until the timeout. */
 	deadline = util_mono_ms() + timeout_ms;
 	for (rd_kafka_resp_err_t e; (e = rd_kafka_offsets_for_times(rk, parts, timeout_ms));) {
 		if (util_mono_ms() > deadline) {
