@@ -31,6 +31,7 @@ enum { PLAIN, TLS, MTLS, LIMITED, NLSN };
 #define FRAME_TIMEOUT_S 3
 #define MAX_FRAME (64 * 1024)
 #define LIMITED_CONNS 3
+#define HANDSHAKE_TIMEOUT_S 2
 
 struct world {
 	char inst[128], conf[512], log[512], tlsdir[512];
@@ -88,12 +89,13 @@ static void world_start(struct world *w, const char *server_crt, const char *ser
 		"[publisher]\nlanes = 2\nlinger = 1ms\n"
 		"[listener plain]\nbind = 127.0.0.1:0\nframe.timeout = %ds\nmax.frame.size = %d\n"
 		"[listener tls]\nbind = 127.0.0.1:0\ntls = on\ntls.cert = %s\ntls.key = %s\n"
+		"handshake.timeout = %ds\n"
 		"[listener mtls]\nbind = 127.0.0.1:0\ntls = on\ntls.cert = %s/server.crt\n"
 		"tls.key = %s/server.key\ntls.ca = %s/ca.crt\ntls.verify.client = on\n"
 		"tls.allowed.subjects = hl7bridge test client\n"
 		"[listener limited]\nbind = 127.0.0.1:0\nmax.connections = %d\n",
 		w->inst, src, src, itest_bootstrap(), state, FRAME_TIMEOUT_S, MAX_FRAME,
-		server_crt, server_key, w->tlsdir, w->tlsdir,
+		server_crt, server_key, HANDSHAKE_TIMEOUT_S, w->tlsdir, w->tlsdir,
 		w->tlsdir, LIMITED_CONNS);
 	fclose(f);
 	w->pid = itest_daemon_start_ports(w->conf, w->log, w->port, NLSN);
@@ -204,6 +206,21 @@ Test(listen, tls_and_mutual_tls, .timeout = 180)
 		cr_assert_lt(r, 0, "plain MLLP on the TLS port got a reply");
 	}
 	icl_close(&c);
+
+	/* A client that starts a handshake and never finishes it is cut at
+	 * handshake.timeout. */
+	cr_assert_eq(icl_connect(&c, w.port[TLS], NULL, err, sizeof err), 0);
+	{
+		long long t0 = icl_now_ms();
+		cr_assert_eq(icl_write(&c, "\x16\x03\x01\x00\x80\x01", 6), 0); /* a ClientHello, begun */
+		cr_assert_eq(icl_wait_closed(&c, (HANDSHAKE_TIMEOUT_S + 5) * 1000), 1,
+			     "an unfinished handshake was not cut");
+		long long took = icl_now_ms() - t0;
+		cr_assert(took >= HANDSHAKE_TIMEOUT_S * 1000 - 200, "cut after %lld ms, before the timeout",
+			  took);
+	}
+	icl_close(&c);
+	steady_fine(&w, "an unfinished handshake");
 
 	/* Mutual TLS: the allowed client works; no certificate, a certificate
 	 * from another CA, and a certificate of the right CA with a subject
