@@ -106,7 +106,7 @@ static void world_start(struct world *w, const char *server_crt, const char *ser
 		  w->log);
 }
 
-/* The steady sender kept going: more ACKs since `before`, none missing. */
+/* The steady sender kept going: two more ACKs, and no failure so far. */
 static void steady_fine(struct world *w, const char *during)
 {
 	cr_assert(icl_steady_progress(&w->steady, 2, 20000),
@@ -124,6 +124,7 @@ static void world_stop(struct world *w)
 		    atomic_load(&w->steady.ok), atomic_load(&w->steady.max_us) / 1000.0);
 	cr_assert_eq(itest_daemon_stop(w->pid), 0, "SIGTERM did not exit 0 (see %s)", w->log);
 	unlink(w->conf);
+	unlink(w->log); /* kept when a test fails */
 }
 
 /* A file of the TLS test set (valid as long as w). */

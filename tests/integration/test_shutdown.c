@@ -240,4 +240,5 @@ Test(shutdown, sigterm_under_load_exactly_once, .timeout = 240)
 	cr_assert_geq(icl_count_in_file(log, "duplicate of a committed message"), 1,
 		      "no resend was recognised as a duplicate (see %s)", log);
 	unlink(conf);
+	unlink(log); /* kept when the test fails */
 }
