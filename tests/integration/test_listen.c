@@ -27,6 +27,22 @@
 
 enum { PLAIN, TLS, MTLS, LIMITED, NLSN };
 
+/* Memory bounds hold for normal builds; AddressSanitizer's redzones and its
+ * quarantine of freed blocks make RSS meaningless (the numbers are still
+ * logged). The daemon is built like this test. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HB_ASAN 1
+#endif
+#endif
+#ifdef HB_ASAN
+#define rss_assert_lt(a, b, ...) ((void)0)
+#else
+#define rss_assert_lt(a, b, ...) cr_assert_lt(a, b, __VA_ARGS__)
+#endif
+
 /* Slow-sender limits the tests configure (and wait for). */
 #define FRAME_TIMEOUT_S 3
 #define MAX_FRAME (64 * 1024)
@@ -563,7 +579,7 @@ Test(listen, slow_senders_and_idle_connections, .timeout = 180)
 	cr_log_info("%d idle connections: VmRSS %ld -> %ld kB (%ld bytes each)", IDLE, rss0, rss1, per);
 	/* about 20 kB each is expected (a 16 kB read buffer and the partial
 	 * frame); 40 kB each would mean a buffer per connection grew. */
-	cr_assert_lt(rss1 - rss0, IDLE * 40, "%d idle connections cost %ld kB", IDLE, rss1 - rss0);
+	rss_assert_lt(rss1 - rss0, IDLE * 40, "%d idle connections cost %ld kB", IDLE, rss1 - rss0);
 	exchange_ok(&w, &c, "next to 200 idle connections");
 	steady_fine(&w, "200 idle connections");
 	for (int i = 1; i < IDLE; i += 2)
@@ -590,7 +606,7 @@ Test(listen, slow_senders_and_idle_connections, .timeout = 180)
 			    (r1 - r0) * 1024 / IDLE);
 		/* About 15 kB each with OpenSSL's buffers released between
 		 * records, 31 kB without. */
-		cr_assert_lt(r1 - r0, IDLE * 40, "%d idle TLS connections cost %ld kB", IDLE, r1 - r0);
+		rss_assert_lt(r1 - r0, IDLE * 40, "%d idle TLS connections cost %ld kB", IDLE, r1 - r0);
 		exchange_ok(&w, &c, "next to 200 idle TLS connections");
 		for (int i = 0; i < IDLE; i++)
 			icl_close(&idle[i]);
