@@ -212,7 +212,11 @@ static int conn_flush(struct lsn_conn *c)
 	if (c->woff == c->wlen) {
 		c->woff = c->wlen = 0;
 		ev_io_stop(l->loop, &c->wio);
-		if ((c->closing || c->eof) && c->pending == 0) {
+		/* Closing: what is written is all this connection gets; frames
+		 * after the unanswered one may not be acknowledged before it (ACKs
+		 * are in order), so waiting for them would wait forever. A peer
+		 * that finished sending still gets its remaining answers. */
+		if (c->closing || (c->eof && c->pending == 0)) {
 			conn_free(c, c->closing ? "closed by the bridge" : "peer finished");
 			return -1;
 		}
