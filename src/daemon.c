@@ -18,6 +18,7 @@
 #include "log.h"
 #include "ingest/filedrop.h"
 #include "map/map.h"
+#include "obs/hist.h"
 #include "obs/http.h"
 #include "obs/mapref.h"
 #include "obs/metrics.h"
@@ -428,6 +429,22 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	return 0;
 }
 
+/* One line for capacity planning: how long a transaction takes here, and how
+ * long a message waits from submission to its commit. */
+static void log_publisher_summary(struct daemon *d)
+{
+	struct pub_stats st;
+	const struct hist *ch = pub_commit_hist(d->pub), *jh = pub_job_hist(d->pub);
+	pub_get_stats(d->pub, &st);
+	log_info("daemon",
+		 "publisher: %llu transactions committed, %llu aborted, %llu jobs; commit p50 %.1f ms "
+		 "p99 %.1f ms; submit to commit p50 %.1f ms p99 %.1f ms",
+		 (unsigned long long)st.txn_committed, (unsigned long long)st.txn_aborted,
+		 (unsigned long long)st.jobs_committed, hist_quantile(ch, 0.5) / 1000.0,
+		 hist_quantile(ch, 0.99) / 1000.0, hist_quantile(jh, 0.5) / 1000.0,
+		 hist_quantile(jh, 0.99) / 1000.0);
+}
+
 static void teardown(struct daemon *d)
 {
 	http_stop(d->http); /* first: it reads the publisher */
@@ -493,6 +510,7 @@ int daemon_run(const struct daemon_opts *o)
 
 	ev_run(d.loop, 0);
 
+	log_publisher_summary(&d);
 	log_info("daemon", "stopping (exit %d)", d.exit_code);
 	teardown(&d);
 	return d.exit_code;

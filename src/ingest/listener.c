@@ -212,7 +212,11 @@ static int conn_flush(struct lsn_conn *c)
 	if (c->woff == c->wlen) {
 		c->woff = c->wlen = 0;
 		ev_io_stop(l->loop, &c->wio);
-		if ((c->closing || c->eof) && c->pending == 0) {
+		/* Closing: what is written is all this connection gets; frames
+		 * after the unanswered one may not be acknowledged before it (ACKs
+		 * are in order), so waiting for them would wait forever. A peer
+		 * that finished sending still gets its remaining answers. */
+		if (c->closing || (c->eof && c->pending == 0)) {
 			conn_free(c, c->closing ? "closed by the bridge" : "peer finished");
 			return -1;
 		}
@@ -282,6 +286,7 @@ static void conn_process(struct lsn_conn *c)
 {
 	struct lsn *l = c->l;
 	char err[256];
+	int completed = 0;
 
 	c->busy++;
 	while (c->roff < c->rlen && !c->close_reason && !c->closing) {
@@ -308,6 +313,7 @@ static void conn_process(struct lsn_conn *c)
 			break;
 		}
 		if (r == 1) {
+			completed = 1;
 			if (mllp_frame_kind(frame, flen) != MLLP_FRAME_MESSAGE)
 				continue; /* a sender's commit acknowledgement: nothing to answer */
 			struct lsn_slot *s = calloc(1, sizeof *s);
@@ -330,11 +336,19 @@ static void conn_process(struct lsn_conn *c)
 	if (c->roff == c->rlen)
 		c->roff = c->rlen = 0;
 	if (!c->close_reason) {
-		if (mllp_decoder_pending(&c->dec) > 0) {
-			if (!ev_is_active(&c->frame))
-				ev_timer_start(l->loop, &c->frame);
-		} else {
+		/* frame_timeout bounds how long one frame takes to arrive: it runs
+		 * from when the frame now pending began (a stream of frames whose
+		 * every read ends mid-frame is healthy), and only while we read
+		 * (back-pressure holding the sender is our delay, not theirs). */
+		int paused = c->roff < c->rlen || c->pending >= l->conf.max_pending || c->waiting_bp;
+		int partial = mllp_decoder_pending(&c->dec) > 0;
+		if (completed || paused || !partial)
 			ev_timer_stop(l->loop, &c->frame);
+		if (partial && !paused && !ev_is_active(&c->frame)) {
+			/* libev's stop keeps the time left and start resumes it:
+			 * set the full timeout again, for this frame. */
+			ev_timer_set(&c->frame, (double)l->conf.frame_timeout_ms / 1000.0, 0.);
+			ev_timer_start(l->loop, &c->frame);
 		}
 		if (c->roff == c->rlen && c->pending < l->conf.max_pending && !c->waiting_bp)
 			start_reading(c);

@@ -269,19 +269,33 @@ long itest_http(const char *method, const char *url, const char *body, char **bo
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
 static pid_t daemon_start(const char *conf_path, const char *log_path, char *line, size_t cap);
 
-pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port)
+pid_t itest_daemon_start_ports(const char *conf_path, const char *log_path, int *ports, int max)
 {
 	char line[256];
 	pid_t pid = daemon_start(conf_path, log_path, line, sizeof line);
 	cr_assert(strncmp(line, "READY", 5) == 0, "bad ready line: %s", line);
-	if (port && sscanf(line, "READY %d", port) != 1)
-		*port = -1; /* no listener configured */
+	const char *p = line + 5;
+	int i = 0, used;
+	for (; i < max && sscanf(p, " %d%n", &ports[i], &used) == 1; i++)
+		p += used;
+	for (; i < max; i++)
+		ports[i] = -1; /* fewer listeners configured */
+	return pid;
+}
+
+pid_t itest_daemon_start(const char *conf_path, const char *log_path, int *port)
+{
+	int ports[1];
+	pid_t pid = itest_daemon_start_ports(conf_path, log_path, ports, 1);
+	if (port)
+		*port = ports[0];
 	return pid;
 }
 
@@ -311,6 +325,9 @@ static pid_t daemon_start(const char *conf_path, const char *log_path, char *lin
 	cr_assert_neq(pid, -1);
 	if (pid == 0) {
 		char fdarg[16];
+		/* A test that fails stops at its assertion: the daemon must not
+		 * outlive it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		int log = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (log >= 0) {
 			dup2(log, 2);

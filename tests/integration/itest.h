@@ -67,6 +67,9 @@ pid_t itest_daemon_start_http(const char *conf_path, const char *log_path, int *
 			      int *http_port);
 /* SIGTERM and wait; returns the exit status (or -1). */
 int itest_daemon_stop(pid_t pid);
+/* The same, for several listeners: their ports in configuration order into
+ * ports[0..max-1] (-1 for those not configured). */
+pid_t itest_daemon_start_ports(const char *conf_path, const char *log_path, int *ports, int max);
 
 /* Connect to 127.0.0.1:port; -1 on failure. */
 int itest_mllp_connect(int port);
