@@ -218,23 +218,29 @@ done:
 	return root;
 }
 
-json_t *fhir_read_xml(const char *buf, size_t len, const fhir_limits_t *lim,
-		      fhir_error_t *err)
+/* The parse state both entry points start from; lim NULL: the defaults. */
+static void xparse_init(struct xparse *xp, const fhir_limits_t *lim, fhir_error_t *err)
 {
-	struct xparse xp;
 	fhir_limits_t dl;
-
 	if (!lim) {
 		fhir_limits_init(&dl);
 		lim = &dl;
 	}
-	memset(&xp, 0, sizeof(xp));
-	xp.err = err;
-	xp.max_depth = lim->max_depth;
-	xp.max_size = lim->max_size;
-	if (len > lim->max_size || len > (size_t)INT32_MAX) {
-		fhir_seterr(err, 0, 0, lim->max_size,
-			    "input larger than the max_size limit of %zu bytes", lim->max_size);
+	memset(xp, 0, sizeof(*xp));
+	xp->err = err;
+	xp->max_depth = lim->max_depth;
+	xp->max_size = lim->max_size;
+}
+
+json_t *fhir_read_xml(const char *buf, size_t len, const fhir_limits_t *lim,
+		      fhir_error_t *err)
+{
+	struct xparse xp;
+
+	xparse_init(&xp, lim, err);
+	if (len > xp.max_size || len > (size_t)INT32_MAX) {
+		fhir_seterr(err, 0, 0, xp.max_size,
+			    "input larger than the max_size limit of %zu bytes", xp.max_size);
 		return NULL;
 	}
 	if (memchr(buf, '\0', len)) {
@@ -249,16 +255,8 @@ json_t *fhir_read_xml_cb(fhir_read_cb cb, void *arg, const fhir_limits_t *lim,
 			 fhir_error_t *err)
 {
 	struct xparse xp;
-	fhir_limits_t dl;
 
-	if (!lim) {
-		fhir_limits_init(&dl);
-		lim = &dl;
-	}
-	memset(&xp, 0, sizeof(xp));
-	xp.err = err;
-	xp.max_depth = lim->max_depth;
-	xp.max_size = lim->max_size;
+	xparse_init(&xp, lim, err);
 	xp.cb = cb;
 	xp.cb_arg = arg;
 	return xml_read(NULL, 0, &xp);
