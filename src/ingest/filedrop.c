@@ -21,7 +21,7 @@ void drop_conf_defaults(struct drop_conf *c)
 	c->deadletter = 1;
 	c->unmatched = MAP_UNMATCHED_FILTER;
 	c->max_file_size = 1LL << 30;
-	c->max_per_txn = 500;
+	c->max_per_txn = 2000;
 	c->max_inflight = 4;
 	c->quiet_ms = 2000;
 	c->rescan_ms = 5000;

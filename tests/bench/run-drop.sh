@@ -11,7 +11,7 @@
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$src/build}
-per_txn=${2:-500}
+per_txn=${2:-2000}
 work=$(mktemp -d)
 pid=""
 cleanup() {
