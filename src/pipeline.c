@@ -464,9 +464,8 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	in.now_ms = util_wall_ms();
 	memset(&rej, 0, sizeof rej);
 	b.job = publish ? pub_job_new(job_done_cb, m) : NULL;
-	r = p->maps ? map_apply(p->maps, &in, p->conf.avro ? MAP_AVRO : 0,
-				publish ? add_event_cb : NULL, &b, &nev, &rej)
-		    : MAP_UNMATCHED;
+	r = map_apply(p->maps, &in, p->conf.avro ? MAP_AVRO : 0, publish ? add_event_cb : NULL, &b,
+		      &nev, &rej);
 	hl7_msg_clear(&h);
 
 	switch (r) {
@@ -480,7 +479,7 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	case MAP_UNMATCHED:
 		pub_job_free(b.job);
 		if (p->conf.unmatched == MAP_UNMATCHED_REJECT) {
-			reject(m, HL7_ACK_REJECT, 200, "no mapping accepts this message type");
+			reject(m, HL7_ACK_REJECT, rej.err_code, rej.reason);
 			if (publish) {
 				p->stats.rejected_unmatched++;
 				note_rejection(p, m, PIPELINE_STAGE_MAP);
@@ -488,8 +487,8 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 			reply(m, 1);
 		} else if (p->conf.unmatched == MAP_UNMATCHED_DEADLETTER && publish) {
 			/* accepted (AA) once the dead letter is committed */
-			m->err_code = 200;
-			snprintf(m->reason, sizeof m->reason, "no mapping accepts this message type");
+			m->err_code = rej.err_code;
+			snprintf(m->reason, sizeof m->reason, "%s", rej.reason);
 			p->stats.filtered++;
 			dead_letter(p, m, "map");
 		} else {
@@ -502,8 +501,7 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	case MAP_ERROR:
 	default:
 		pub_job_free(b.job);
-		reject(m, HL7_ACK_ERROR, r == MAP_REJECTED && rej.err_code ? rej.err_code : 207,
-		       rej.reason[0] ? rej.reason : "the message could not be mapped");
+		reject(m, HL7_ACK_ERROR, rej.err_code, rej.reason);
 		if (publish) {
 			p->stats.rejected_map++;
 			note_rejection(p, m, PIPELINE_STAGE_MAP);

@@ -194,7 +194,7 @@ static int item_cb(const struct map_item *it, void *opaque)
 			report_error(f, it, it->err_code, it->error);
 		else if ((r = map_apply(d->maps, it->in, 0, NULL, NULL, NULL, &rej)) == MAP_REJECTED ||
 			 r == MAP_ERROR)
-			report_error(f, it, rej.err_code ? rej.err_code : 207, rej.reason);
+			report_error(f, it, rej.err_code, rej.reason);
 		return 0;
 	}
 	if (d->stop)
@@ -224,16 +224,15 @@ static int item_cb(const struct map_item *it, void *opaque)
 			if (d->c.unmatched == MAP_UNMATCHED_FILTER) {
 				f->filtered++;
 			} else {
-				report_error(f, it, 200, "no mapping accepts this message type");
-				if (dead_letter(f, it, "map", 200, "no mapping accepts this message type", origin,
+				report_error(f, it, rej.err_code, rej.reason);
+				if (dead_letter(f, it, "map", rej.err_code, rej.reason, origin,
 						it->in->message_id) != 0)
 					return ITEM_FAIL;
 			}
 		} else {
-			int code = rej.err_code ? rej.err_code : 207;
-			const char *why = rej.reason[0] ? rej.reason : "the message could not be mapped";
-			report_error(f, it, code, why);
-			if (dead_letter(f, it, "map", code, why, origin, it->in->message_id) != 0)
+			report_error(f, it, rej.err_code, rej.reason);
+			if (dead_letter(f, it, "map", rej.err_code, rej.reason, origin,
+					it->in->message_id) != 0)
 				return ITEM_FAIL;
 		}
 		if (d->env.raw)

@@ -218,6 +218,17 @@ struct apply {
 static int reject(struct apply *A, const struct map_rule *r, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Describe an outcome that is not a mapping's own rejection (no mapping,
+ * resources): no mapping, target or source to name. */
+static void outcome(struct map_reject *rej, int code, const char *reason)
+{
+	if (!rej)
+		return;
+	memset(rej, 0, sizeof(*rej));
+	rej->err_code = code;
+	snprintf(rej->reason, sizeof(rej->reason), "%s", reason);
+}
+
 static int reject(struct apply *A, const struct map_rule *r, int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -532,8 +543,7 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 	if (nevents)
 		*nevents = 0;
 	if (!A) {
-		if (rej)
-			snprintf(rej->reason, sizeof(rej->reason), "out of memory");
+		outcome(rej, 207, "out of memory");
 		return MAP_ERROR;
 	}
 	memset(A, 0, offsetof(struct apply, ev_inline));
@@ -591,6 +601,7 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		goto out;
 	}
 	if (matched == 0 || A->nev == 0) {
+		outcome(rej, 200, "no mapping accepts this message type");
 		res = MAP_UNMATCHED;
 		goto out;
 	}
@@ -651,8 +662,7 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 				ev.nheaders++;
 			}
 		if (cb && cb(&ev, opaque) != 0) {
-			if (rej)
-				snprintf(rej->reason, sizeof(rej->reason), "event callback failed");
+			outcome(rej, 207, "event callback failed");
 			res = MAP_ERROR;
 			break;
 		}

@@ -56,8 +56,7 @@ static int input_cb(const struct map_input *in, const char *label, void *opaque)
 		json_object_set_new(m, "reject",
 				    json_pack("{s:i, s:s, s:s, s:s, s:s}", "code", rej.err_code,
 					      "mapping", rej.mapping, "target", rej.target, "source",
-					      rej.source, "reason",
-					      rej.reason[0] ? rej.reason : "the message could not be mapped"));
+					      rej.source, "reason", rej.reason));
 	return json_array_append_new(r->messages, m);
 }
 

@@ -94,6 +94,8 @@ Test(map_lang, unmatched_and_required)
 	struct map_reject rej;
 	cr_assert_null(mt_apply(s, "{\"kind\":\"ADT\"}", &res, &rej, 0));
 	cr_assert_eq(res, MAP_UNMATCHED);
+	cr_assert_eq(rej.err_code, 200);
+	cr_assert_str_eq(rej.reason, "no mapping accepts this message type");
 	cr_assert_null(mt_apply(s, "{\"kind\":\"RDE\",\"ver\":\"O25\",\"order\":\"O1\","
 				   "\"pid\":\"SECRET-PATIENT\"}", &res, &rej, 0));
 	cr_assert_eq(res, MAP_REJECTED);
