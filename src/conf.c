@@ -23,6 +23,17 @@ static char *trim(char *s)
 	return s;
 }
 
+/* A value written in matching single or double quotes, without them. */
+static char *unquote(char *val)
+{
+	size_t n = strlen(val);
+	if (n >= 2 && ((val[0] == '"' && val[n - 1] == '"') || (val[0] == '\'' && val[n - 1] == '\''))) {
+		val[n - 1] = '\0';
+		val++;
+	}
+	return val;
+}
+
 char *conf_expand(const char *s, char *errstr, size_t errstr_size)
 {
 	size_t cap = strlen(s) + 64, n = 0;
@@ -205,16 +216,10 @@ struct conf *conf_parse(const char *text, const char *path, char *errstr, size_t
 		}
 		*eq = '\0';
 		{
-			char *key = trim(l), *val = trim(eq + 1), *exp;
-			size_t vlen = strlen(val);
+			char *key = trim(l), *val = unquote(trim(eq + 1)), *exp;
 			if (!*key) {
 				util_seterr(errstr, errstr_size, "%s:%d: empty key", path, lineno);
 				goto fail;
-			}
-			if (vlen >= 2 && ((val[0] == '"' && val[vlen - 1] == '"') ||
-					  (val[0] == '\'' && val[vlen - 1] == '\''))) {
-				val[vlen - 1] = '\0';
-				val++;
 			}
 			if (conf_kv(cur, key)) {
 				util_seterr(errstr, errstr_size, "%s:%d: key '%s' repeated in [%s]", path,
@@ -284,7 +289,6 @@ int conf_env_file(const char *path, char *errstr, size_t errstr_size)
 		return errno == ENOENT ? 0 : util_seterr(errstr, errstr_size, "%s: %s", path, strerror(errno));
 	while (fgets(line, sizeof line, f)) {
 		char *l = trim(line), *eq, *val;
-		size_t vlen;
 		lineno++;
 		if (!*l || *l == '#')
 			continue;
@@ -296,13 +300,7 @@ int conf_env_file(const char *path, char *errstr, size_t errstr_size)
 			return util_seterr(errstr, errstr_size, "%s:%d: expected KEY=VALUE", path, lineno);
 		}
 		*eq = '\0';
-		val = trim(eq + 1);
-		vlen = strlen(val);
-		if (vlen >= 2 && ((val[0] == '"' && val[vlen - 1] == '"') ||
-				  (val[0] == '\'' && val[vlen - 1] == '\''))) {
-			val[vlen - 1] = '\0';
-			val++;
-		}
+		val = unquote(trim(eq + 1));
 		setenv(trim(l), val, 0);
 	}
 	fclose(f);
