@@ -701,7 +701,6 @@ int lsn_reload_tls(struct lsn *l, const struct tls_conf *c, char *errstr, size_t
 const struct lsn_conf *lsn_config(const struct lsn *l) { return &l->conf; }
 void lsn_get_stats(const struct lsn *l, struct lsn_stats *out) { *out = l->stats; }
 int lsn_port(const struct lsn *l) { return l->port; }
-int lsn_pending(const struct lsn *l) { return l->pending_total; }
 
 int lsn_busy(const struct lsn *l)
 {

@@ -77,8 +77,6 @@ const struct lsn_conf *lsn_config(const struct lsn *l);
 void lsn_get_stats(const struct lsn *l, struct lsn_stats *out);
 /* The bound port (useful when the configuration said 0). */
 int lsn_port(const struct lsn *l);
-/* Frames read but not yet answered, over all connections. */
-int lsn_pending(const struct lsn *l);
 /* Non-zero while any frame is unanswered or any answer is not yet written. */
 int lsn_busy(const struct lsn *l);
 

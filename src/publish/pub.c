@@ -172,14 +172,11 @@ const struct ledger_entry *pub_job_ledger(const struct pub_job *j)
 	return j->has_ledger ? &j->ledger : NULL;
 }
 
-void *pub_job_opaque(const struct pub_job *j) { return j->opaque; }
-
 void pub_job_set_cb(struct pub_job *j, pub_done_cb cb, void *opaque)
 {
 	j->cb = cb;
 	j->opaque = opaque;
 }
-size_t pub_job_bytes(const struct pub_job *j) { return j->bytes; }
 
 /* ---- completions ---------------------------------------------------------- */
 

@@ -82,10 +82,8 @@ int pub_job_add(struct pub_job *job, const char *topic, const void *key, size_t 
 /* Attach the ledger entry (copied) written to the state topic with the job. */
 void pub_job_set_ledger(struct pub_job *job, const struct ledger_entry *e);
 const struct ledger_entry *pub_job_ledger(const struct pub_job *job);
-void *pub_job_opaque(const struct pub_job *job);
 /* Change the completion callback (before submitting). */
 void pub_job_set_cb(struct pub_job *job, pub_done_cb cb, void *opaque);
-size_t pub_job_bytes(const struct pub_job *job);
 
 /* Submit a job for the lane of `origin`. On success the publisher owns the job
  * until its callback has run (the callback frees it or keeps it).
