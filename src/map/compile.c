@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "util.h"
 
 int map_perr(struct parser *P, const struct map_token *t, int coloff, const char *fmt, ...)
@@ -607,7 +608,7 @@ struct map_mapping *map_compile(struct map_set *set, const char *file, const cha
 	P.t = lx.v;
 	P.n = lx.n;
 	P.hash = EVP_MD_CTX_new();
-	if (!P.hash || !EVP_DigestInit_ex(P.hash, EVP_sha256(), NULL))
+	if (!P.hash || !EVP_DigestInit_ex(P.hash, digest_sha256(), NULL))
 		goto fail;
 	EVP_DigestUpdate(P.hash, text, len);
 	m = P.m = map_pool_alloc(set->pool, sizeof(*m));

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <librdkafka/rdkafka.h>
 #include <openssl/sha.h>
+
+#include "digest.h"
 
 #include "util.h"
 
@@ -28,7 +29,7 @@ void map_uuid5(char out[37], const void *name, size_t len)
 	if (buf) {
 		memcpy(buf, hb_namespace, 16);
 		memcpy(buf + 16, name, len);
-		SHA1(buf, len + 16, md);
+		EVP_Digest(buf, len + 16, md, NULL, digest_sha1(), NULL);
 		memcpy(u, md, 16);
 		if (buf != stackbuf)
 			free(buf);
@@ -69,17 +70,6 @@ void map_event_id(char out[37], const void *key, size_t key_len, size_t index)
 	map_uuid5(out, buf, n);
 	if (buf != stackbuf)
 		free(buf);
-}
-
-rd_kafka_headers_t *map_event_kafka_headers(const struct map_event *ev)
-{
-	rd_kafka_headers_t *h = rd_kafka_headers_new(ev->nheaders);
-	for (size_t i = 0; h && i < ev->nheaders; i++)
-		if (rd_kafka_header_add(h, ev->headers[i].name, -1, ev->headers[i].value, -1)) {
-			rd_kafka_headers_destroy(h);
-			return NULL;
-		}
-	return h;
 }
 
 char *map_event_json(const struct map_event *ev)
@@ -160,20 +150,22 @@ ssize_t map_event_avro(const struct map_event *ev, void *buf, size_t size, char 
 	avro_writer_t w;
 	ssize_t len;
 
+	pthread_mutex_lock(&sc->value_mu);
 	avro_value_reset(&sc->value);
-	if (avro_put_nonnull(&sc->root, MF_RECORD, ev->tree, &sc->value, errstr, errstr_size))
-		return -1;
-	w = avro_writer_memory(buf, (int64_t)size);
-	if (!w)
-		return util_seterr(errstr, errstr_size, "avro: %s", avro_strerror());
-	if (avro_value_write(w, &sc->value)) {
+	if (avro_put_nonnull(&sc->root, MF_RECORD, ev->tree, &sc->value, errstr, errstr_size)) {
+		len = -1;
+	} else if (!(w = avro_writer_memory(buf, (int64_t)size))) {
+		len = util_seterr(errstr, errstr_size, "avro: %s", avro_strerror());
+	} else if (avro_value_write(w, &sc->value)) {
 		size_t need = 0;
 		avro_value_sizeof(&sc->value, &need);
 		avro_writer_free(w);
-		return util_seterr(errstr, errstr_size, "avro: buffer of %zu bytes too small, "
-				   "%zu needed", size, need);
+		len = util_seterr(errstr, errstr_size, "avro: buffer of %zu bytes too small, "
+				  "%zu needed", size, need);
+	} else {
+		len = (ssize_t)avro_writer_tell(w);
+		avro_writer_free(w);
 	}
-	len = (ssize_t)avro_writer_tell(w);
-	avro_writer_free(w);
+	pthread_mutex_unlock(&sc->value_mu);
 	return len;
 }

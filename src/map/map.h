@@ -10,9 +10,8 @@
  * `required` rule comes out empty (the message is then rejected with a
  * reason naming the target and the source path, never a value).
  *
- * A set is immutable after loading and may be shared by threads, except for
- * the Avro encoder (map_event_avro), which reuses per-schema buffers: call it
- * from one thread per set.
+ * A set is immutable after loading and may be shared by threads (the Avro
+ * encoder, map_event_avro, serialises its calls per schema).
  */
 #ifndef HB_MAP_H
 #define HB_MAP_H
@@ -177,15 +176,11 @@ json_t *map_event_object(const struct map_event *ev);
 
 /* The event in Avro binary (no container, no wire-format prefix) into buf.
  * Returns the length, or -1 with errstr (too small: the needed size is not
- * known, grow and retry; or a value the schema refuses). Not thread-safe per
- * set (reuses the schema's value buffers). */
+ * known, grow and retry; or a value the schema refuses). Calls for one
+ * schema take turns (they reuse the schema's value buffers). */
 ssize_t map_event_avro(const struct map_event *ev, void *buf, size_t size, char *errstr,
 		       size_t errstr_size);
 
-/* The event's headers as librdkafka headers (new; ownership passes to
- * pub_job_add or the caller frees them). NULL on allocation failure. */
-struct rd_kafka_headers_s;
-struct rd_kafka_headers_s *map_event_kafka_headers(const struct map_event *ev);
 
 /* UUIDv5 in the hl7bridge namespace over (key, index): the eventId. out gets
  * 36 characters and a NUL. */

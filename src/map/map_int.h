@@ -2,6 +2,7 @@
 #ifndef HB_MAP_INT_H
 #define HB_MAP_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,11 +38,13 @@ struct map_schema {
 	char *text;                  /* the .avsc as read */
 	char *file;
 	struct map_field root;       /* MF_RECORD */
-	/* Avro (avro-c), built at load; the value is reused by the encoder. */
+	/* Avro (avro-c), built at load; the value is reused by the encoder,
+	 * one thread at a time (value_mu). */
 	avro_schema_t avro;
 	avro_value_iface_t *iface;
 	avro_value_t value;
 	int value_ok;
+	pthread_mutex_t value_mu;
 };
 
 /* Load one .avsc; NULL with errstr. */

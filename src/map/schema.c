@@ -148,6 +148,7 @@ struct map_schema *map_schema_load(const char *path, char *errstr, size_t errstr
 
 	if (!sc)
 		return NULL;
+	pthread_mutex_init(&sc->value_mu, NULL);
 	sc->file = strdup(path);
 	sc->text = util_read_file(path, MAP_MAX_FILE_SIZE, &len, errstr, errstr_size);
 	if (!sc->text)
@@ -211,6 +212,7 @@ void map_schema_free(struct map_schema *sc)
 		avro_value_iface_decref(sc->iface);
 	if (sc->avro)
 		avro_schema_decref(sc->avro);
+	pthread_mutex_destroy(&sc->value_mu);
 	field_clear(&sc->root);
 	free(sc->event);
 	free(sc->fullname);

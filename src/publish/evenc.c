@@ -75,6 +75,21 @@ void evenc_clear(struct evenc *e)
 	memset(e, 0, sizeof *e);
 }
 
+int evenc_copy(struct evenc *dst, const struct evenc *src)
+{
+	*dst = *src;
+	dst->buf = NULL;
+	dst->cap = 0;
+	dst->ids = NULL;
+	if (src->nids) {
+		dst->ids = malloc(src->nids * sizeof *src->ids);
+		if (!dst->ids)
+			return -1;
+		memcpy(dst->ids, src->ids, src->nids * sizeof *src->ids);
+	}
+	return 0;
+}
+
 static int32_t schema_id(const struct evenc *e, const struct map_schema *sc)
 {
 	for (size_t i = 0; i < e->nids; i++)
@@ -86,33 +101,28 @@ static int32_t schema_id(const struct evenc *e, const struct map_schema *sc)
 int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
 	      const char *origin, char *errstr, size_t errstr_size)
 {
-	rd_kafka_headers_t *h = map_event_kafka_headers(ev);
+	struct pub_hdr h[MAP_MAX_HEADERS + 1];
 	const char *key = ev->key && ev->key[0] ? ev->key : NULL;
 	size_t klen = key ? strlen(key) : 0;
 	char err[256];
-	int rc;
+	int nh = 0, rc;
 
-	if (!h)
-		return util_seterr(errstr, errstr_size, "out of memory");
-	if (origin)
-		rd_kafka_header_add(h, "hl7bridge-origin", -1, origin, -1);
+	for (size_t i = 0; i < ev->nheaders; i++)
+		h[nh++] = (struct pub_hdr){ ev->headers[i].name, ev->headers[i].value };
+	h[nh++] = (struct pub_hdr){ "hl7bridge-origin", origin };
 	if (!e->avro) {
 		char *json = map_event_json(ev);
-		if (!json) {
-			rd_kafka_headers_destroy(h);
+		if (!json)
 			return util_seterr(errstr, errstr_size, "JSON encoding failed");
-		}
-		rc = pub_job_add(job, ev->topic, key, klen, json, strlen(json), h);
+		rc = pub_job_add(job, ev->topic, key, klen, json, strlen(json), h, nh);
 		free(json);
 		return rc == 0 ? 0 : util_seterr(errstr, errstr_size, "out of memory");
 	}
 	int32_t id = schema_id(e, ev->schema);
 	ssize_t n = -1;
-	if (id < 0) {
-		rd_kafka_headers_destroy(h);
+	if (id < 0)
 		return util_seterr(errstr, errstr_size, "no registered schema for event %s",
 				   ev->event_type);
-	}
 	/* The encoder cannot say how much room it needs: grow and retry. */
 	for (;;) {
 		if (e->cap > REGISTRY_WIRE_HEADER) {
@@ -120,21 +130,17 @@ int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
 					   err, sizeof err);
 			if (n >= 0)
 				break;
-			if (e->cap >= EVENC_AVRO_MAX) {
-				rd_kafka_headers_destroy(h);
+			if (e->cap >= EVENC_AVRO_MAX)
 				return util_seterr(errstr, errstr_size, "Avro encoding failed: %s", err);
-			}
 		}
 		size_t cap = e->cap ? e->cap * 2 : 65536;
 		unsigned char *nb = realloc(e->buf, cap);
-		if (!nb) {
-			rd_kafka_headers_destroy(h);
+		if (!nb)
 			return util_seterr(errstr, errstr_size, "out of memory");
-		}
 		e->buf = nb;
 		e->cap = cap;
 	}
 	registry_wire_header(e->buf, id);
-	rc = pub_job_add(job, ev->topic, key, klen, e->buf, (size_t)n + REGISTRY_WIRE_HEADER, h);
+	rc = pub_job_add(job, ev->topic, key, klen, e->buf, (size_t)n + REGISTRY_WIRE_HEADER, h, nh);
 	return rc == 0 ? 0 : util_seterr(errstr, errstr_size, "out of memory");
 }

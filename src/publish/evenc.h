@@ -3,8 +3,8 @@
  * Avro in the Confluent wire format (magic 0, 4-byte schema id, binary),
  * with the mapping layer's headers plus hl7bridge-origin.
  *
- * One encoder per thread (it owns a scratch buffer) and per mapping set (the
- * set's Avro encoder is not thread-safe). Schema ids are resolved once, at
+ * One encoder per thread (it owns a scratch buffer; evenc_copy makes one for
+ * another thread) and per mapping set. Schema ids are resolved once, at
  * set-up, through the Schema Registry (blocking HTTP, never per message).
  */
 #ifndef HB_EVENC_H
@@ -35,6 +35,10 @@ struct evenc {
 int evenc_init(struct evenc *e, int avro, const struct map_set *maps, struct registry *reg,
 	       char *errstr, size_t errstr_size);
 void evenc_clear(struct evenc *e);
+
+/* An encoder for another thread: src's schema ids, a scratch buffer of its
+ * own. Returns 0, or -1 (memory). */
+int evenc_copy(struct evenc *dst, const struct evenc *src);
 
 /* Encode ev and add it to job. Returns 0, or -1 with errstr (no patient data). */
 int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "digest.h"
 #include "util.h"
 
 /* Open addressing with linear probing; deletion by backward shift, so there
@@ -65,7 +66,7 @@ void ledger_hash(uint8_t out[LEDGER_KEY_LEN], size_t n, const void *const parts[
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	const uint8_t sep = 0x1f;
 	unsigned int outlen = 0;
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(ctx, digest_sha256(), NULL);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			EVP_DigestUpdate(ctx, &sep, 1);

@@ -17,13 +17,14 @@
  * statistics.interval.ms itself; an idle lane polls for them this often. */
 #define PUB_STATS_INTERVAL_MS 1000
 
+/* A record lives in its job's arena: offsets, so the arena can grow. Its
+ * headers are "name\0value\0" pairs there; they become librdkafka headers
+ * only when produced (and again if a transaction is retried). */
 struct pub_rec {
-	char *topic;
-	void *key;
-	size_t key_len;
-	void *value;
-	size_t value_len;
-	rd_kafka_headers_t *hdrs;
+	size_t topic, key, value, hdrs; /* offsets into the arena */
+	size_t key_len, value_len;
+	int nhdrs;
+	unsigned has_key : 1, has_value : 1; /* else NULL (no key; a tombstone) */
 };
 
 struct pub_job {
@@ -32,6 +33,8 @@ struct pub_job {
 	void *opaque;
 	struct pub_rec *recs;
 	int n, cap;
+	char *arena; /* topics, keys, values and headers of recs */
+	size_t used, room;
 	size_t bytes;
 	int has_ledger;
 	struct ledger_entry ledger;
@@ -104,61 +107,69 @@ void pub_job_free(struct pub_job *j)
 {
 	if (!j)
 		return;
-	for (int i = 0; i < j->n; i++) {
-		free(j->recs[i].topic);
-		free(j->recs[i].key);
-		free(j->recs[i].value);
-		if (j->recs[i].hdrs)
-			rd_kafka_headers_destroy(j->recs[i].hdrs);
-	}
 	free(j->recs);
+	free(j->arena);
 	free(j);
 }
 
-static void *dup_bytes(const void *p, size_t n)
+/* Append n bytes (and a NUL when z) to the arena; returns the offset or
+ * SIZE_MAX on allocation failure. */
+static size_t arena_put(struct pub_job *j, const void *p, size_t n, int z)
 {
-	void *d;
-	if (!p)
-		return NULL;
-	d = malloc(n ? n : 1);
-	if (d && n)
-		memcpy(d, p, n);
-	return d;
+	size_t need = j->used + n + (z ? 1 : 0);
+	if (need > j->room) {
+		size_t room = j->room ? j->room : 1024;
+		while (room < need)
+			room *= 2;
+		char *a = realloc(j->arena, room);
+		if (!a)
+			return SIZE_MAX;
+		j->arena = a;
+		j->room = room;
+	}
+	size_t off = j->used;
+	if (n)
+		memcpy(j->arena + off, p, n);
+	if (z)
+		j->arena[off + n] = '\0';
+	j->used = need;
+	return off;
 }
 
 int pub_job_add(struct pub_job *j, const char *topic, const void *key, size_t key_len,
-		const void *value, size_t value_len, rd_kafka_headers_t *headers)
+		const void *value, size_t value_len, const struct pub_hdr *hdrs, int nhdrs)
 {
-	struct pub_rec *r;
+	struct pub_rec r = { .has_key = key != NULL, .has_value = value != NULL };
+	size_t used = j->used;
+	int bad = 0;
 	if (j->n == j->cap) {
 		int cap = j->cap ? j->cap * 2 : 4;
 		struct pub_rec *recs = realloc(j->recs, (size_t)cap * sizeof *recs);
 		if (!recs)
-			goto fail;
+			return -1;
 		j->recs = recs;
 		j->cap = cap;
 	}
-	r = &j->recs[j->n];
-	memset(r, 0, sizeof *r);
-	r->topic = strdup(topic);
-	r->key = dup_bytes(key, key_len);
-	r->key_len = key ? key_len : 0;
-	r->value = dup_bytes(value, value_len);
-	r->value_len = value ? value_len : 0;
-	r->hdrs = headers;
-	if (!r->topic || (key && !r->key) || (value && !r->value)) {
-		free(r->topic);
-		free(r->key);
-		free(r->value);
-		goto fail;
+	r.key_len = key ? key_len : 0;
+	r.value_len = value ? value_len : 0;
+	bad |= (r.topic = arena_put(j, topic, strlen(topic), 1)) == SIZE_MAX;
+	bad |= (r.key = arena_put(j, key, r.key_len, 0)) == SIZE_MAX;
+	bad |= (r.value = arena_put(j, value, r.value_len, 0)) == SIZE_MAX;
+	r.hdrs = j->used;
+	for (int i = 0; i < nhdrs && !bad; i++) {
+		if (!hdrs[i].value)
+			continue;
+		bad |= arena_put(j, hdrs[i].name, strlen(hdrs[i].name), 1) == SIZE_MAX;
+		bad |= arena_put(j, hdrs[i].value, strlen(hdrs[i].value), 1) == SIZE_MAX;
+		r.nhdrs++;
 	}
-	j->n++;
-	j->bytes += key_len + value_len + strlen(topic);
+	if (bad) {
+		j->used = used;
+		return -1;
+	}
+	j->recs[j->n++] = r;
+	j->bytes += r.key_len + r.value_len + strlen(topic);
 	return 0;
-fail:
-	if (headers)
-		rd_kafka_headers_destroy(headers);
-	return -1;
 }
 
 void pub_job_set_ledger(struct pub_job *j, const struct ledger_entry *e)
@@ -279,11 +290,19 @@ static int classify(struct pub *p, rd_kafka_error_t *e, const char *what)
 	return r;
 }
 
+/* hdrs: nhdrs "name\0value\0" pairs. librdkafka takes the headers it is
+ * given, so they are built for each attempt. */
 static int produce_one(struct lane *l, const char *topic, const void *key, size_t key_len,
-		       const void *value, size_t value_len, const rd_kafka_headers_t *hdrs)
+		       const void *value, size_t value_len, const char *hdrs, int nhdrs)
 {
 	for (;;) {
-		rd_kafka_headers_t *h = hdrs ? rd_kafka_headers_copy(hdrs) : NULL;
+		rd_kafka_headers_t *h = nhdrs ? rd_kafka_headers_new((size_t)nhdrs) : NULL;
+		const char *p = hdrs;
+		for (int i = 0; i < nhdrs; i++) {
+			size_t nl = strlen(p), vl = strlen(p + nl + 1);
+			rd_kafka_header_add(h, p, (ssize_t)nl, p + nl + 1, (ssize_t)vl);
+			p += nl + vl + 2;
+		}
 		rd_kafka_resp_err_t err = rd_kafka_producev(
 			l->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
 			RD_KAFKA_V_VALUE((void *)value, value_len),
@@ -311,7 +330,7 @@ static int flush_msg_keys(struct lane *l, const struct ledger_entry **keys, size
 	val = ledger_batch_value(keys, *n, now);
 	if (!val)
 		return -1;
-	rc = produce_one(l, l->pub->state_topic, key, (size_t)klen, val, strlen(val), NULL);
+	rc = produce_one(l, l->pub->state_topic, key, (size_t)klen, val, strlen(val), NULL, 0);
 	free(val);
 	*n = 0;
 	return rc;
@@ -326,11 +345,14 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 
 	for (struct pub_job *j = batch; j; j = j->next) {
 		for (int i = 0; i < j->n; i++) {
-			struct pub_rec *r = &j->recs[i];
-			if (produce_one(l, r->topic, r->key, r->key_len, r->value, r->value_len, r->hdrs))
+			const struct pub_rec *r = &j->recs[i];
+			const char *a = j->arena;
+			if (produce_one(l, a + r->topic, r->has_key ? a + r->key : NULL, r->key_len,
+					r->has_value ? a + r->value : NULL, r->value_len, a + r->hdrs,
+					r->nhdrs))
 				return -1;
-			atomic_fetch_add(&p->records, 1);
 		}
+		atomic_fetch_add(&p->records, (uint64_t)j->n);
 		if (!j->has_ledger)
 			continue;
 		j->ledger.state = LEDGER_COMMITTED;
@@ -347,7 +369,7 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 			int rc;
 			if (!val)
 				return -1;
-			rc = produce_one(l, p->state_topic, key, klen, val, strlen(val), NULL);
+			rc = produce_one(l, p->state_topic, key, klen, val, strlen(val), NULL, 0);
 			free(val);
 			if (rc)
 				return -1;

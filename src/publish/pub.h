@@ -75,10 +75,17 @@ void pub_free(struct pub *p);
 /* Jobs. A job owns copies of its records; build it, then submit it. */
 struct pub_job *pub_job_new(pub_done_cb cb, void *opaque);
 void pub_job_free(struct pub_job *job);
-/* Add a record. headers may be NULL; ownership of headers passes to the job.
+/* A record header; a NULL value leaves the header out. */
+struct pub_hdr {
+	const char *name;
+	const char *value;
+};
+
+/* Add a record (the job copies topic, key, value and the nhdrs headers into
+ * one buffer of its own). key NULL: no key; value NULL: a tombstone.
  * Returns 0 or -1 (allocation). */
 int pub_job_add(struct pub_job *job, const char *topic, const void *key, size_t key_len,
-		const void *value, size_t value_len, rd_kafka_headers_t *headers);
+		const void *value, size_t value_len, const struct pub_hdr *hdrs, int nhdrs);
 /* Attach the ledger entry (copied) written to the state topic with the job. */
 void pub_job_set_ledger(struct pub_job *job, const struct ledger_entry *e);
 const struct ledger_entry *pub_job_ledger(const struct pub_job *job);

@@ -146,7 +146,7 @@ static struct pub_result run_pub(int lanes, int batch, int n, const char *topic,
 		size_t lens[] = { sizeof i };
 		struct pub_job *j = pub_job_new(done_cb, NULL);
 		snprintf(key, sizeof key, "p%d", i % 1000);
-		pub_job_add(j, topic, key, strlen(key), value, value_len, NULL);
+		pub_job_add(j, topic, key, strlen(key), value, value_len, NULL, 0);
 		memset(&e, 0, sizeof e);
 		ledger_hash(e.key, 1, parts, lens);
 		e.key[0] ^= (uint8_t)t0; /* distinct across runs */

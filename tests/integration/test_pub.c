@@ -24,7 +24,7 @@ static struct pub_job *make_job(struct itest_tally *t, const char *topic, int i)
 
 	lens[0] = (size_t)snprintf(v, sizeof v, "m-%d", i);
 	snprintf(key, sizeof key, "p%d", i % 97);
-	cr_assert_eq(pub_job_add(j, topic, key, strlen(key), v, lens[0], NULL), 0);
+	cr_assert_eq(pub_job_add(j, topic, key, strlen(key), v, lens[0], NULL, 0), 0);
 	memset(&e, 0, sizeof e);
 	ledger_hash(e.key, 1, parts, lens);
 	e.kind = LEDGER_MSG;

@@ -36,7 +36,7 @@ static struct pub_job *make_job(struct itest_tally *t, const char *topic, int i)
 	struct ledger_entry e;
 	struct pub_job *j = pub_job_new(itest_tally_cb, t);
 	size_t n = (size_t)snprintf(v, sizeof v, "m-%d", i);
-	pub_job_add(j, topic, "patient", 7, v, n, NULL);
+	pub_job_add(j, topic, "patient", 7, v, n, NULL, 0);
 	memset(&e, 0, sizeof e);
 	key_of(e.key, i);
 	e.kind = LEDGER_MSG;

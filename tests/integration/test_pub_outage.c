@@ -115,7 +115,7 @@ Test(outage, broker_down_twenty_seconds, .timeout = 300)
 		size_t lens[1];
 		struct pub_job *j = pub_job_new(done_cb, NULL);
 		lens[0] = (size_t)snprintf(v, sizeof v, "m-%d", i);
-		pub_job_add(j, topic, "k", 1, v, lens[0], NULL);
+		pub_job_add(j, topic, "k", 1, v, lens[0], NULL, 0);
 		memset(&e, 0, sizeof e);
 		ledger_hash(e.key, 1, parts, lens);
 		strcpy(e.ack, "AA");
