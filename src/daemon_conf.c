@@ -137,6 +137,9 @@ static int load_drop(struct conf *c, struct conf_section *s, const struct daemon
 	if (conf_int(c, s, "max.inflight", d->max_inflight, 1, 1000, &v, errstr, errstr_size))
 		return -1;
 	d->max_inflight = (int)v;
+	if (conf_int(c, s, "threads", d->threads, 1, 64, &v, errstr, errstr_size))
+		return -1;
+	d->threads = (int)v;
 	if (conf_duration_ms(c, s, "quiet.period", d->quiet_ms, &d->quiet_ms, errstr, errstr_size) ||
 	    conf_duration_ms(c, s, "rescan", d->rescan_ms, &d->rescan_ms, errstr, errstr_size) ||
 	    conf_duration_ms(c, s, "progress.interval", d->progress_ms, &d->progress_ms, errstr,

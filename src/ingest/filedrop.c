@@ -23,6 +23,8 @@ void drop_conf_defaults(struct drop_conf *c)
 	c->max_file_size = 1LL << 30;
 	c->max_per_txn = 2000;
 	c->max_inflight = 4;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	c->threads = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
 	c->quiet_ms = 2000;
 	c->rescan_ms = 5000;
 	c->progress_ms = 10000;

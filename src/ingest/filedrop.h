@@ -48,6 +48,7 @@ struct drop_conf {
 	int64_t max_file_size;
 	int max_per_txn;        /* messages per transaction */
 	int max_inflight;       /* slices awaiting their commit */
+	int threads;            /* mapping threads per (large) file */
 	int64_t quiet_ms;
 	int64_t rescan_ms;
 	int64_t progress_ms;    /* progress log interval */

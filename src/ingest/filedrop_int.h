@@ -9,6 +9,9 @@
 #include "publish/evenc.h"
 
 #define DROP_QUEUE_MAX 8
+/* Files smaller than this are mapped by one thread whatever `threads` says
+ * (a second thread would have little to do). */
+#define DROP_SHARD_MIN_BYTES (64 << 10)
 
 struct drop_cand {
 	struct drop_cand *next;

@@ -1,9 +1,11 @@
 /* fileproc — a drop's worker thread: read a claimed file, publish its
- * messages in slices with the file's progress in the ledger, report, move. */
+ * messages in slices with the file's progress in the ledger (mapped by
+ * several threads for large files), report, move. */
 #include "ingest/filedrop_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "digest.h"
 #include "log.h"
 #include "map/input.h"
 #include "publish/records.h"
@@ -26,21 +29,40 @@ struct slice {
 	int done;
 };
 
-/* One file in progress. */
+/* One file in progress. Its messages are cut into slices of
+ * max.messages.per.transaction (slice k holds messages k*n .. k*n+n-1), each
+ * published as one job with the file's progress (next_index) in the ledger.
+ * Several shards (threads) map the slices in turn, shard i taking the slices
+ * k with k % nshards == i; the slices are submitted in order, to one lane,
+ * so they commit in order and next_index only grows. */
 struct fstate {
 	struct drop *d;
 	const char *name;
+	const char *buf;
+	size_t len;
+	int64_t now_ms;
 	uint8_t key[LEDGER_KEY_LEN];
 	char hex[2 * LEDGER_KEY_LEN + 1];
 	size_t resume_at;        /* messages committed before a crash */
-	size_t items;            /* messages seen */
+	size_t next_slice;       /* under d->mu: the slice to submit next */
+	atomic_int stopped;      /* stop requested, a slice failed, or memory */
+	atomic_size_t mapped;    /* messages mapped so far (progress lines) */
+	int64_t started_ms, last_progress_ms;
+};
+
+/* One thread's share of a file. */
+struct shard {
+	struct fstate *f;
+	struct map_input_shard part;
+	pthread_t thread;
+	struct evenc *enc;       /* the drop's for shard 0, else own (own_enc) */
+	struct evenc own_enc;
 	struct pub_job *job;     /* the slice being filled */
-	int in_slice;
 	json_t *errors;          /* report entries */
 	uint64_t published, events, dead, filtered;
-	int stopped;             /* stop requested or a slice failed */
-	int64_t started_ms, last_progress_ms;
-	size_t len;
+	size_t count;            /* messages in the file */
+	int rc;
+	char err[512];
 };
 
 static void slice_done_cb(struct pub_job *job, enum pub_status st, const char *reason, void *opaque)
@@ -73,11 +95,23 @@ static void slice_done_cb(struct pub_job *job, enum pub_status st, const char *r
 	free(s);
 }
 
-/* Submit the current slice (creating an empty one to carry the final
- * progress if needed). Blocks while max_inflight slices await their commit.
- * Returns -1 when stopping or a slice failed. */
-static int submit_slice(struct fstate *f, uint32_t next_index, uint32_t total, int done)
+static void stop_file(struct fstate *f)
 {
+	struct drop *d = f->d;
+	atomic_store(&f->stopped, 1);
+	pthread_mutex_lock(&d->mu);
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Submit the shard's slice `slice` (creating an empty job to carry the final
+ * progress if needed) once the slices before it are submitted; the final one
+ * (done) goes after everything. Blocks while max_inflight slices await their
+ * commit. Returns -1 when stopping or a slice failed. */
+static int submit_slice(struct shard *sh, size_t slice, uint32_t next_index, uint32_t total,
+			int done)
+{
+	struct fstate *f = sh->f;
 	struct drop *d = f->d;
 	struct slice *s = calloc(1, sizeof *s);
 	struct ledger_entry le;
@@ -88,33 +122,37 @@ static int submit_slice(struct fstate *f, uint32_t next_index, uint32_t total, i
 	s->next_index = next_index;
 	s->total = total;
 	s->done = done;
-	if (!f->job)
-		f->job = pub_job_new(slice_done_cb, s);
+	if (!sh->job)
+		sh->job = pub_job_new(slice_done_cb, s);
 	else
-		pub_job_set_cb(f->job, slice_done_cb, s);
+		pub_job_set_cb(sh->job, slice_done_cb, s);
 	memset(&le, 0, sizeof le);
 	memcpy(le.key, f->key, LEDGER_KEY_LEN);
 	le.kind = LEDGER_FILE;
 	le.next_index = next_index;
 	le.total = total;
 	le.done = (uint8_t)done;
-	pub_job_set_ledger(f->job, &le);
+	if (sh->job)
+		pub_job_set_ledger(sh->job, &le);
 
 	pthread_mutex_lock(&d->mu);
-	while (!d->slice_failed && !d->stop && d->inflight >= d->c.max_inflight)
-		pthread_cond_wait(&d->cv, &d->mu);
 	for (;;) {
-		if (d->slice_failed || (d->stop && !done)) {
+		if (!sh->job || d->slice_failed || (d->stop && !done) || atomic_load(&f->stopped)) {
 			pthread_mutex_unlock(&d->mu);
-			pub_job_free(f->job);
+			pub_job_free(sh->job);
 			free(s);
-			f->job = NULL;
-			f->stopped = 1;
+			sh->job = NULL;
+			if (!atomic_load(&f->stopped))
+				stop_file(f);
 			return -1;
+		}
+		if ((!done && f->next_slice != slice) || d->inflight >= d->c.max_inflight) {
+			pthread_cond_wait(&d->cv, &d->mu);
+			continue;
 		}
 		uint64_t origin;
 		memcpy(&origin, f->key, sizeof origin); /* one file, one lane: slices commit in order */
-		if (pub_submit(d->env.pub, origin, f->job) == 0)
+		if (pub_submit(d->env.pub, origin, sh->job) == 0)
 			break;
 		/* the publisher is full: wait for completions */
 		struct timespec ts;
@@ -127,23 +165,24 @@ static int submit_slice(struct fstate *f, uint32_t next_index, uint32_t total, i
 		pthread_cond_timedwait(&d->cv, &d->mu, &ts);
 	}
 	d->inflight++;
+	f->next_slice = slice + 1;
+	pthread_cond_broadcast(&d->cv);
 	pthread_mutex_unlock(&d->mu);
-	f->job = NULL;
-	f->in_slice = 0;
+	sh->job = NULL;
 	return 0;
 }
 
-static void report_error(struct fstate *f, const struct map_item *it, int code, const char *reason)
+static void report_error(struct shard *sh, const struct map_item *it, int code, const char *reason)
 {
 	json_t *e = json_pack("{s:I, s:I, s:i, s:s}", "index", (json_int_t)it->index, "offset",
 			      (json_int_t)it->offset, "code", code, "reason", reason);
 	if (it->line)
 		json_object_set_new(e, "line", json_integer((json_int_t)it->line));
-	json_array_append_new(f->errors, e);
+	json_array_append_new(sh->errors, e);
 }
 
 struct evctx {
-	struct fstate *f;
+	struct shard *sh;
 	const char *origin;
 	int failed;
 	char err[256];
@@ -152,24 +191,33 @@ struct evctx {
 static int add_event_cb(const struct map_event *ev, void *opaque)
 {
 	struct evctx *x = opaque;
-	if (evenc_add(&x->f->d->enc, x->f->job, ev, x->origin, x->err, sizeof x->err) != 0) {
+	if (evenc_add(x->sh->enc, x->sh->job, ev, x->origin, x->err, sizeof x->err) != 0) {
 		x->failed = 1;
 		return -1;
 	}
-	x->f->events++;
+	x->sh->events++;
 	return 0;
 }
 
-static int dead_letter(struct fstate *f, const struct map_item *it, const char *stage, int code,
+static int dead_letter(struct shard *sh, const struct map_item *it, const char *stage, int code,
 		       const char *reason, const char *origin, const char *msgid)
 {
+	struct drop *d = sh->f->d;
 	char cs[16];
-	if (!f->d->c.deadletter)
+	if (!d->c.deadletter)
 		return 0;
 	snprintf(cs, sizeof cs, "%d", code);
-	f->dead++;
-	return records_add_deadletter(f->job, f->d->dl_topic, it->raw, it->raw_len, it->content_type,
+	sh->dead++;
+	return records_add_deadletter(sh->job, d->dl_topic, it->raw, it->raw_len, it->content_type,
 				      stage, cs, reason, &(struct rec_origin){ origin, msgid });
+}
+
+/* A message that produced no event: reported, and dead-lettered by policy. */
+static int reject(struct shard *sh, const struct map_item *it, const char *stage, int code,
+		  const char *reason, const char *origin)
+{
+	report_error(sh, it, code, reason);
+	return dead_letter(sh, it, stage, code, reason, origin, it->in ? it->in->message_id : NULL);
 }
 
 /* item_cb's answers besides 0 (go on): stop for now (shutdown, a slice
@@ -178,39 +226,53 @@ static int dead_letter(struct fstate *f, const struct map_item *it, const char *
 #define ITEM_STOP 1
 #define ITEM_FAIL 2
 
+static void progress(struct shard *sh)
+{
+	struct fstate *f = sh->f;
+	size_t n = atomic_fetch_add(&f->mapped, 1) + 1;
+	if (sh->part.mine != 0)
+		return; /* one thread writes the progress lines */
+	int64_t now = util_mono_ms();
+	if (now - f->last_progress_ms >= f->d->c.progress_ms) {
+		double secs = (double)(now - f->started_ms) / 1000.0;
+		log_info("drop", "%s: %s: %zu messages so far (%.0f msg/s)", f->d->c.name, f->name,
+			 f->resume_at + n, secs > 0 ? (double)n / secs : 0.0);
+		f->last_progress_ms = now;
+	}
+}
+
 static int item_cb(const struct map_item *it, void *opaque)
 {
-	struct fstate *f = opaque;
+	struct shard *sh = opaque;
+	struct fstate *f = sh->f;
 	struct drop *d = f->d;
 	struct map_reject rej;
 	char origin[512];
 	enum map_result r;
 
-	f->items = it->index + 1;
 	memset(&rej, 0, sizeof rej);
 	if (it->index < f->resume_at) {
 		/* committed before a crash: only rebuild the report */
 		if (!it->in)
-			report_error(f, it, it->err_code, it->error);
+			report_error(sh, it, it->err_code, it->error);
 		else if ((r = map_apply(d->maps, it->in, 0, NULL, NULL, NULL, &rej)) == MAP_REJECTED ||
 			 r == MAP_ERROR)
-			report_error(f, it, rej.err_code, rej.reason);
+			report_error(sh, it, rej.err_code, rej.reason);
 		return 0;
 	}
-	if (d->stop)
+	if (d->stop || atomic_load(&f->stopped))
 		return ITEM_STOP;
-	if (!f->job) {
-		f->job = pub_job_new(slice_done_cb, NULL);
-		if (!f->job)
+	if (!sh->job) {
+		sh->job = pub_job_new(slice_done_cb, NULL);
+		if (!sh->job)
 			return ITEM_FAIL;
 	}
 	snprintf(origin, sizeof origin, "file:%s:%s#%zu", d->c.name, f->name, it->index);
 	if (!it->in) {
-		report_error(f, it, it->err_code, it->error);
-		if (dead_letter(f, it, "parse", it->err_code, it->error, origin, NULL) != 0)
+		if (reject(sh, it, "parse", it->err_code, it->error, origin) != 0)
 			return ITEM_FAIL;
 	} else {
-		struct evctx x = { f, origin, 0, "" };
+		struct evctx x = { sh, origin, 0, "" };
 		r = map_apply(d->maps, it->in, d->env.avro ? MAP_AVRO : 0, add_event_cb, &x, NULL, &rej);
 		if (x.failed) {
 			/* Part of this message's events may be in the slice: do not commit
@@ -218,41 +280,41 @@ static int item_cb(const struct map_item *it, void *opaque)
 			log_error("drop", "%s: %s: %s; stopping this file", d->c.name, it->label, x.err);
 			return ITEM_FAIL;
 		}
-		if (r == MAP_OK) {
-			f->published++;
-		} else if (r == MAP_UNMATCHED) {
-			if (d->c.unmatched == MAP_UNMATCHED_FILTER) {
-				f->filtered++;
-			} else {
-				report_error(f, it, rej.err_code, rej.reason);
-				if (dead_letter(f, it, "map", rej.err_code, rej.reason, origin,
-						it->in->message_id) != 0)
-					return ITEM_FAIL;
-			}
-		} else {
-			report_error(f, it, rej.err_code, rej.reason);
-			if (dead_letter(f, it, "map", rej.err_code, rej.reason, origin,
-					it->in->message_id) != 0)
-				return ITEM_FAIL;
-		}
+		if (r == MAP_OK)
+			sh->published++;
+		else if (r == MAP_UNMATCHED && d->c.unmatched == MAP_UNMATCHED_FILTER)
+			sh->filtered++;
+		else if (reject(sh, it, "map", rej.err_code, rej.reason, origin) != 0)
+			return ITEM_FAIL;
 		if (d->env.raw)
-			records_add_raw(f->job,
+			records_add_raw(sh->job,
 					strcmp(it->content_type, "application/hl7-v2") == 0 ? d->raw_hl7
 											    : d->raw_fhir,
 					it->raw, it->raw_len, it->content_type,
 					&(struct rec_origin){ origin, it->in->message_id });
 	}
-	if (++f->in_slice >= d->c.max_per_txn &&
-	    submit_slice(f, (uint32_t)(it->index + 1), 0, 0) != 0)
+	size_t per = (size_t)d->c.max_per_txn;
+	if ((it->index + 1) % per == 0 &&
+	    submit_slice(sh, it->index / per, (uint32_t)(it->index + 1), 0, 0) != 0)
 		return ITEM_STOP;
-	int64_t now = util_mono_ms();
-	if (now - f->last_progress_ms >= d->c.progress_ms) {
-		double secs = (double)(now - f->started_ms) / 1000.0;
-		log_info("drop", "%s: %s: %zu messages so far (%.0f msg/s)", d->c.name, f->name,
-			 it->index + 1, secs > 0 ? (double)(it->index + 1 - f->resume_at) / secs : 0.0);
-		f->last_progress_ms = now;
-	}
+	progress(sh);
 	return 0;
+}
+
+static void run_shard(struct shard *sh)
+{
+	struct fstate *f = sh->f;
+	sh->rc = map_input_items_shard(f->name, f->buf, f->len, f->now_ms, &sh->part, item_cb, sh,
+				       &sh->count, sh->err, sizeof sh->err);
+	if (sh->rc == ITEM_STOP || sh->rc == ITEM_FAIL)
+		stop_file(f);
+}
+
+static void *shard_main(void *arg)
+{
+	run_shard(arg);
+	map_thread_release(); /* this thread's mapping scratch memory */
+	return NULL;
 }
 
 /* ---- files ------------------------------------------------------------------ */
@@ -291,27 +353,146 @@ static void finish(struct drop *d, const char *path, const char *dir, const char
 	drop_fsync_dir(dir);
 }
 
+/* Totals of a file's shards. */
+struct outcome {
+	size_t items;
+	uint64_t published, events, dead, filtered;
+	json_t *errors; /* by index */
+	int rc;         /* 0, -1 (the input broke off: err), or stopped */
+	int stopped;
+	char err[512];
+};
+
+static int by_index(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "index"));
+	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "index"));
+	return (x > y) - (x < y);
+}
+
+/* The shards' reports as one, in message order. */
+static json_t *merge_errors(struct shard *sh, unsigned n)
+{
+	size_t total = 0, k = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += json_array_size(sh[i].errors);
+	json_t **all = malloc((total ? total : 1) * sizeof *all);
+	json_t *out = json_array();
+	if (!all)
+		return out;
+	for (unsigned i = 0; i < n; i++)
+		for (size_t j = 0; j < json_array_size(sh[i].errors); j++)
+			all[k++] = json_array_get(sh[i].errors, j);
+	qsort(all, total, sizeof *all, by_index);
+	for (k = 0; k < total; k++)
+		json_array_append(out, all[k]);
+	free(all);
+	return out;
+}
+
+/* How many threads map this file: small files and inputs that cannot be
+ * sharded get one. */
+static unsigned shards_for(const struct drop *d, const struct fstate *f)
+{
+	if (d->c.threads <= 1 || f->len < DROP_SHARD_MIN_BYTES || !map_input_shardable(f->buf, f->len))
+		return 1;
+	return (unsigned)d->c.threads;
+}
+
+/* Publish the file's messages from resume_at on, slice by slice, then the
+ * final slice that marks it done (unless stopped). */
+static void publish(struct fstate *f, unsigned n, struct outcome *o)
+{
+	struct drop *d = f->d;
+	unsigned started = 1;
+	struct shard *sh = calloc(n, sizeof *sh);
+
+	memset(o, 0, sizeof *o);
+	if (!sh) {
+		o->stopped = 1;
+		o->errors = json_array();
+		return;
+	}
+	f->next_slice = f->resume_at / (size_t)d->c.max_per_txn;
+	for (unsigned i = 0; i < n; i++) {
+		sh[i].f = f;
+		sh[i].part = (struct map_input_shard){ (size_t)d->c.max_per_txn, n, i };
+		sh[i].errors = json_array();
+		sh[i].enc = &d->enc;
+		if (i > 0) {
+			if (evenc_copy(&sh[i].own_enc, &d->enc) != 0 ||
+			    pthread_create(&sh[i].thread, NULL, shard_main, &sh[i]) != 0) {
+				evenc_clear(&sh[i].own_enc);
+				log_error("drop", "%s: %s: cannot start a mapping thread; the file stays "
+						  "in work/", d->c.name, f->name);
+				stop_file(f);
+				break;
+			}
+			sh[i].enc = &sh[i].own_enc;
+			started++;
+		}
+	}
+	if (started == n)
+		run_shard(&sh[0]);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(sh[i].thread, NULL);
+
+	struct pub_job *last = NULL;
+	for (unsigned i = 0; i < started; i++) {
+		o->items = sh[i].count > o->items ? sh[i].count : o->items;
+		o->published += sh[i].published;
+		o->events += sh[i].events;
+		o->dead += sh[i].dead;
+		o->filtered += sh[i].filtered;
+		if (sh[i].rc == -1 && o->rc == 0) {
+			o->rc = -1;
+			snprintf(o->err, sizeof o->err, "%s", sh[i].err);
+		}
+		/* the last, partial slice: one shard holds it */
+		if (sh[i].job && !last)
+			last = sh[i].job;
+		else
+			pub_job_free(sh[i].job);
+		if (i > 0)
+			evenc_clear(&sh[i].own_enc);
+	}
+	o->errors = merge_errors(sh, started);
+	for (unsigned i = 0; i < n; i++)
+		json_decref(sh[i].errors);
+	o->stopped = atomic_load(&f->stopped) || started < n;
+	if (o->stopped) {
+		pub_job_free(last);
+	} else {
+		/* Read to the end (rc 0), or the input broke off at some point (rc
+		 * -1: the file goes to error/ with what was published before):
+		 * either way the final slice records the file as done, so the same
+		 * bytes dropped again publish nothing. */
+		struct shard fin = { .f = f, .job = last };
+		if (submit_slice(&fin, 0, (uint32_t)o->items, (uint32_t)o->items, 1) != 0)
+			o->stopped = 1;
+	}
+	free(sh);
+}
+
 static void process(struct drop *d, const char *path)
 {
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct fstate f;
+	struct outcome o = { 0 };
 	struct stat st;
 	struct ledger_entry le;
-	char err[512];
 	void *map = NULL;
-	int fd, rc, found;
+	int fd, found;
 
 	memset(&f, 0, sizeof f);
 	f.d = d;
 	f.name = name;
-	f.errors = json_array();
 	f.started_ms = f.last_progress_ms = util_mono_ms();
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		log_error("drop", "%s: cannot open %s: %s", d->c.name, name, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		json_decref(f.errors);
 		return;
 	}
 	f.len = (size_t)st.st_size;
@@ -321,7 +502,6 @@ static void process(struct drop *d, const char *path)
 				      "error", "larger than max.file.size");
 		finish(d, path, d->error, name, "toolarge", j, ".errors.json");
 		json_decref(j);
-		json_decref(f.errors);
 		pthread_mutex_lock(&d->mu);
 		d->stats.files_error++;
 		pthread_mutex_unlock(&d->mu);
@@ -333,15 +513,15 @@ static void process(struct drop *d, const char *path)
 		if (map == MAP_FAILED) {
 			log_error("drop", "%s: cannot map %s: %s", d->c.name, name, strerror(errno));
 			close(fd);
-			json_decref(f.errors);
 			return;
 		}
 		madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
 	}
 	close(fd);
+	f.buf = map ? map : "";
 	{
 		unsigned int n = 0;
-		EVP_Digest(map ? map : "", f.len, f.key, &n, EVP_sha256(), NULL);
+		EVP_Digest(f.buf, f.len, f.key, &n, digest_sha256(), NULL);
 		for (size_t i = 0; i < LEDGER_KEY_LEN; i++)
 			snprintf(f.hex + 2 * i, 3, "%02x", f.key[i]);
 	}
@@ -368,67 +548,59 @@ static void process(struct drop *d, const char *path)
 		pthread_mutex_unlock(&d->mu);
 		log_info("drop", "%s: %s resumes at message %zu", d->c.name, name, f.resume_at);
 	}
-	log_info("drop", "%s: publishing %s (%zu bytes, sha256 %.12s)", d->c.name, name, f.len, f.hex);
-	rc = map_input_items(name, map ? map : "", f.len, util_wall_ms(), item_cb, &f, err, sizeof err);
-	if (rc == ITEM_STOP || rc == ITEM_FAIL || f.stopped) {
-		pub_job_free(f.job);
-		f.job = NULL;
-		f.stopped = 1;
-		goto wait;
-	}
-	/* Read to the end (rc 0), or the input broke off at some point (rc -1:
-	 * the file goes to error/ with what was published before): either way
-	 * the final slice records the file as done, so the same bytes dropped
-	 * again publish nothing. */
-	submit_slice(&f, (uint32_t)f.items, (uint32_t)f.items, 1);
-wait:
+	unsigned shards = shards_for(d, &f);
+	log_info("drop", "%s: publishing %s (%zu bytes, sha256 %.12s, %u mapping thread%s)", d->c.name,
+		 name, f.len, f.hex, shards, shards > 1 ? "s" : "");
+	f.now_ms = util_wall_ms();
+	publish(&f, shards, &o);
+
 	pthread_mutex_lock(&d->mu);
 	while (d->inflight > 0)
 		pthread_cond_wait(&d->cv, &d->mu);
 	int failed = d->slice_failed;
 	d->slice_failed = 0;
 	pthread_mutex_unlock(&d->mu);
-	if (failed || f.stopped)
+	if (failed || o.stopped)
 		goto out; /* stays in work/ */
 	{
 		double secs = (double)(util_mono_ms() - f.started_ms) / 1000.0;
+		size_t nerr = json_array_size(o.errors);
 		json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:O}", "file", name, "sha256",
-				      f.hex, "messages", (json_int_t)f.items, "published",
-				      (json_int_t)f.published, "events", (json_int_t)f.events,
-				      "dead_lettered", (json_int_t)f.dead, "filtered",
-				      (json_int_t)f.filtered, "errors", f.errors);
-		if (rc < 0)
-			json_object_set_new(j, "error", json_string(err));
-		int bad = rc < 0;
-		finish(d, path, bad ? d->error : d->done, name, f.hex,
-		       (bad || json_array_size(f.errors) > 0) ? j : NULL, ".errors.json");
+				      f.hex, "messages", (json_int_t)o.items, "published",
+				      (json_int_t)o.published, "events", (json_int_t)o.events,
+				      "dead_lettered", (json_int_t)o.dead, "filtered",
+				      (json_int_t)o.filtered, "errors", o.errors);
+		int bad = o.rc < 0;
+		if (bad)
+			json_object_set_new(j, "error", json_string(o.err));
+		finish(d, path, bad ? d->error : d->done, name, f.hex, (bad || nerr > 0) ? j : NULL,
+		       ".errors.json");
 		json_decref(j);
 		pthread_mutex_lock(&d->mu);
 		if (bad)
 			d->stats.files_error++;
 		else
 			d->stats.files_done++;
-		d->stats.messages += f.items - f.resume_at;
-		d->stats.events += f.events;
-		d->stats.rejected += json_array_size(f.errors);
-		d->stats.deadlettered += f.dead;
-		d->stats.filtered += f.filtered;
+		d->stats.messages += o.items - f.resume_at;
+		d->stats.events += o.events;
+		d->stats.rejected += nerr;
+		d->stats.deadlettered += o.dead;
+		d->stats.filtered += o.filtered;
 		d->stats.bytes += f.len;
 		pthread_mutex_unlock(&d->mu);
 		if (bad)
 			log_warn("drop", "%s: %s: %s; %zu messages before it were published; moved to error/",
-				 d->c.name, name, err, f.items);
+				 d->c.name, name, o.err, o.items);
 		else
 			log_info("drop", "%s: %s done: %zu messages, %llu events, %zu rejected, %.1f MB/s "
 					 "(%.1f s)",
-				 d->c.name, name, f.items, (unsigned long long)f.events,
-				 json_array_size(f.errors),
+				 d->c.name, name, o.items, (unsigned long long)o.events, nerr,
 				 secs > 0 ? (double)f.len / 1e6 / secs : 0.0, secs);
 	}
 out:
+	json_decref(o.errors);
 	if (map)
 		munmap(map, f.len);
-	json_decref(f.errors);
 }
 
 void *drop_worker_main(void *arg)

@@ -36,7 +36,15 @@ struct split {
 	void *opaque;
 	struct hl7_seg *segs;
 	size_t index;
+	const struct map_input_shard *shard; /* NULL: every message */
 };
+
+/* Whether message `index` is another shard's: then it is counted, not read. */
+static int other_shard(const struct split *s, size_t index)
+{
+	const struct map_input_shard *sh = s->shard;
+	return sh && sh->of > 1 && (index / sh->slice) % sh->of != sh->mine;
+}
 
 /* One HL7 message (from a batch or an MLLP frame) at `offset`. */
 static int hl7_one(struct split *s, const char *msg, size_t len, size_t offset)
@@ -47,6 +55,10 @@ static int hl7_one(struct split *s, const char *msg, size_t len, size_t offset)
 	char label[256], id[64] = "";
 	int rc;
 
+	if (other_shard(s, s->index)) {
+		s->index++;
+		return 0;
+	}
 	memset(&it, 0, sizeof it);
 	it.index = s->index++;
 	it.offset = offset;
@@ -234,6 +246,13 @@ static int ndjson_each(struct split *s, const char *buf, size_t len)
 	fhir_ndjson_init(&nd, buf, len, NULL);
 	for (;;) {
 		size_t start = nd.pos;
+		if (other_shard(s, s->index)) {
+			/* sharded only without Bundles: one line, one message */
+			if (!fhir_ndjson_skip(&nd))
+				break;
+			s->index++;
+			continue;
+		}
 		got = fhir_ndjson_next(&nd, &res, &line, &fe);
 		if (got == 0)
 			break;
@@ -268,47 +287,105 @@ static int ndjson_each(struct split *s, const char *buf, size_t len)
 	return 0;
 }
 
-int map_input_items(const char *name, const char *buf, size_t len, int64_t now_ms,
-		    map_item_cb cb, void *opaque, char *errstr, size_t n)
-{
-	struct split s = { name, buf, now_ms, cb, opaque, NULL, 0 };
-	size_t i = 0;
-	int rc;
+enum format { F_UNKNOWN, F_MLLP, F_HL7, F_NDJSON, F_FHIR };
 
+/* The input's format by its first bytes; *at gets where its content starts. */
+static enum format sniff(const char *buf, size_t len, size_t *at)
+{
+	size_t i = 0;
 	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
 		i = 3;
 	/* Not isspace(): it counts <VT>, which starts an MLLP frame. */
 	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\r' || buf[i] == '\n'))
 		i++;
-	if (i < len && (unsigned char)buf[i] == MLLP_VT) {
-		s.segs = malloc(HL7_DEFAULT_MAX_SEGMENTS * sizeof *s.segs);
-		rc = s.segs ? mllp_each(&s, buf + i, len - i, errstr, n)
-			    : util_seterr(errstr, n, "out of memory");
-		free(s.segs);
-		return rc;
-	}
+	*at = i;
+	if (i < len && (unsigned char)buf[i] == MLLP_VT)
+		return F_MLLP;
 	if (len - i >= 3 && (memcmp(buf + i, "MSH", 3) == 0 || memcmp(buf + i, "FHS", 3) == 0 ||
-			     memcmp(buf + i, "BHS", 3) == 0)) {
-		s.segs = malloc(HL7_DEFAULT_MAX_SEGMENTS * sizeof *s.segs);
-		rc = s.segs ? hl7_each(&s, buf + i, len - i, errstr, n)
-			    : util_seterr(errstr, n, "out of memory");
-		free(s.segs);
-		return rc;
+			     memcmp(buf + i, "BHS", 3) == 0))
+		return F_HL7;
+	if (i < len && buf[i] == '{' && is_ndjson(buf + i, len - i))
+		return F_NDJSON;
+	if (i < len && (buf[i] == '{' || buf[i] == '<'))
+		return F_FHIR;
+	return F_UNKNOWN;
+}
+
+int map_input_shardable(const char *buf, size_t len)
+{
+	size_t at;
+	switch (sniff(buf, len, &at)) {
+	case F_MLLP:
+	case F_HL7:
+		return 1;
+	case F_NDJSON:
+		/* A Bundle line holds several messages, known only once read. A
+		 * false alarm ("Bundle" in some text) only costs the sharding. */
+		return memmem(buf, len, "Bundle", 6) == NULL;
+	default:
+		return 0;
 	}
-	if (i < len && (buf[i] == '{' || buf[i] == '<')) {
+}
+
+int map_input_items_shard(const char *name, const char *buf, size_t len, int64_t now_ms,
+			  const struct map_input_shard *shard, map_item_cb cb, void *opaque,
+			  size_t *count, char *errstr, size_t n)
+{
+	struct split s = { name, buf, now_ms, cb, opaque, NULL, 0, NULL };
+	size_t i;
+	int rc;
+	enum format fmt = sniff(buf, len, &i);
+
+	if (count)
+		*count = 0;
+	if (shard && shard->of > 1) {
+		if (map_input_shardable(buf, len))
+			s.shard = shard;
+		else if (shard->mine != 0)
+			return 0; /* read whole by shard 0 alone */
+	}
+	switch (fmt) {
+	case F_MLLP:
+	case F_HL7:
+		s.segs = malloc(HL7_DEFAULT_MAX_SEGMENTS * sizeof *s.segs);
+		if (!s.segs)
+			rc = util_seterr(errstr, n, "out of memory");
+		else if (fmt == F_MLLP)
+			rc = mllp_each(&s, buf + i, len - i, errstr, n);
+		else
+			rc = hl7_each(&s, buf + i, len - i, errstr, n);
+		free(s.segs);
+		break;
+	case F_NDJSON:
+		rc = ndjson_each(&s, buf + i, len - i);
+		break;
+	case F_FHIR: {
 		fhir_error_t fe = { 0 };
-		if (buf[i] == '{' && is_ndjson(buf + i, len - i))
-			return ndjson_each(&s, buf + i, len - i);
 		json_t *res = fhir_read(buf + i, len - i, NULL, &fe);
-		if (!res)
-			return util_seterr(errstr, n, "%s:%d:%d: %s", name, fe.line, fe.column, fe.text);
+		if (!res) {
+			rc = util_seterr(errstr, n, "%s:%d:%d: %s", name, fe.line, fe.column, fe.text);
+			break;
+		}
 		rc = fhir_one(&s, res, buf + i, len - i,
 			      buf[i] == '<' ? "application/fhir+xml" : "application/fhir+json", i, 0);
 		json_decref(res);
-		return rc;
+		break;
 	}
-	return util_seterr(errstr, n,
-			   "%s: not HL7v2 (MSH, FHS, BHS, MLLP frames) and not FHIR (JSON or XML)", name);
+	default:
+		rc = util_seterr(errstr, n,
+				 "%s: not HL7v2 (MSH, FHS, BHS, MLLP frames) and not FHIR (JSON or XML)",
+				 name);
+		break;
+	}
+	if (count)
+		*count = s.index;
+	return rc;
+}
+
+int map_input_items(const char *name, const char *buf, size_t len, int64_t now_ms,
+		    map_item_cb cb, void *opaque, char *errstr, size_t n)
+{
+	return map_input_items_shard(name, buf, len, now_ms, NULL, cb, opaque, NULL, errstr, n);
 }
 
 struct each {

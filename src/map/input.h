@@ -37,6 +37,27 @@ typedef int (*map_item_cb)(const struct map_item *it, void *opaque);
 int map_input_items(const char *name, const char *buf, size_t len, int64_t now_ms,
 		    map_item_cb cb, void *opaque, char *errstr, size_t errstr_size);
 
+/* Reading one input with several threads: thread `mine` of `of` gets the
+ * messages of the slices (runs of `slice` consecutive messages, numbered
+ * from 0) whose number modulo `of` is `mine`; it counts the others without
+ * reading them, so every thread sees the same message numbers. Inputs that
+ * cannot be split that way (a FHIR document or Bundle, NDJSON with Bundles)
+ * go whole to thread 0 and the others get nothing. */
+struct map_input_shard {
+	size_t slice;
+	unsigned of, mine;
+};
+
+/* Whether buf can be read in shards (HL7v2 batches and dumps, NDJSON
+ * without Bundles). */
+int map_input_shardable(const char *buf, size_t len);
+
+/* map_input_items for one shard (shard NULL: the whole input); *count, if
+ * not NULL, gets the number of messages seen, delivered or not. */
+int map_input_items_shard(const char *name, const char *buf, size_t len, int64_t now_ms,
+			  const struct map_input_shard *shard, map_item_cb cb, void *opaque,
+			  size_t *count, char *errstr, size_t errstr_size);
+
 /* Tools' variant: stops with an error at the first unreadable message.
  * label names the message for messages to the user. */
 typedef int (*map_input_cb)(const struct map_input *in, const char *label, void *opaque);

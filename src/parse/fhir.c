@@ -335,10 +335,9 @@ void fhir_ndjson_init(fhir_ndjson_t *nd, const char *buf, size_t len,
 		fhir_limits_init(&nd->lim);
 }
 
-int fhir_ndjson_next(fhir_ndjson_t *nd, json_t **res, size_t *line_out,
-		     fhir_error_t *err)
+/* Advance to the next non-blank line: 1 with (*start, *n), 0 at the end. */
+static int ndjson_line(fhir_ndjson_t *nd, const char **start_out, size_t *n_out)
 {
-	*res = NULL;
 	while (nd->pos < nd->len) {
 		const char *start = nd->buf + nd->pos;
 		const char *nl = memchr(start, '\n', nd->len - nd->pos);
@@ -347,23 +346,43 @@ int fhir_ndjson_next(fhir_ndjson_t *nd, json_t **res, size_t *line_out,
 
 		nd->pos += n + (nl ? 1 : 0);
 		nd->line++;
-		if (line_out)
-			*line_out = nd->line;
 		for (i = 0; i < n; i++)
 			if (start[i] != ' ' && start[i] != '\t' && start[i] != '\r')
 				break;
 		if (i == n)
 			continue; /* blank lines (and a final newline) carry nothing */
-		*res = fhir_read_json(start, n, &nd->lim, err);
-		if (!*res) {
-			/* Position within the line becomes position within the file. */
-			if (err) {
-				err->line = (int)nd->line;
-				err->offset += (size_t)(start - nd->buf);
-			}
-			return -1;
-		}
+		*start_out = start;
+		*n_out = n;
 		return 1;
 	}
 	return 0;
+}
+
+int fhir_ndjson_next(fhir_ndjson_t *nd, json_t **res, size_t *line_out,
+		     fhir_error_t *err)
+{
+	const char *start;
+	size_t n;
+	*res = NULL;
+	if (!ndjson_line(nd, &start, &n))
+		return 0;
+	if (line_out)
+		*line_out = nd->line;
+	*res = fhir_read_json(start, n, &nd->lim, err);
+	if (!*res) {
+		/* Position within the line becomes position within the file. */
+		if (err) {
+			err->line = (int)nd->line;
+			err->offset += (size_t)(start - nd->buf);
+		}
+		return -1;
+	}
+	return 1;
+}
+
+int fhir_ndjson_skip(fhir_ndjson_t *nd)
+{
+	const char *start;
+	size_t n;
+	return ndjson_line(nd, &start, &n);
 }

@@ -121,5 +121,7 @@ void fhir_ndjson_init(fhir_ndjson_t *nd, const char *buf, size_t len,
  * iteration may continue). *line_out, if not NULL, gets the line number. */
 int fhir_ndjson_next(fhir_ndjson_t *nd, json_t **res, size_t *line_out,
 		     fhir_error_t *err);
+/* Step over the next non-blank line without reading it: 1, or 0 at the end. */
+int fhir_ndjson_skip(fhir_ndjson_t *nd);
 
 #endif

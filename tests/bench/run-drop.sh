@@ -6,8 +6,9 @@
 #
 #   tests/bench/run-drop.sh [BUILDDIR] [MESSAGES_PER_TRANSACTION]
 #
-# Prints the daemon's own "done" lines (messages, events, MB/s) and the wall
-# time from the drop to the file reaching done/.
+# Prints the daemon's own "done" lines (messages, events, MB/s), the wall
+# time from the drop to the file reaching done/, and the CPU seconds the
+# daemon and the broker spent on each file (the two share the machine).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$src/build}
@@ -57,11 +58,19 @@ CONF
 "$build/hl7bridge" run -c "$work/bench.conf" 2>"$work/log" &
 pid=$!
 until grep -q "ready in" "$work/log"; do sleep 0.2; kill -0 $pid; done
+kpid=$(cat "$src/tests/services/.run/kafka.pid" 2>/dev/null || true)
+cpu() { # user+system seconds of pid $1 (0 when unknown)
+	if [ -n "$1" ] && [ -r "/proc/$1/stat" ]; then
+		awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"
+	else echo 0; fi
+}
 for f in big.hl7 export.ndjson; do
+	d0=$(cpu $pid) k0=$(cpu "$kpid")
 	t0=$(date +%s.%N)
 	mv "$work/$f" "$work/drop/inbox/$f"
 	until [ -e "$work/drop/done/$f" ]; do sleep 0.1; kill -0 $pid; done
 	t1=$(date +%s.%N)
-	echo "$f: $(python3 -c "print('%.1f s from drop to done/' % ($t1 - $t0))")"
+	d1=$(cpu $pid) k1=$(cpu "$kpid")
+	echo "$f: $(python3 -c "print('%.1f s from drop to done/; CPU s: daemon %.1f, broker %.1f' % ($t1 - $t0, $d1 - $d0, $k1 - $k0))")"
 done
 grep -E "done:" "$work/log" | sed 's/^.*drop: //'

@@ -40,7 +40,8 @@ static void setup(struct env *e, const char *extra)
 		"[kafka]\nbootstrap.servers = %s\n"
 		"[topics]\npartitions = 3\ndeadletter = %s\nstate = %s\n"
 		"[publisher]\nlanes = 2\nlinger = 2ms\n"
-		"[drop main]\npath = %s\nquiet.period = 1s\nrescan = 1s\nmax.messages.per.transaction = 200\n%s",
+		"[drop main]\npath = %s\nquiet.period = 1s\nrescan = 1s\nmax.messages.per.transaction = 200\n"
+		"threads = 3\n%s",
 		e->inst, src, src, itest_bootstrap(), e->dlq, e->state, e->dir, extra ? extra : "");
 	fclose(f);
 }
