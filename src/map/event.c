@@ -77,6 +77,11 @@ char *map_event_json(const struct map_event *ev)
 	return map_node_json(&ev->schema->root, ev->tree, NULL);
 }
 
+ssize_t map_event_json_to(const struct map_event *ev, char **buf, size_t *cap)
+{
+	return map_node_json_to(&ev->schema->root, ev->tree, buf, cap);
+}
+
 json_t *map_event_object(const struct map_event *ev)
 {
 	return map_node_to_jansson(&ev->schema->root, ev->tree);

@@ -50,7 +50,7 @@ static int other_shard(const struct split *s, size_t index)
 static int hl7_one(struct split *s, const char *msg, size_t len, size_t offset)
 {
 	struct hl7_msg m;
-	struct hl7_error he = { 0 };
+	struct hl7_error he; /* hl7_seterr fills it all on failure */
 	struct map_item it;
 	char label[256], id[64] = "";
 	int rc;

@@ -171,6 +171,10 @@ void map_thread_release(void);
  * NULL on failure. */
 char *map_event_json(const struct map_event *ev);
 
+/* The same into the caller's buffer *buf of *cap bytes, grown with realloc
+ * as needed: the length (a NUL follows), or -1 (memory). */
+ssize_t map_event_json_to(const struct map_event *ev, char **buf, size_t *cap);
+
 /* The event as a jansson object (new reference), for tools and tests. */
 json_t *map_event_object(const struct map_event *ev);
 

@@ -23,7 +23,8 @@ enum map_ftype {
 /* A field of an event schema, as the language sees it: strings, records,
  * arrays of strings or records; each possibly nullable. */
 struct map_field {
-	char *name;
+	char *name;                  /* an Avro name: [A-Za-z_][A-Za-z0-9_]*, never escaped */
+	size_t name_len;
 	enum map_ftype type;
 	int nullable;
 	int automatic;               /* eventId, eventType, timestamp, lineage: set by the bridge */
@@ -78,6 +79,10 @@ struct map_node *map_node_append(struct map_arena *a, struct map_node *arr);
 void map_node_str(struct map_node *n, const char *s, size_t len);
 /* Compact JSON of record node n (heap; caller frees). */
 char *map_node_json(const struct map_field *root, const struct map_node *n, size_t *len);
+/* The same into *buf (grown with realloc; *cap is its size, both kept on
+ * failure too): the length (a NUL follows), or -1 (memory). */
+ssize_t map_node_json_to(const struct map_field *root, const struct map_node *n, char **buf,
+			 size_t *cap);
 /* The same as a jansson value (new reference). */
 json_t *map_node_to_jansson(const struct map_field *f, const struct map_node *n);
 

@@ -300,8 +300,10 @@ static int item_cb(void *scope, void *arg)
 		ic->failed = 1;
 		return oom(A);
 	}
-	snprintf(prefix, sizeof(prefix), "%s%.*s[%zu].", ic->prefix, (int)strlen(ic->r->target) - 2,
-		 ic->r->target, ic->base + ic->items->n);
+	prefix[0] = '\0';
+	if (ic->ex) /* the targets' names are for the explanation only */
+		snprintf(prefix, sizeof(prefix), "%s%.*s[%zu].", ic->prefix,
+			 (int)strlen(ic->r->target) - 2, ic->r->target, ic->base + ic->items->n);
 	A->env.scope = scope;
 	int rc = apply_rules(A, &item, leaf, ic->r->sub, ic->r->nsub, ic->ex, prefix, &nset);
 	A->env.scope = saved;
@@ -509,13 +511,20 @@ static int build_cb(void *scope, void *arg)
 	return 0;
 }
 
+/* A file's messages all share one now_ms: the last one is remembered. */
 static void iso_time(char out[32], int64_t ms)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+	static __thread int64_t last_ms = -1;
+	static __thread char last[32];
+	if (ms != last_ms) {
+		time_t t = (time_t)(ms / 1000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		size_t n = strftime(last, sizeof last, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(last + n, sizeof last - n, ".%03dZ", (int)(ms % 1000));
+		last_ms = ms;
+	}
+	memcpy(out, last, sizeof last);
 }
 
 /* The arena's first chunk is kept per thread: a message then costs no

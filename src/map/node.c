@@ -159,8 +159,9 @@ static void json_node(struct sbuf *b, const struct map_field *f, enum map_ftype 
 		for (size_t i = 0; i < f->nfields; i++) {
 			if (i)
 				sb_put(b, ",", 1);
-			sb_str(b, f->fields[i].name, strlen(f->fields[i].name));
-			sb_put(b, ":", 1);
+			sb_put(b, "\"", 1);
+			sb_put(b, f->fields[i].name, f->fields[i].name_len);
+			sb_put(b, "\":", 2);
 			json_node(b, &f->fields[i], f->fields[i].type, &n->kids[i]);
 		}
 		sb_put(b, "}", 1);
@@ -179,18 +180,29 @@ static void json_node(struct sbuf *b, const struct map_field *f, enum map_ftype 
 	(void)type;
 }
 
-char *map_node_json(const struct map_field *root, const struct map_node *n, size_t *len)
+ssize_t map_node_json_to(const struct map_field *root, const struct map_node *n, char **buf,
+			 size_t *cap)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = { *buf, 0, *cap, 0 };
 	json_node(&b, root, MF_RECORD, n);
 	sb_put(&b, "", 1);
-	if (b.oom) {
-		free(b.p);
+	*buf = b.p;
+	*cap = b.cap;
+	return b.oom ? -1 : (ssize_t)b.len - 1;
+}
+
+char *map_node_json(const struct map_field *root, const struct map_node *n, size_t *len)
+{
+	char *p = NULL;
+	size_t cap = 0;
+	ssize_t l = map_node_json_to(root, n, &p, &cap);
+	if (l < 0) {
+		free(p);
 		return NULL;
 	}
 	if (len)
-		*len = b.len - 1;
-	return b.p;
+		*len = (size_t)l;
+	return p;
 }
 
 json_t *map_node_to_jansson(const struct map_field *f, const struct map_node *n)

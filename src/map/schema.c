@@ -55,6 +55,7 @@ static int parse_record(json_t *t, struct map_field *f, struct named_list *nl, i
 		if (!fname)
 			return util_seterr(errstr, n, "record %s: field %zu has no name", name, i);
 		f->fields[i].name = strdup(fname);
+		f->fields[i].name_len = strlen(fname);
 		if (parse_type(json_object_get(fd, "type"), &f->fields[i], nl, depth + 1, errstr,
 			       n) != 0)
 			return -1;

@@ -214,7 +214,7 @@ static int p_can_group(const void *vp)
 static int add_view(struct hl7src_scope *sc, struct hl7_view v, struct map_arena *a,
 		    struct map_vals *out, const char *origin, char *errstr, size_t n)
 {
-	struct hl7_error he = { 0 };
+	struct hl7_error he; /* hl7_seterr fills it all on failure */
 	if (v.len == 0)
 		return 0;
 	size_t cap = HL7_UNESCAPE_BOUND(v.len);
@@ -233,7 +233,7 @@ static int passes(struct hl7src_scope *sc, const struct hl7src_path *p, struct h
 		  struct map_arena *a)
 {
 	struct hl7_view fv;
-	struct hl7_error he = { 0 };
+	struct hl7_error he; /* hl7_seterr fills it all on failure */
 	if (!p->filtered)
 		return 1;
 	hl7_get_rel(sc->m, rep, &p->fpath, &fv);

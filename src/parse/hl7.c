@@ -320,6 +320,18 @@ ssize_t hl7_seg_find(const struct hl7_msg *m, const char *id, size_t n,
 	return -1;
 }
 
+/* The first c in [p, end), or NULL. Fields and components are mostly a few
+ * bytes long, where a plain loop beats memchr's call and set-up; long ones
+ * (a report's text) still get memchr. */
+static inline const char *scan(const char *p, const char *end, char c)
+{
+	const char *stop = end - p > 32 ? p + 32 : end;
+	for (; p < stop; p++)
+		if (*p == c)
+			return p;
+	return p < end ? memchr(p, c, (size_t)(end - p)) : NULL;
+}
+
 int hl7_field(const struct hl7_msg *m, size_t s, uint32_t f,
 	      struct hl7_view *out)
 {
@@ -342,12 +354,12 @@ int hl7_field(const struct hl7_msg *m, size_t s, uint32_t f,
 	}
 	char fs = m->d.field;
 	while (skip--) {
-		const char *q = memchr(p, fs, (size_t)(end - p));
+		const char *q = scan(p, end, fs);
 		if (!q)
 			return 0;
 		p = q + 1;
 	}
-	const char *q = memchr(p, fs, (size_t)(end - p));
+	const char *q = scan(p, end, fs);
 	out->ptr = p;
 	out->len = (size_t)((q ? q : end) - p);
 	return 1;
@@ -362,12 +374,12 @@ int hl7_piece(struct hl7_view v, char sep, uint32_t n, struct hl7_view *out)
 	if (n == 0 || v.len == 0)
 		return 0;
 	while (--n) {
-		const char *q = memchr(p, sep, (size_t)(end - p));
+		const char *q = scan(p, end, sep);
 		if (!q)
 			return 0;
 		p = q + 1;
 	}
-	const char *q = memchr(p, sep, (size_t)(end - p));
+	const char *q = scan(p, end, sep);
 	out->ptr = p;
 	out->len = (size_t)((q ? q : end) - p);
 	return 1;
@@ -385,7 +397,7 @@ int hl7_iter_next(struct hl7_iter *it, struct hl7_view *out)
 {
 	if (it->done)
 		return 0;
-	const char *q = memchr(it->p, it->sep, (size_t)(it->end - it->p));
+	const char *q = scan(it->p, it->end, it->sep);
 	out->ptr = it->p;
 	if (q) {
 		out->len = (size_t)(q - it->p);

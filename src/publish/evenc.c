@@ -111,11 +111,12 @@ int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
 		h[nh++] = (struct pub_hdr){ ev->headers[i].name, ev->headers[i].value };
 	h[nh++] = (struct pub_hdr){ "hl7bridge-origin", origin };
 	if (!e->avro) {
-		char *json = map_event_json(ev);
-		if (!json)
+		char *json = (char *)e->buf;
+		ssize_t len = map_event_json_to(ev, &json, &e->cap);
+		e->buf = (unsigned char *)json;
+		if (len < 0)
 			return util_seterr(errstr, errstr_size, "JSON encoding failed");
-		rc = pub_job_add(job, ev->topic, key, klen, json, strlen(json), h, nh);
-		free(json);
+		rc = pub_job_add(job, ev->topic, key, klen, json, (size_t)len, h, nh);
 		return rc == 0 ? 0 : util_seterr(errstr, errstr_size, "out of memory");
 	}
 	int32_t id = schema_id(e, ev->schema);

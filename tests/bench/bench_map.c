@@ -23,6 +23,8 @@ struct sink {
 	int avro;
 	size_t events, bytes;
 	unsigned char buf[16384];
+	char *json; /* reused, as the daemon's encoder does */
+	size_t json_cap;
 };
 
 static int encode_cb(const struct map_event *ev, void *opaque)
@@ -37,11 +39,10 @@ static int encode_cb(const struct map_event *ev, void *opaque)
 		}
 		k->bytes += (size_t)n;
 	} else {
-		char *s = map_event_json(ev);
-		if (!s)
+		ssize_t n = map_event_json_to(ev, &k->json, &k->json_cap);
+		if (n < 0)
 			return -1;
-		k->bytes += strlen(s);
-		free(s);
+		k->bytes += (size_t)n;
 	}
 	k->events++;
 	return 0;
@@ -117,6 +118,7 @@ static int run(const struct map_set *set, const char *path, long n, int avro)
 	       "%zu B/event\n", name, avro ? "avro" : "json", (double)n / c,
 	       (double)k->events / c, c * 1e6 / (double)n, (double)n / s,
 	       k->bytes / (k->events ? k->events : 1));
+	free(k->json);
 	free(k);
 	free(buf);
 	return 0;

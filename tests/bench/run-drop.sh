@@ -49,6 +49,7 @@ mappings = $src/mappings
 schemas = $src/conf/schemas
 [kafka]
 bootstrap.servers = $HB_KAFKA_BOOTSTRAP
+${KAFKA_EXTRA:-}
 [topics]
 state = bench.drop.state.$$
 [drop bench]
