@@ -201,11 +201,14 @@ static int fhir_one(struct split *s, json_t *res, const char *raw, size_t raw_le
 		return 0;
 	}
 	const char *rid = json_string_value(json_object_get(res, "id"));
-	char *dump = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS);
-	const void *parts[1] = { dump };
-	size_t lens[1] = { dump ? strlen(dump) : 0 };
-	ledger_hash(key, 1, parts, lens);
-	free(dump);
+	/* the same key as ledger_hash over the canonical dump, without the dump */
+	if (fhir_canonical_sha256(res, key) != 0) {
+		char *dump = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS);
+		const void *parts[1] = { dump };
+		size_t lens[1] = { dump ? strlen(dump) : 0 };
+		ledger_hash(key, 1, parts, lens);
+		free(dump);
+	}
 	struct fhirsrc_scope sc;
 	fhirsrc_scope_init(&sc, res, NULL);
 	it.index = s->index++;

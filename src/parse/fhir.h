@@ -25,6 +25,7 @@
 #define HB_FHIR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 
 /* Default limits. A FHIR resource nests about 10 deep; a Bundle with
@@ -101,6 +102,11 @@ int fhir_bundle_iter_init(fhir_bundle_iter_t *it, json_t *bundle, fhir_error_t *
 int fhir_bundle_next(fhir_bundle_iter_t *it, fhir_entry_t *e, fhir_error_t *err);
 /* Bundle.type, or NULL. */
 const char *fhir_bundle_type(const json_t *bundle);
+
+/* SHA-256 over the resource's canonical JSON, the bytes
+ * json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS) gives, without making that
+ * string. Returns 0, or -1 (memory). */
+int fhir_canonical_sha256(const json_t *v, uint8_t out[32]);
 
 /* ---- NDJSON (bulk export): one resource per line ---- */
 

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # File-drop benchmark, end to end to committed events, against the real
 # broker of tests/services/ (started here unless HB_KAFKA_BOOTSTRAP is set):
-# a ~100 MB HL7v2 batch (ADT^A08, ~270 bytes each) and a 100,000-line NDJSON
-# export (FHIR Patient), dropped one after the other into a fresh drop.
+# 100 MB HL7v2 batches and 100,000-line NDJSON exports (FHIR Patient), small
+# and full-size messages (tests/bench/drop-inputs.py), dropped one after the
+# other into a fresh drop.
 #
 #   tests/bench/run-drop.sh [BUILDDIR] [MESSAGES_PER_TRANSACTION]
+#
+# INPUTS picks the inputs (default "hl7-small ndjson-small hl7-full
+# ndjson-full"); THREADS sets the drop's mapping threads; KAFKA_EXTRA adds
+# lines to [kafka] (e.g. "compression.codec = lz4").
 #
 # Prints the daemon's own "done" lines (messages, events, MB/s), the wall
 # time from the drop to the file reaching done/, and the CPU seconds the
@@ -27,20 +32,14 @@ if [ -z "${HB_KAFKA_BOOTSTRAP:-}" ]; then
 fi
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-python3 - "$src/samples/hl7v2/adt_a08.hl7" "$work" <<'PY'
-import sys
-sample = open(sys.argv[1], 'rb').read().rstrip(b'\r\n').split(b'\r')
-out, size, i = [], 0, 0
-while size < 100 * 1024 * 1024:
-    f = sample[0].split(b'|'); f[9] = b'BENCH%08d' % i
-    m = b'\r'.join([b'|'.join(f)] + sample[1:]) + b'\r\n'
-    out.append(m); size += len(m); i += 1
-open(sys.argv[2] + '/big.hl7', 'wb').write(b''.join(out))
-with open(sys.argv[2] + '/export.ndjson', 'w') as nd:
-    for i in range(100000):
-        nd.write('{"resourceType":"Patient","id":"p%d","meta":{"versionId":"1"},"identifier":[{"type":{"coding":[{"code":"MR"}]},"value":"BN%06d"}],"gender":"%s"}\n' % (i, i, "male" if i % 2 else "female"))
-PY
-ls -l "$work"/big.hl7 "$work"/export.ndjson | awk '{print $5, $NF}'
+inputs=${INPUTS:-hl7-small ndjson-small hl7-full ndjson-full}
+files=""
+for k in $inputs; do
+	case $k in hl7-*) f=$k.hl7 ;; *) f=$k.ndjson ;; esac
+	python3 "$src/tests/bench/drop-inputs.py" "$k" "$work/$f"
+	files="$files $f"
+done
+ls -l $(for f in $files; do echo "$work/$f"; done) | awk '{print $5, $NF}'
 
 cat >"$work/bench.conf" <<CONF
 [bridge]
@@ -55,6 +54,7 @@ state = bench.drop.state.$$
 [drop bench]
 path = $work/drop
 max.messages.per.transaction = $per_txn
+${THREADS:+threads = $THREADS}
 CONF
 "$build/hl7bridge" run -c "$work/bench.conf" 2>"$work/log" &
 pid=$!
@@ -65,7 +65,7 @@ cpu() { # user+system seconds of pid $1 (0 when unknown)
 		awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"
 	else echo 0; fi
 }
-for f in big.hl7 export.ndjson; do
+for f in $files; do
 	d0=$(cpu $pid) k0=$(cpu "$kpid")
 	t0=$(date +%s.%N)
 	mv "$work/$f" "$work/drop/inbox/$f"

@@ -321,3 +321,65 @@ Test(fhir_ndjson, crlf_and_no_final_newline)
 	json_decref(r);
 	cr_assert_eq(fhir_ndjson_next(&nd, &r, &line, &err), 0);
 }
+
+/* ---- canonical hash (the ledger key of a resource) ---- */
+
+#include <openssl/evp.h>
+
+static void expect_same_hash(json_t *v, const char *what)
+{
+	uint8_t want[32], got[32];
+	unsigned int n = 0;
+	char *dump = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	cr_assert_not_null(dump, "%s", what);
+	EVP_Digest(dump, strlen(dump), want, &n, EVP_sha256(), NULL);
+	cr_assert_eq(fhir_canonical_sha256(v, got), 0, "%s", what);
+	cr_assert_eq(memcmp(want, got, 32), 0, "%s: canonical hash differs from json_dumps %s", what,
+		     strlen(dump) < 300 ? dump : "(long)");
+	free(dump);
+}
+
+Test(fhir, canonical_hash_is_the_hash_of_the_sorted_compact_dump)
+{
+	static const char *tricky =
+		"{\"zeta\":1,\"Alpha\":[],\"alpha\":{},\"\\u00e9t\\u00e9\":\"caf\\u00e9 \\ud83d\\ude00\","
+		"\"_\":null,\"aa\":true,\"a\":false,\"a b\":\"tab\\there\\nnl\\rcr\\bbs\\fff\","
+		"\"ctl\":\"\\u0001\\u001f\\u007f q\\\" bs\\\\ sl/\",\"ints\":[0,-1,9007199254740993,"
+		"-9223372036854775808,9223372036854775807],\"reals\":[0.1,1e300,-0.0,39.78,1.0,1e-7,"
+		"-89.65,2.5e-308],\"deep\":[[[[{\"b\":[{}],\"a\":[[]]}]]]]}";
+	json_error_t je;
+	json_t *v = json_loads(tricky, 0, &je);
+	cr_assert_not_null(v, "%s", je.text);
+	expect_same_hash(v, "tricky values");
+	/* more keys than the stack array holds, and a string longer than the buffer */
+	json_t *big = json_object();
+	char key[16];
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof key, "k%03d", (i * 37) % 100);
+		json_object_set_new(big, key, json_integer(i));
+	}
+	char *longs = malloc(10000);
+	for (int i = 0; i < 9999; i++)
+		longs[i] = (char)(i % 50 == 0 ? '\n' : 'a' + i % 26);
+	longs[9999] = '\0';
+	json_object_set_new(big, "long", json_string(longs));
+	json_object_set(big, "nested", v);
+	expect_same_hash(big, "wide object, long string");
+	free(longs);
+	json_decref(big);
+	json_decref(v);
+	/* the shipped samples */
+	const char *samples[] = { "medicationrequest.json", "patient.json", "bundle.json" };
+	for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+		char path[1024], err[256];
+		size_t len;
+		snprintf(path, sizeof path, "%s/samples/fhir/%s", srcdir(), samples[i]);
+		char *buf = util_read_file(path, 1u << 20, &len, err, sizeof err);
+		cr_assert_not_null(buf, "%s", err);
+		json_t *r = json_loadb(buf, len, 0, &je);
+		cr_assert_not_null(r, "%s: %s", samples[i], je.text);
+		expect_same_hash(r, samples[i]);
+		json_decref(r);
+		free(buf);
+	}
+}

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Inputs for the file-drop benchmarks (synthetic data, no real patients).
+
+usage: drop-inputs.py KIND OUT [SIZE]
+
+  hl7-small     ADT^A08 of ~270 bytes (MSH, EVN, PID, PV1) until SIZE MB (100)
+  hl7-full      ADT^A01 of ~2.4 KB as hospitals send them (PD1, two NK1, a
+                full PV1 and PV2, OBX, three AL1, two DG1, GT1, IN1, IN2)
+                until SIZE MB (100)
+  ndjson-small  SIZE thousand (100) minimal Patient lines (~150 bytes)
+  ndjson-full   SIZE thousand (100) bulk-export Patient lines (~3 KB:
+                narrative, US Core extensions, four identifiers, two names,
+                telecom, geolocated address, marital status, communication)
+
+Every message has its own control id and patient id, so none is a duplicate
+of another in the ledger.
+"""
+import json
+import sys
+
+
+def hl7_small(i):
+    return ("MSH|^~\\&|ADTSYS|GENHOSP|HL7BRIDGE|CMM|20261127080000||ADT^A08^ADT_A01|BENCH%08d|P|2.5.1\r"
+            "EVN|A08|20261127080000\r"
+            "PID|1||BS%08d^^^GENHOSP^MR||Testpatient^Jane^Q||19800102|F|||200 Moved Ave^Unit 2^"
+            "Springfield^IL^62704^USA^H||^PRN^PH^^1^217^5550123\r"
+            "PV1|1|O|CLINIC^^^GENHOSP\r" % (i, i))
+
+
+def hl7_full(i):
+    g = "F" if i % 2 else "M"
+    segs = [
+        "MSH|^~\\&|EPICADT|GENHOSP^2.16.840.1.113883.3.9999^ISO|HL7BRIDGE|CMM|20261127080000||"
+        "ADT^A01^ADT_A01|BF%08d|P|2.5.1|||AL|NE|USA|UNICODE UTF-8" % i,
+        "EVN|A01|20261127080000|||JSMITH^Smith^John^^^^^^GENHOSP|20261127075500",
+        "PID|1||BF%08d^^^GENHOSP^MR^GENHOSP~900-%02d-%04d^^^SSA^SS~D%07d^^^ILDL^DL||"
+        "Testpatient^Jordan^Quinn^Jr^Mr^^L~Testpatient^Jordan^^^^^M|Example^Morgan|"
+        "19800102|%s||2106-3^White^CDCREC|200 Moved Ave^Unit 2^Springfield^IL^62704^USA^H^^SANGAMON~"
+        "PO Box 77^^Springfield^IL^62705^USA^M||^PRN^PH^^1^217^5550123~^NET^Internet^jordan.q@example.org|"
+        "^WPN^PH^^1^217^5550199^204|eng^English^ISO6392|M^Married^HL70002|CHR^Christian^HL70006|"
+        "ACC%08d^^^GENHOSP^AN|||N^Not Hispanic or Latino^HL70189||N|1|||||N"
+        % (i, i % 100, i % 10000, i % 10000000, g, i),
+        "PD1|||GENHOSP FAMILY PRACTICE^^1234|1122334455^Carter^Dana^^^^^^NPI^L^^^NPI",
+        "NK1|1|Testpatient^Riley^^^^^L|SPO^Spouse^HL70063|200 Moved Ave^Unit 2^Springfield^IL^62704^USA^H|"
+        "^PRN^PH^^1^217^5550124||EC^Emergency Contact^HL70131",
+        "NK1|2|Testpatient^Casey^^^^^L|CHD^Child^HL70063|12 Elm St^^Chatham^IL^62629^USA^H|"
+        "^PRN^PH^^1^217^5550456||N^Next-of-Kin^HL70131",
+        "PV1|1|I|4WEST^412^B^GENHOSP^^^^^4 West Med Surg|E^Emergency^HL70007|||"
+        "2233445566^Nguyen^Avery^^^Dr^MD^^NPI^L^^^NPI|3344556677^Patel^Sam^^^Dr^MD^^NPI^L^^^NPI||MED|||"
+        "7^Physician Referral^HL70023|||2233445566^Nguyen^Avery^^^Dr^MD^^NPI^L^^^NPI|IP|VN%08d^^^GENHOSP^VN|"
+        "BC^Blue Cross^HL70064||||||||||||||||||GENHOSP|||||20261127074500" % i,
+        "PV2|||R07.9^Chest pain, unspecified^I10||||||20261130|3|||||||||||||||||||||||N",
+        "OBX|1|NM|8302-2^Body height^LN||175|cm^centimeter^UCUM|||||F|||20261127075000",
+        "OBX|2|NM|29463-7^Body weight^LN||82.5|kg^kilogram^UCUM|||||F|||20261127075000",
+        "AL1|1|DA|70618^Penicillin^RXNORM|SV^Severe^HL70128|Anaphylaxis|20050312",
+        "AL1|2|FA|227493005^Cashew nuts^SCT|MO^Moderate^HL70128|Hives",
+        "AL1|3|EA|111088007^Latex^SCT|MI^Mild^HL70128|Rash",
+        "DG1|1||R07.9^Chest pain, unspecified^I10||20261127074500|A",
+        "DG1|2||I10^Essential (primary) hypertension^I10||20261127074500|W",
+        "GT1|1|G%08d|Testpatient^Jordan^Quinn^Jr||200 Moved Ave^Unit 2^Springfield^IL^62704^USA^H|"
+        "^PRN^PH^^1^217^5550123||19800102|%s||SEL^Self^HL70063" % (i, g),
+        "IN1|1|BCBSPPO^Blue Cross PPO|60054|Blue Cross Blue Shield of Illinois|"
+        "PO Box 805107^^Chicago^IL^60680^USA||^WPN^PH^^1^800^5550000|GRP%06d|ACME MANUFACTURING||||"
+        "20260101|20261231|||Testpatient^Jordan^Quinn^Jr|SEL^Self^HL70063|19800102|"
+        "200 Moved Ave^Unit 2^Springfield^IL^62704^USA^H|||1||||||||||||||XZP%09d" % (i % 1000000, i),
+        "IN2|1|900-%02d-%04d|ACME MANUFACTURING" % (i % 100, i % 10000),
+    ]
+    return "\r".join(segs) + "\r"
+
+
+def ndjson_small(i):
+    return ('{"resourceType":"Patient","id":"p%d","meta":{"versionId":"1"},"identifier":[{"type":'
+            '{"coding":[{"code":"MR"}]},"value":"BN%06d"}],"gender":"%s"}'
+            % (i, i, "male" if i % 2 else "female"))
+
+
+def ndjson_full(i):
+    pid = "b%07d-5f0c-4c2a-9a57-%012d" % (i, i)
+    g = "male" if i % 2 else "female"
+    us = "http://hl7.org/fhir/us/core/StructureDefinition/"
+    v2 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+    r = {
+        "resourceType": "Patient", "id": pid,
+        "meta": {"versionId": "1", "lastUpdated": "2026-11-26T23:10:04.512+00:00",
+                 "profile": [us + "us-core-patient"]},
+        "text": {"status": "generated",
+                 "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Generated by a synthetic "
+                        "population tool. Version identifier: v3.2.0</div>"},
+        "extension": [
+            {"url": us + "us-core-race", "extension": [
+                {"url": "ombCategory", "valueCoding": {"system": "urn:oid:2.16.840.1.113883.6.238",
+                                                        "code": "2106-3", "display": "White"}},
+                {"url": "text", "valueString": "White"}]},
+            {"url": us + "us-core-ethnicity", "extension": [
+                {"url": "ombCategory", "valueCoding": {"system": "urn:oid:2.16.840.1.113883.6.238",
+                                                        "code": "2186-5",
+                                                        "display": "Not Hispanic or Latino"}},
+                {"url": "text", "valueString": "Not Hispanic or Latino"}]},
+            {"url": "http://hl7.org/fhir/StructureDefinition/patient-mothersMaidenName",
+             "valueString": "Example%d" % (i % 997)},
+            {"url": us + "us-core-birthsex", "valueCode": "M" if i % 2 else "F"},
+            {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+             "valueAddress": {"city": "Peoria", "state": "Illinois", "country": "US"}},
+        ],
+        "identifier": [
+            {"system": "https://example.org/synthetic", "value": pid},
+            {"type": {"coding": [{"system": v2, "code": "MR", "display": "Medical Record Number"}],
+                      "text": "Medical Record Number"},
+             "system": "http://hospital.example.org", "value": "BNF%07d" % i},
+            {"type": {"coding": [{"system": v2, "code": "SS", "display": "Social Security Number"}],
+                      "text": "Social Security Number"},
+             "system": "http://hl7.org/fhir/sid/us-ssn", "value": "999-%02d-%04d" % (i % 100, i % 10000)},
+            {"type": {"coding": [{"system": v2, "code": "DL", "display": "Driver's license number"}],
+                      "text": "Driver's license number"},
+             "system": "urn:oid:2.16.840.1.113883.4.3.17", "value": "S%08d" % i},
+        ],
+        "name": [{"use": "official", "family": "Testpatient%d" % (i % 991),
+                  "given": ["Jordan", "Quinn"], "prefix": ["Mx."]},
+                 {"use": "maiden", "family": "Example%d" % (i % 997), "given": ["Jordan"]}],
+        "telecom": [{"system": "phone", "value": "555-%03d-%04d" % (i % 1000, i % 10000), "use": "home"},
+                    {"system": "email", "value": "patient%d@example.org" % i}],
+        "gender": g,
+        "birthDate": "19%02d-%02d-%02d" % (40 + i % 60, 1 + i % 12, 1 + i % 28),
+        "address": [{"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/geolocation",
+                                    "extension": [{"url": "latitude", "valueDecimal": 39.78},
+                                                  {"url": "longitude", "valueDecimal": -89.65}]}],
+                     "use": "home", "line": ["%d Moved Ave" % (i % 9000 + 1), "Unit 2"],
+                     "city": "Springfield", "state": "IL", "postalCode": "62704", "country": "US"}],
+        "maritalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus",
+                                      "code": "M", "display": "Married"}], "text": "Married"},
+        "multipleBirthBoolean": False,
+        "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": "en-US",
+                                                     "display": "English (United States)"}],
+                                        "text": "English (United States)"}}],
+    }
+    return json.dumps(r, separators=(",", ":"))
+
+
+def main():
+    kind, out = sys.argv[1], sys.argv[2]
+    size = int(sys.argv[3]) if len(sys.argv) > 3 else 100
+    with open(out, "w", newline="") as f:
+        if kind.startswith("hl7-"):
+            make = hl7_small if kind == "hl7-small" else hl7_full
+            total, i = 0, 0
+            while total < size * 1024 * 1024:
+                m = make(i) + "\n"  # CR between segments, CRLF after each message
+                m = m[:-2] + "\r\n"
+                f.write(m)
+                total += len(m)
+                i += 1
+        else:
+            make = ndjson_small if kind == "ndjson-small" else ndjson_full
+            for i in range(size * 1000):
+                f.write(make(i) + "\n")
+
+
+if __name__ == "__main__":
+    main()
