@@ -1,0 +1,128 @@
+/* map/input: reading one input in shards gives every thread the same message
+ * numbers, and together exactly the messages of a whole read. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "map/input.h"
+
+#define MAXN 64
+
+struct seen {
+	int n;
+	size_t index[MAXN], offset[MAXN];
+	int readable[MAXN];
+};
+
+static int collect(const struct map_item *it, void *opaque)
+{
+	struct seen *s = opaque;
+	cr_assert_lt(s->n, MAXN);
+	s->index[s->n] = it->index;
+	s->offset[s->n] = it->offset;
+	s->readable[s->n] = it->in != NULL;
+	s->n++;
+	return 0;
+}
+
+/* Read buf whole, then in `of` shards of `slice`; compare. */
+static void check_shards(const char *buf, size_t len, size_t slice, unsigned of, int shardable)
+{
+	struct seen whole = { 0 }, part[8];
+	size_t count = 0, pcount;
+	char err[256];
+	cr_assert_eq(map_input_shardable(buf, len), shardable);
+	cr_assert_eq(map_input_items_shard("t", buf, len, 0, NULL, collect, &whole, &count, err,
+					   sizeof err),
+		     0, "%s", err);
+	cr_assert_eq((size_t)whole.n, count);
+	int total = 0;
+	for (unsigned i = 0; i < of; i++) {
+		struct map_input_shard sh = { slice, of, i };
+		memset(&part[i], 0, sizeof part[i]);
+		cr_assert_eq(map_input_items_shard("t", buf, len, 0, &sh, collect, &part[i], &pcount,
+						   err, sizeof err),
+			     0, "%s", err);
+		if (shardable) {
+			cr_assert_eq(pcount, count, "shard %u counted %zu of %zu", i, pcount, count);
+			for (int k = 0; k < part[i].n; k++)
+				cr_assert_eq((part[i].index[k] / slice) % of, i);
+		} else {
+			cr_assert_eq(part[i].n, i == 0 ? whole.n : 0);
+		}
+		total += part[i].n;
+	}
+	cr_assert_eq(total, whole.n);
+	/* every message once, with the whole read's offset and outcome */
+	for (int k = 0; k < whole.n; k++) {
+		int hits = 0;
+		for (unsigned i = 0; i < of; i++)
+			for (int m = 0; m < part[i].n; m++)
+				if (part[i].index[m] == whole.index[k]) {
+					hits++;
+					cr_assert_eq(part[i].offset[m], whole.offset[k]);
+					cr_assert_eq(part[i].readable[m], whole.readable[k]);
+				}
+		cr_assert_eq(hits, 1, "message %zu delivered %d times", whole.index[k], hits);
+	}
+}
+
+static char *hl7_batch(int n, const char *sep, size_t *len)
+{
+	char *b = malloc((size_t)n * 200 + 1), *p = b;
+	for (int i = 0; i < n; i++) {
+		if (i == 7) /* unreadable: no MSH-9 */
+			p += sprintf(p, "MSH|^~\\&|A|B|C|D|20260101||||P|2.5.1\rPID|1||X\r%s", sep);
+		else
+			p += sprintf(p, "MSH|^~\\&|A|B|C|D|20260101||ADT^A08|M%d|P|2.5.1\r"
+					"PID|1||P%d^^^H^MR\r%s", i, i, sep);
+	}
+	*len = (size_t)(p - b);
+	return b;
+}
+
+Test(map_input, hl7_batches_shard_by_slice)
+{
+	size_t len;
+	char *b = hl7_batch(23, "\n", &len);
+	check_shards(b, len, 4, 3, 1);
+	check_shards(b, len, 1, 2, 1);
+	check_shards(b, len, 100, 4, 1); /* fewer slices than shards */
+	free(b);
+}
+
+Test(map_input, mllp_dumps_shard_too)
+{
+	char buf[8192], *p = buf;
+	for (int i = 0; i < 9; i++)
+		p += sprintf(p, "\x0bMSH|^~\\&|A|B|C|D|20260101||ADT^A08|M%d|P|2.5.1\rPID|1||P%d\r\x1c\r",
+			     i, i);
+	check_shards(buf, (size_t)(p - buf), 2, 2, 1);
+}
+
+Test(map_input, ndjson_with_blank_and_bad_lines)
+{
+	char buf[8192], *p = buf;
+	for (int i = 0; i < 17; i++) {
+		if (i == 5)
+			p += sprintf(p, "{\"resourceType\":\"Patient\",broken\n");
+		else
+			p += sprintf(p, "{\"resourceType\":\"Patient\",\"id\":\"p%d\"}\n%s", i,
+				     i % 4 == 0 ? "\n  \r\n" : "");
+	}
+	check_shards(buf, (size_t)(p - buf), 3, 2, 1);
+}
+
+Test(map_input, inputs_that_cannot_be_cut_go_whole_to_shard_zero)
+{
+	const char *nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n"
+			 "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+			 "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"b\"}},"
+			 "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"c\"}}]}\n"
+			 "{\"resourceType\":\"Patient\",\"id\":\"d\"}\n";
+	check_shards(nd, strlen(nd), 1, 3, 0);
+	const char *doc = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+			  "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"b\"}}]}";
+	check_shards(doc, strlen(doc), 1, 2, 0);
+}
