@@ -137,7 +137,8 @@ static int submit_slice(struct shard *sh, size_t slice, uint32_t next_index, uin
 
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
-		if (!sh->job || d->slice_failed || (d->stop && !done) || atomic_load(&f->stopped)) {
+		if (!sh->job || d->slice_failed || (d->stop && !done) || atomic_load(&f->stopped) ||
+		    pub_fatal(d->env.pub, NULL, 0)) {
 			pthread_mutex_unlock(&d->mu);
 			pub_job_free(sh->job);
 			free(s);

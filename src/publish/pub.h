@@ -7,8 +7,8 @@
  * other jobs of its batch; its completion callback then runs on the thread
  * that calls pub_drain() (the event loop), with the outcome.
  *
- * Threads: pub_submit() and pub_drain() are called from one thread (the
- * loop). Each lane is a thread owning one transactional producer
+ * Threads: pub_drain() is called from one thread (the loop); pub_submit()
+ * from any. Each lane is a thread owning one transactional producer
  * (transactional.id = <instance>-<lane>); it collects jobs until
  * batch_max_msgs / batch_max_bytes or linger_ms, then
  * begin → produce → commit, and posts completions. While a lane commits, new
