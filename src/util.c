@@ -71,3 +71,36 @@ fail:
 	fclose(f);
 	return NULL;
 }
+
+void util_json_quote(const char *s, size_t n, void (*put)(void *ctx, const char *p, size_t n),
+		     void *ctx)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t run = 0;
+	put(ctx, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		put(ctx, s + run, i - run);
+		run = i + 1;
+		char e[6] = { '\\', 0, 0, 0, 0, 0 };
+		size_t el = 2;
+		switch (ch) {
+		case '"': e[1] = '"'; break;
+		case '\\': e[1] = '\\'; break;
+		case '\b': e[1] = 'b'; break;
+		case '\f': e[1] = 'f'; break;
+		case '\n': e[1] = 'n'; break;
+		case '\r': e[1] = 'r'; break;
+		case '\t': e[1] = 't'; break;
+		default:
+			e[1] = 'u'; e[2] = '0'; e[3] = '0';
+			e[4] = hex[ch >> 4]; e[5] = hex[ch & 15];
+			el = 6;
+		}
+		put(ctx, e, el);
+	}
+	put(ctx, s + run, n - run);
+	put(ctx, "\"", 1);
+}

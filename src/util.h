@@ -22,6 +22,12 @@ int64_t util_mono_ms(void);
 int64_t util_mono_us(void);
 int64_t util_wall_ms(void);
 
+/* Write s (n bytes of valid UTF-8) as a JSON string through put: quoted,
+ * with quote, backslash and control characters escaped the way jansson
+ * writes them (\n, \t, ... and upper-case \u00XX), UTF-8 left as it is. */
+void util_json_quote(const char *s, size_t n, void (*put)(void *ctx, const char *p, size_t n),
+		     void *ctx);
+
 /* Read a whole file into a NUL-terminated heap buffer (caller frees).
  * Fails if the file is larger than max_size. Return NULL and fill errstr. */
 char *util_read_file(const char *path, size_t max_size, size_t *len_out,

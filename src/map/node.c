@@ -113,35 +113,16 @@ static void sb_put(struct sbuf *b, const char *s, size_t n)
 	b->len += n;
 }
 
-/* A JSON string: the values are valid UTF-8 (sources guarantee it), so only
- * quotes, backslashes and control characters need escaping. */
+static void sb_put_cb(void *ctx, const char *p, size_t n)
+{
+	sb_put(ctx, p, n);
+}
+
+/* A JSON string: the values are valid UTF-8 (sources guarantee it). */
 static void sb_str(struct sbuf *b, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789abcdef";
 	sb_grow(b, n + 2);
-	sb_put(b, "\"", 1);
-	size_t run = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		sb_put(b, s + run, i - run);
-		run = i + 1;
-		char esc[6] = { '\\', 0 };
-		switch (c) {
-		case '"': esc[1] = '"'; sb_put(b, esc, 2); break;
-		case '\\': esc[1] = '\\'; sb_put(b, esc, 2); break;
-		case '\n': esc[1] = 'n'; sb_put(b, esc, 2); break;
-		case '\r': esc[1] = 'r'; sb_put(b, esc, 2); break;
-		case '\t': esc[1] = 't'; sb_put(b, esc, 2); break;
-		default:
-			esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-			esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
-			sb_put(b, esc, 6);
-		}
-	}
-	sb_put(b, s + run, n - run);
-	sb_put(b, "\"", 1);
+	util_json_quote(s, n, sb_put_cb, b);
 }
 
 static void json_node(struct sbuf *b, const struct map_field *f, enum map_ftype type,

@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "digest.h"
+#include "util.h"
 
 struct canon {
 	EVP_MD_CTX *ctx;
@@ -34,38 +35,15 @@ static void put(struct canon *c, const void *p, size_t n)
 	c->n += n;
 }
 
-/* jansson's escaping without JSON_ENSURE_ASCII / JSON_ESCAPE_SLASH: quote,
- * backslash and control characters; UTF-8 as it is. */
+static void put_cb(void *ctx, const char *p, size_t n)
+{
+	put(ctx, p, n);
+}
+
+/* jansson's escaping without JSON_ENSURE_ASCII / JSON_ESCAPE_SLASH. */
 static void put_str(struct canon *c, const char *s, size_t n)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t run = 0;
-	put(c, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
-			continue;
-		put(c, s + run, i - run);
-		run = i + 1;
-		char e[6] = { '\\', 0, 0, 0, 0, 0 };
-		size_t el = 2;
-		switch (ch) {
-		case '"': e[1] = '"'; break;
-		case '\\': e[1] = '\\'; break;
-		case '\b': e[1] = 'b'; break;
-		case '\f': e[1] = 'f'; break;
-		case '\n': e[1] = 'n'; break;
-		case '\r': e[1] = 'r'; break;
-		case '\t': e[1] = 't'; break;
-		default:
-			e[1] = 'u'; e[2] = '0'; e[3] = '0';
-			e[4] = hex[ch >> 4]; e[5] = hex[ch & 15];
-			el = 6;
-		}
-		put(c, e, el);
-	}
-	put(c, s + run, n - run);
-	put(c, "\"", 1);
+	util_json_quote(s, n, put_cb, c);
 }
 
 static int by_key(const void *a, const void *b)
