@@ -227,7 +227,7 @@ static int reject(struct shard *sh, const struct map_item *it, const char *stage
 #define ITEM_STOP 1
 #define ITEM_FAIL 2
 
-static void progress(struct shard *sh)
+static void progress(struct shard *sh, const struct map_item *it)
 {
 	struct fstate *f = sh->f;
 	size_t n = atomic_fetch_add(&f->mapped, 1) + 1;
@@ -236,8 +236,10 @@ static void progress(struct shard *sh)
 	int64_t now = util_mono_ms();
 	if (now - f->last_progress_ms >= f->d->c.progress_ms) {
 		double secs = (double)(now - f->started_ms) / 1000.0;
-		log_info("drop", "%s: %s: %zu messages so far (%.0f msg/s)", f->d->c.name, f->name,
-			 f->resume_at + n, secs > 0 ? (double)n / secs : 0.0);
+		log_info("drop", "%s: %s: %zu messages so far, %.0f%% of its bytes (%.0f msg/s)",
+			 f->d->c.name, f->name, f->resume_at + n,
+			 f->len ? 100.0 * (double)it->offset / (double)f->len : 100.0,
+			 secs > 0 ? (double)n / secs : 0.0);
 		f->last_progress_ms = now;
 	}
 }
@@ -298,7 +300,7 @@ static int item_cb(const struct map_item *it, void *opaque)
 	if ((it->index + 1) % per == 0 &&
 	    submit_slice(sh, it->index / per, (uint32_t)(it->index + 1), 0, 0) != 0)
 		return ITEM_STOP;
-	progress(sh);
+	progress(sh, it);
 	return 0;
 }
 
