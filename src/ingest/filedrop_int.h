@@ -4,6 +4,7 @@
 #define HB_FILEDROP_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "ingest/filedrop.h"
 #include "publish/evenc.h"
@@ -42,7 +43,7 @@ struct drop {
 	pthread_cond_t cv;
 	char *queue[DROP_QUEUE_MAX]; /* claimed files (full paths in work/) */
 	int nqueue;
-	int stop;
+	atomic_int stop;     /* set under mu; the mapping threads also read it without */
 	int busy;            /* the worker is processing a file */
 	int inflight;        /* slices submitted, not completed */
 	int slice_failed;

@@ -53,6 +53,7 @@ struct lane {
 	uint64_t ledger_seq; /* makes every batch ledger key unique */
 	rd_kafka_topic_t **topics; /* handles kept so their metadata stays cached */
 	int ntopics;
+	rd_kafka_topic_t *last_topic; /* the one used last (records come in runs) */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct pub_job *head, *tail;
@@ -290,11 +291,36 @@ static int classify(struct pub *p, rd_kafka_error_t *e, const char *what)
 	return r;
 }
 
+/* The lane's handle of topic `name`: the configured topics got theirs at
+ * start; another one (a mapping's own topic) gets one the first time and
+ * keeps it. Producing by handle spares librdkafka a locked lookup by name
+ * per record. NULL on failure. */
+static rd_kafka_topic_t *lane_topic(struct lane *l, const char *name)
+{
+	if (l->last_topic && strcmp(rd_kafka_topic_name(l->last_topic), name) == 0)
+		return l->last_topic;
+	for (int t = 0; t < l->ntopics; t++)
+		if (strcmp(rd_kafka_topic_name(l->topics[t]), name) == 0)
+			return l->last_topic = l->topics[t];
+	rd_kafka_topic_t **more = realloc(l->topics, (size_t)(l->ntopics + 1) * sizeof *more);
+	if (!more)
+		return NULL;
+	l->topics = more;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(l->rk, name, NULL);
+	if (!rkt)
+		return NULL;
+	l->topics[l->ntopics++] = rkt;
+	return l->last_topic = rkt;
+}
+
 /* hdrs: nhdrs "name\0value\0" pairs. librdkafka takes the headers it is
  * given, so they are built for each attempt. */
 static int produce_one(struct lane *l, const char *topic, const void *key, size_t key_len,
 		       const void *value, size_t value_len, const char *hdrs, int nhdrs)
 {
+	rd_kafka_topic_t *rkt = lane_topic(l, topic);
+	if (!rkt)
+		return -1;
 	for (;;) {
 		rd_kafka_headers_t *h = nhdrs ? rd_kafka_headers_new((size_t)nhdrs) : NULL;
 		const char *p = hdrs;
@@ -304,7 +330,7 @@ static int produce_one(struct lane *l, const char *topic, const void *key, size_
 			p += nl + vl + 2;
 		}
 		rd_kafka_resp_err_t err = rd_kafka_producev(
-			l->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+			l->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, key_len),
 			RD_KAFKA_V_VALUE((void *)value, value_len),
 			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
 			RD_KAFKA_V_END);
