@@ -47,6 +47,7 @@ struct fstate {
 	size_t next_slice;       /* under d->mu: the slice to submit next */
 	atomic_int stopped;      /* stop requested, a slice failed, or memory */
 	atomic_size_t mapped;    /* messages mapped so far (progress lines) */
+	ssize_t total;           /* messages in the file: -1 unknown, -2 not counted yet */
 	int64_t started_ms, last_progress_ms;
 };
 
@@ -236,10 +237,18 @@ static void progress(struct shard *sh, const struct map_item *it)
 	int64_t now = util_mono_ms();
 	if (now - f->last_progress_ms >= f->d->c.progress_ms) {
 		double secs = (double)(now - f->started_ms) / 1000.0;
-		log_info("drop", "%s: %s: %zu messages so far, %.0f%% of its bytes (%.0f msg/s)",
-			 f->d->c.name, f->name, f->resume_at + n,
-			 f->len ? 100.0 * (double)it->offset / (double)f->len : 100.0,
-			 secs > 0 ? (double)n / secs : 0.0);
+		double rate = secs > 0 ? (double)n / secs : 0.0;
+		/* counted once, for a file that lasts long enough to report */
+		if (f->total == -2)
+			f->total = map_input_count(f->buf, f->len);
+		if (f->total > 0)
+			log_info("drop", "%s: %s: %zu of %zd messages (%.0f%%), %.0f msg/s",
+				 f->d->c.name, f->name, f->resume_at + n, f->total,
+				 100.0 * (double)(f->resume_at + n) / (double)f->total, rate);
+		else
+			log_info("drop", "%s: %s: %zu messages so far, %.0f%% of its bytes, %.0f msg/s",
+				 f->d->c.name, f->name, f->resume_at + n,
+				 f->len ? 100.0 * (double)it->offset / (double)f->len : 100.0, rate);
 		f->last_progress_ms = now;
 	}
 }
@@ -491,6 +500,7 @@ static void process(struct drop *d, const char *path)
 	f.d = d;
 	f.name = name;
 	f.started_ms = f.last_progress_ms = util_mono_ms();
+	f.total = -2;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		log_error("drop", "%s: cannot open %s: %s", d->c.name, name, strerror(errno));

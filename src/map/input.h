@@ -52,6 +52,11 @@ struct map_input_shard {
  * without Bundles). */
 int map_input_shardable(const char *buf, size_t len);
 
+/* The number of messages in buf, counted without reading them (as a shard
+ * counts the others'), or -1 when only reading them tells: FHIR documents
+ * and Bundles, NDJSON holding Bundles. */
+ssize_t map_input_count(const char *buf, size_t len);
+
 /* map_input_items for one shard (shard NULL: the whole input); *count, if
  * not NULL, gets the number of messages seen, delivered or not. */
 int map_input_items_shard(const char *name, const char *buf, size_t len, int64_t now_ms,

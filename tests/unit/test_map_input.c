@@ -37,6 +37,7 @@ static void check_shards(const char *buf, size_t len, size_t slice, unsigned of,
 					   sizeof err),
 		     0, "%s", err);
 	cr_assert_eq((size_t)whole.n, count);
+	cr_assert_eq(map_input_count(buf, len), shardable ? (ssize_t)count : -1);
 	int total = 0;
 	for (unsigned i = 0; i < of; i++) {
 		struct map_input_shard sh = { slice, of, i };
