@@ -88,9 +88,9 @@ struct sbuf {
 	int oom;
 };
 
-static void sb_grow(struct sbuf *b, size_t more)
+static void sb_grow_slow(struct sbuf *b, size_t more)
 {
-	if (b->oom || b->len + more <= b->cap)
+	if (b->oom)
 		return;
 	size_t ncap = b->cap ? b->cap * 2 : 1024;
 	while (ncap < b->len + more)
@@ -104,11 +104,20 @@ static void sb_grow(struct sbuf *b, size_t more)
 	b->cap = ncap;
 }
 
-static void sb_put(struct sbuf *b, const char *s, size_t n)
+static inline void sb_grow(struct sbuf *b, size_t more)
 {
-	sb_grow(b, n);
-	if (b->oom)
-		return;
+	if (b->len + more > b->cap)
+		sb_grow_slow(b, more);
+}
+
+/* Inlined: most pieces are a quote, a comma or a colon. */
+static inline void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->len + n > b->cap) {
+		sb_grow_slow(b, n);
+		if (b->oom)
+			return;
+	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
 }

@@ -353,12 +353,21 @@ int hl7_field(const struct hl7_msg *m, size_t s, uint32_t f,
 		skip = f - 1; /* MSH-2 is the first piece after the id */
 	}
 	char fs = m->d.field;
+	uint32_t want = skip;
+	if (m->memo.seg == s + 1 && m->memo.skip <= skip) {
+		p = m->buf + m->memo.off;
+		skip -= m->memo.skip;
+	}
 	while (skip--) {
 		const char *q = scan(p, end, fs);
 		if (!q)
 			return 0;
 		p = q + 1;
 	}
+	struct hl7_msg *mm = (struct hl7_msg *)m;
+	mm->memo.seg = (uint32_t)s + 1;
+	mm->memo.skip = want;
+	mm->memo.off = (uint32_t)(p - m->buf);
 	const char *q = scan(p, end, fs);
 	out->ptr = p;
 	out->len = (size_t)((q ? q : end) - p);

@@ -116,6 +116,15 @@ struct hl7_msg {
 	enum hl7_charset cs;
 	char charset[40];       /* iconv name for HL7_CS_ICONV */
 	void *cd;               /* cached iconv handle, opened by hl7_unescape */
+	/* hl7_field's last answer, where the next lookup in the same segment
+	 * starts when it asks for a later field (mappings read PID-3, PID-5,
+	 * PID-7 ... in turn). Like cd, written through a const message: a
+	 * message is read by one thread at a time. */
+	struct {
+		uint32_t seg;   /* segment index + 1; 0: none */
+		uint32_t skip;  /* field separators passed to reach off */
+		uint32_t off;   /* from buf */
+	} memo;
 };
 
 /* Parse one message over (buf, len): index the segments into segs (at most

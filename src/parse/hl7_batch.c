@@ -27,12 +27,9 @@ static int next_line(const struct hl7_batch *b, size_t *pos, size_t *start,
 		*start = *pos;
 		*n = (size_t)(q - p);
 		*pos = (size_t)(q - b->buf) + (q < end);
-		int blank = 1;
 		for (const char *c = p; c < q; c++)
 			if (*c != ' ' && *c != '\t' && *c != 0x1a) /* ^Z from old DOS tools */
-				blank = 0;
-		if (!blank)
-			return 1;
+				return 1;
 	}
 	return 0;
 }

@@ -56,7 +56,7 @@ path = $work/drop
 max.messages.per.transaction = $per_txn
 ${THREADS:+threads = $THREADS}
 CONF
-"$build/hl7bridge" run -c "$work/bench.conf" 2>"$work/log" &
+${HB_PRELOAD:+env LD_PRELOAD=$HB_PRELOAD} "$build/hl7bridge" run -c "$work/bench.conf" 2>"$work/log" &
 pid=$!
 until grep -q "ready in" "$work/log"; do sleep 0.2; kill -0 $pid; done
 kpid=$(cat "$src/tests/services/.run/kafka.pid" 2>/dev/null || true)
