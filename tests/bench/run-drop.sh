@@ -9,7 +9,8 @@
 #
 # INPUTS picks the inputs (default "hl7-small ndjson-small hl7-full
 # ndjson-full"); THREADS sets the drop's mapping threads; KAFKA_EXTRA adds
-# lines to [kafka] (e.g. "compression.codec = lz4").
+# lines to [kafka] (e.g. "compression.codec = lz4"); HB_PRELOAD is put in the
+# daemon's LD_PRELOAD (e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2).
 #
 # Prints the daemon's own "done" lines (messages, events, MB/s), the wall
 # time from the drop to the file reaching done/, and the CPU seconds the
