@@ -473,6 +473,17 @@ static void deadline_in(struct timespec *ts, int ms)
 	ts->tv_nsec %= 1000000000L;
 }
 
+/* Delivery reports: the transaction's commit says whether the records made
+ * it. The callback is set so that librdkafka hands delivered messages back
+ * to the lane thread (its poll and flush) to be freed there, where their
+ * memory was allocated, instead of freeing them on its broker thread. */
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	(void)rk;
+	(void)m;
+	(void)opaque;
+}
+
 /* On the lane thread (rd_kafka_poll): keep the latest statistics. */
 static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
@@ -577,6 +588,7 @@ static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_
 	l->ledger_seq = (uint64_t)util_wall_ms() * 1000;
 	rd_kafka_conf_set_opaque(conf, l);
 	rd_kafka_conf_set_stats_cb(conf, stats_cb);
+	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
 	if (rd_kafka_conf_set(conf, "transactional.id", txid, err, sizeof err) ||
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err) ||
 	    stats_interval_default(conf, err, sizeof err)) {
