@@ -104,3 +104,18 @@ void util_json_quote(const char *s, size_t n, void (*put)(void *ctx, const char 
 	put(ctx, s + run, n - run);
 	put(ctx, "\"", 1);
 }
+
+int util_reserve(char **buf, size_t *cap, size_t need, size_t first)
+{
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : first;
+	while (ncap < need)
+		ncap *= 2;
+	char *p = realloc(*buf, ncap);
+	if (!p)
+		return -1;
+	*buf = p;
+	*cap = ncap;
+	return 0;
+}

@@ -22,6 +22,11 @@ int64_t util_mono_ms(void);
 int64_t util_mono_us(void);
 int64_t util_wall_ms(void);
 
+/* Make the heap buffer *buf (of *cap bytes) hold at least need bytes,
+ * doubling from *cap, or from first when empty. Returns 0, or -1 with *buf
+ * and *cap unchanged (memory). */
+int util_reserve(char **buf, size_t *cap, size_t need, size_t first);
+
 /* Write s (n bytes of valid UTF-8) as a JSON string through put: quoted,
  * with quote, backslash and control characters escaped the way jansson
  * writes them (\n, \t, ... and upper-case \u00XX), UTF-8 left as it is. */

@@ -90,18 +90,8 @@ struct sbuf {
 
 static void sb_grow_slow(struct sbuf *b, size_t more)
 {
-	if (b->oom)
-		return;
-	size_t ncap = b->cap ? b->cap * 2 : 1024;
-	while (ncap < b->len + more)
-		ncap *= 2;
-	char *p = realloc(b->p, ncap);
-	if (!p) {
+	if (!b->oom && util_reserve(&b->p, &b->cap, b->len + more, 1024) != 0)
 		b->oom = 1;
-		return;
-	}
-	b->p = p;
-	b->cap = ncap;
 }
 
 static inline void sb_grow(struct sbuf *b, size_t more)

@@ -302,16 +302,8 @@ static enum MHD_Result handler_cb(void *cls, struct MHD_Connection *conn, const 
 			rq->too_big = 1; /* keep reading, answer 413 at the end */
 			return MHD_YES;
 		}
-		if (rq->len + n > rq->cap) {
-			size_t cap = rq->cap ? rq->cap : 16384;
-			while (cap < rq->len + n)
-				cap *= 2;
-			char *nb = realloc(rq->body, cap);
-			if (!nb)
-				return MHD_NO;
-			rq->body = nb;
-			rq->cap = cap;
-		}
+		if (util_reserve(&rq->body, &rq->cap, rq->len + n, 16384) != 0)
+			return MHD_NO;
 		memcpy(rq->body + rq->len, upload, n);
 		rq->len += n;
 		return MHD_YES;

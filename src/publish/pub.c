@@ -118,16 +118,8 @@ void pub_job_free(struct pub_job *j)
 static size_t arena_put(struct pub_job *j, const void *p, size_t n, int z)
 {
 	size_t need = j->used + n + (z ? 1 : 0);
-	if (need > j->room) {
-		size_t room = j->room ? j->room : 1024;
-		while (room < need)
-			room *= 2;
-		char *a = realloc(j->arena, room);
-		if (!a)
-			return SIZE_MAX;
-		j->arena = a;
-		j->room = room;
-	}
+	if (util_reserve(&j->arena, &j->room, need, 1024) != 0)
+		return SIZE_MAX;
 	size_t off = j->used;
 	if (n)
 		memcpy(j->arena + off, p, n);
