@@ -1,4 +1,5 @@
 #include "map_test_source.h"
+#include <criterion/criterion.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -135,6 +136,18 @@ struct map_set *mt_load(const char *dir, struct map_diag *d)
 	snprintf(schemas, sizeof(schemas), "%s/conf/schemas", src);
 	map_source_register_test(&map_test_source);
 	return map_set_load(dir, schemas, d);
+}
+
+struct map_set *mt_load_shipped(void)
+{
+	char maps[1024];
+	struct map_diag d = { 0 };
+	const char *src = getenv("HB_SRCDIR") ? getenv("HB_SRCDIR") : HB_SRCDIR;
+	snprintf(maps, sizeof(maps), "%s/mappings", src);
+	struct map_set *s = mt_load(maps, &d);
+	cr_assert(s, "shipped mappings do not load:\n%s", d.text ? d.text : "");
+	map_diag_clear(&d);
+	return s;
 }
 
 static int collect_cb(const struct map_event *ev, void *opaque)

@@ -18,6 +18,8 @@ const char *mt_tmpdir(void);
 void mt_write(const char *dir, const char *rel, const char *text);
 /* Load dir as a mapping set against the project's schemas. */
 struct map_set *mt_load(const char *dir, struct map_diag *d);
+/* The shipped mappings (mappings/); fails the test when they do not load. */
+struct map_set *mt_load_shipped(void);
 /* Apply to a JSON input; return [{topic, key, event}] or NULL (rejected;
  * reason copied into rej). */
 json_t *mt_apply(const struct map_set *s, const char *input_json, enum map_result *res,

@@ -19,6 +19,8 @@
 #include "obs/mapref.h"
 #include "util.h"
 
+#include "map_test_source.h"
+
 static const char *srcdir(void)
 {
 	const char *s = getenv("HB_SRCDIR");
@@ -27,15 +29,7 @@ static const char *srcdir(void)
 
 static struct mapref *maps(void)
 {
-	char m[1024], sc[1024];
-	struct map_diag d = { 0 };
-	struct map_set *s;
-	snprintf(m, sizeof m, "%s/mappings", srcdir());
-	snprintf(sc, sizeof sc, "%s/conf/schemas", srcdir());
-	s = map_set_load(m, sc, &d);
-	cr_assert_not_null(s, "mappings: %s", d.text ? d.text : "?");
-	map_diag_clear(&d);
-	return mapref_new(s);
+	return mapref_new(mt_load_shipped());
 }
 
 struct body {

@@ -169,12 +169,7 @@ static int shipped_input_cb(const struct map_input *in, const char *label, void 
 
 Test(map_avro, every_shipped_sample_decodes_with_fastavro)
 {
-	char maps[1024], schemas[1024];
-	struct map_diag dg = { 0 };
-	snprintf(maps, sizeof(maps), "%s/mappings", srcdir());
-	snprintf(schemas, sizeof(schemas), "%s/conf/schemas", srcdir());
-	struct map_set *s = map_set_load(maps, schemas, &dg);
-	cr_assert(s, "%s", dg.text);
+	struct map_set *s = mt_load_shipped();
 	struct per_schema ps = { .set = s };
 	ps.prescription.dir = strdup(mt_tmpdir()); /* mt_tmpdir reuses its buffer */
 	ps.patient.dir = strdup(mt_tmpdir());

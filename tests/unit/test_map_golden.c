@@ -8,27 +8,17 @@
 
 #include "map/golden.h"
 #include "map/map.h"
+#include "map_test_source.h"
 
 static const char *srcdir(void)
 {
 	return getenv("HB_SRCDIR") ? getenv("HB_SRCDIR") : HB_SRCDIR;
 }
 
-static struct map_set *load_shipped(void)
-{
-	char maps[1024], schemas[1024];
-	struct map_diag d = { 0 };
-	snprintf(maps, sizeof(maps), "%s/mappings", srcdir());
-	snprintf(schemas, sizeof(schemas), "%s/conf/schemas", srcdir());
-	struct map_set *s = map_set_load(maps, schemas, &d);
-	cr_assert(s, "shipped mappings do not load:\n%s", d.text ? d.text : "");
-	map_diag_clear(&d);
-	return s;
-}
 
 Test(map_golden, shipped_mappings_pass_their_golden_cases)
 {
-	struct map_set *s = load_shipped();
+	struct map_set *s = mt_load_shipped();
 	char tests[1024], *out = NULL;
 	size_t outlen = 0;
 	struct map_golden_stats st;
@@ -45,7 +35,7 @@ Test(map_golden, shipped_mappings_pass_their_golden_cases)
 /* A golden case that fails must fail: change the expectation in memory. */
 Test(map_golden, a_wrong_expectation_is_caught)
 {
-	struct map_set *s = load_shipped();
+	struct map_set *s = mt_load_shipped();
 	char path[1024], err[256];
 	snprintf(path, sizeof(path), "%s/mappings/tests/rde-o11/rde_o11.hl7", srcdir());
 	json_t *actual = map_golden_actual(s, path, err, sizeof(err));
@@ -63,7 +53,7 @@ Test(map_golden, a_wrong_expectation_is_caught)
 /* Every file in samples/ yields at least one event or names why not. */
 Test(map_golden, every_sample_is_mapped)
 {
-	struct map_set *s = load_shipped();
+	struct map_set *s = mt_load_shipped();
 	const char *sub[] = { "hl7v2", "fhir" };
 	int n = 0;
 	for (size_t i = 0; i < 2; i++) {

@@ -21,23 +21,12 @@
 #include "publish/kstats.h"
 #include "util.h"
 
+#include "map_test_source.h"
+
 static const char *srcdir(void)
 {
 	const char *s = getenv("HB_SRCDIR");
 	return s ? s : HB_SRCDIR;
-}
-
-static struct map_set *load_maps(void)
-{
-	char m[1024], sc[1024];
-	struct map_diag d = { 0 };
-	struct map_set *s;
-	snprintf(m, sizeof m, "%s/mappings", srcdir());
-	snprintf(sc, sizeof sc, "%s/conf/schemas", srcdir());
-	s = map_set_load(m, sc, &d);
-	cr_assert_not_null(s, "mappings: %s", d.text ? d.text : "?");
-	map_diag_clear(&d);
-	return s;
 }
 
 static char *sample(const char *rel, size_t *len)
@@ -260,7 +249,7 @@ Test(metrics, status_json_has_what_the_page_shows)
 
 Test(playground, events_and_explain_for_a_sample)
 {
-	struct map_set *m = load_maps();
+	struct map_set *m = mt_load_shipped();
 	size_t len;
 	char *msg = sample("samples/hl7v2/rde_o11.hl7", &len);
 	json_t *r = playground_run(m, msg, len, 1700000000000LL);
@@ -282,7 +271,7 @@ Test(playground, events_and_explain_for_a_sample)
 
 Test(playground, rejections_and_unreadable_input)
 {
-	struct map_set *m = load_maps();
+	struct map_set *m = mt_load_shipped();
 	size_t len;
 	char *msg = sample("samples/hl7v2/rde_o11.hl7", &len);
 	char *pid = strstr(msg, "PID|1||"), *p3 = pid + 7, *end = strchr(p3, '|');
@@ -307,12 +296,12 @@ Test(playground, rejections_and_unreadable_input)
 
 Test(mapref, a_held_set_outlives_its_replacement)
 {
-	struct mapref *r = mapref_new(load_maps());
+	struct mapref *r = mapref_new(mt_load_shipped());
 	struct mapref_hold *h = mapref_acquire(r), *next;
 	const struct map_set *old = mapref_set(h);
 	size_t n = map_set_count(old);
 
-	next = mapref_prepare(load_maps());
+	next = mapref_prepare(mt_load_shipped());
 	cr_assert_not_null(next);
 	mapref_install(r, next);
 	/* still readable: the sanitizer build reports a use-after-free otherwise */
@@ -350,7 +339,7 @@ Test(mapref, readers_on_other_threads_while_the_set_is_swapped, .timeout = 120)
 {
 	size_t len;
 	char *msg = sample("samples/hl7v2/rde_o11.hl7", &len);
-	struct mapref *r = mapref_new(load_maps());
+	struct mapref *r = mapref_new(mt_load_shipped());
 	struct reader rd[3];
 	pthread_t t[3];
 	atomic_int finished = 0;
@@ -362,7 +351,7 @@ Test(mapref, readers_on_other_threads_while_the_set_is_swapped, .timeout = 120)
 	}
 	/* the loop's SIGHUP, again and again while the readers run */
 	while (atomic_load(&finished) < 3 || swaps < 2) {
-		mapref_install(r, mapref_prepare(load_maps()));
+		mapref_install(r, mapref_prepare(mt_load_shipped()));
 		swaps++;
 	}
 	for (int i = 0; i < 3; i++) {
