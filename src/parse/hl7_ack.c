@@ -164,6 +164,17 @@ static int salvage_msh(const char *raw, size_t len, struct hl7_msg *tmp,
 	return 1;
 }
 
+/* An error code as a coded element: code, text and table HL70357, its
+ * parts separated by sep (components in ERR-3, subcomponents in old ERR-1). */
+static void w_0357(struct writer *w, const struct hl7_delims *d, char sep, int code)
+{
+	w_num(w, (unsigned)code);
+	w_ch(w, sep);
+	w_text(w, d, text_0357(code));
+	w_ch(w, sep);
+	w_put(w, "HL70357", 7);
+}
+
 /* 2.5+: ERR-2 location (ERL), ERR-3 code (CWE), ERR-4 severity, ERR-8 text. */
 static void write_err_25(struct writer *w, const struct hl7_delims *d,
 			 const struct hl7_ack_params *p)
@@ -182,11 +193,7 @@ static void write_err_25(struct writer *w, const struct hl7_delims *d,
 		}
 	}
 	w_ch(w, d->field);
-	w_num(w, (unsigned)p->err_code);
-	w_ch(w, d->comp);
-	w_text(w, d, text_0357(p->err_code));
-	w_ch(w, d->comp);
-	w_put(w, "HL70357", 7);
+	w_0357(w, d, d->comp, p->err_code);
 	w_ch(w, d->field);
 	w_ch(w, p->status == HL7_ACK_ACCEPT ? 'W' : 'E');
 	if (p->reason && p->reason[0]) {
@@ -213,11 +220,7 @@ static void write_err_old(struct writer *w, const struct hl7_delims *d,
 		w_ch(w, d->comp);
 	}
 	w_ch(w, d->comp);
-	w_num(w, (unsigned)p->err_code);
-	w_ch(w, d->sub);
-	w_text(w, d, text_0357(p->err_code));
-	w_ch(w, d->sub);
-	w_put(w, "HL70357", 7);
+	w_0357(w, d, d->sub, p->err_code);
 }
 
 ssize_t hl7_ack_build(const char *raw, size_t len, const struct hl7_msg *m,
