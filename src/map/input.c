@@ -227,7 +227,7 @@ static int fhir_one(struct split *s, json_t *res, const char *raw, size_t raw_le
 static int is_ndjson(const char *buf, size_t len)
 {
 	int objs = 0;
-	for (size_t i = 0; i < len;) {
+	for (size_t i = 0; i < len && objs < 2;) {
 		if (buf[i] == '{')
 			objs++;
 		const char *nl = memchr(buf + i, '\n', len - i);
@@ -314,10 +314,9 @@ static enum format sniff(const char *buf, size_t len, size_t *at)
 	return F_UNKNOWN;
 }
 
-int map_input_shardable(const char *buf, size_t len)
+static int shardable(enum format fmt, const char *buf, size_t len)
 {
-	size_t at;
-	switch (sniff(buf, len, &at)) {
+	switch (fmt) {
 	case F_MLLP:
 	case F_HL7:
 		return 1;
@@ -328,6 +327,12 @@ int map_input_shardable(const char *buf, size_t len)
 	default:
 		return 0;
 	}
+}
+
+int map_input_shardable(const char *buf, size_t len)
+{
+	size_t at;
+	return shardable(sniff(buf, len, &at), buf, len);
 }
 
 int map_input_items_shard(const char *name, const char *buf, size_t len, int64_t now_ms,
@@ -342,7 +347,7 @@ int map_input_items_shard(const char *name, const char *buf, size_t len, int64_t
 	if (count)
 		*count = 0;
 	if (shard && shard->of > 1) {
-		if (map_input_shardable(buf, len))
+		if (shardable(fmt, buf, len))
 			s.shard = shard;
 		else if (shard->mine != 0)
 			return 0; /* read whole by shard 0 alone */
