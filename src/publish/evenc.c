@@ -111,12 +111,10 @@ int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
 		h[nh++] = (struct pub_hdr){ ev->headers[i].name, ev->headers[i].value };
 	h[nh++] = (struct pub_hdr){ "hl7bridge-origin", origin };
 	if (!e->avro) {
-		char *json = (char *)e->buf;
-		ssize_t len = map_event_json_to(ev, &json, &e->cap);
-		e->buf = (unsigned char *)json;
+		ssize_t len = map_event_json_to(ev, &e->buf, &e->cap);
 		if (len < 0)
 			return util_seterr(errstr, errstr_size, "JSON encoding failed");
-		rc = pub_job_add(job, ev->topic, key, klen, json, (size_t)len, h, nh);
+		rc = pub_job_add(job, ev->topic, key, klen, e->buf, (size_t)len, h, nh);
 		return rc == 0 ? 0 : util_seterr(errstr, errstr_size, "out of memory");
 	}
 	int32_t id = schema_id(e, ev->schema);
@@ -134,14 +132,10 @@ int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
 			if (e->cap >= EVENC_AVRO_MAX)
 				return util_seterr(errstr, errstr_size, "Avro encoding failed: %s", err);
 		}
-		size_t cap = e->cap ? e->cap * 2 : 65536;
-		unsigned char *nb = realloc(e->buf, cap);
-		if (!nb)
+		if (util_reserve(&e->buf, &e->cap, e->cap + 1, 65536) != 0)
 			return util_seterr(errstr, errstr_size, "out of memory");
-		e->buf = nb;
-		e->cap = cap;
 	}
-	registry_wire_header(e->buf, id);
+	registry_wire_header((uint8_t *)e->buf, id);
 	rc = pub_job_add(job, ev->topic, key, klen, e->buf, (size_t)n + REGISTRY_WIRE_HEADER, h, nh);
 	return rc == 0 ? 0 : util_seterr(errstr, errstr_size, "out of memory");
 }

@@ -25,7 +25,7 @@ struct evenc {
 		int32_t id;
 	} *ids;
 	size_t nids;
-	unsigned char *buf;
+	char *buf;           /* scratch: the encoded value (JSON, or Avro after its header) */
 	size_t cap;
 };
 
