@@ -59,6 +59,7 @@ struct lane {
 	struct pub_job *head, *tail;
 	int qlen;
 	size_t qbytes;
+	int last_n; /* jobs in the batch committed last: what lingering waits for */
 	int stop;
 	pthread_mutex_t kmu; /* guards ks: written by this lane, read by any thread */
 	struct kstats ks;
@@ -514,14 +515,18 @@ static void *lane_main(void *arg)
 			pthread_mutex_unlock(&l->mu);
 			break;
 		}
-		/* Linger: give the batch a moment to fill while the previous commit's
-		 * senders send their next message. */
-		if (p->conf.linger_ms > 0 && l->qlen < p->conf.batch_max_msgs &&
-		    l->qbytes < p->conf.batch_max_bytes && !l->stop) {
+		/* Linger, adaptively: while fewer jobs wait than the last batch
+		 * held, the senders that batch answered are likely about to send
+		 * their next message, so give the batch up to linger_ms to fill.
+		 * A lone sender (last batch of one) commits at once. */
+		if (p->conf.linger_ms > 0 && l->qlen < l->last_n &&
+		    l->qlen < p->conf.batch_max_msgs && l->qbytes < p->conf.batch_max_bytes &&
+		    !l->stop) {
 			struct timespec ts;
 			deadline_in(&ts, p->conf.linger_ms);
-			while (l->qlen < p->conf.batch_max_msgs && l->qbytes < p->conf.batch_max_bytes &&
-			       !l->stop && pthread_cond_timedwait(&l->cv, &l->mu, &ts) != ETIMEDOUT)
+			while (l->qlen < l->last_n && l->qlen < p->conf.batch_max_msgs &&
+			       l->qbytes < p->conf.batch_max_bytes && !l->stop &&
+			       pthread_cond_timedwait(&l->cv, &l->mu, &ts) != ETIMEDOUT)
 				;
 		}
 		batch = l->head;
@@ -538,6 +543,7 @@ static void *lane_main(void *arg)
 		last->next = NULL;
 		l->qlen -= n;
 		l->qbytes -= bytes;
+		l->last_n = n;
 		pthread_mutex_unlock(&l->mu);
 
 		if (run_batch(l, batch) == 0)
