@@ -9,7 +9,7 @@
 # the commands are missing.
 set -euo pipefail
 
-BUILD_PKGS="build-essential autoconf automake libtool pkg-config
+BUILD_PKGS="build-essential autoconf automake libtool pkg-config python3-venv
  librdkafka-dev libjansson-dev libxml2-dev libev-dev libssl-dev libavro-dev
  libcurl4-openssl-dev libmicrohttpd-dev"
 # chromium: the browser test of the status page and the playground
