@@ -185,6 +185,38 @@ static int load_http(struct conf *c, struct conf_section *s, struct http_conf *h
 	if (conf_size(c, s, "playground.max.size", (int64_t)h->playground_max, &n, errstr, errstr_size))
 		return -1;
 	h->playground_max = (size_t)n;
+	if (conf_int(c, s, "max.connections", h->max_connections, 1, 100000, &n, errstr, errstr_size))
+		return -1;
+	h->max_connections = (int)n;
+	if (conf_int(c, s, "max.connections.per.ip", h->max_per_ip, 1, 100000, &n, errstr,
+		     errstr_size))
+		return -1;
+	h->max_per_ip = (int)n;
+	if (conf_int(c, s, "threads", h->threads, 1, 64, &n, errstr, errstr_size))
+		return -1;
+	h->threads = (int)n;
+	if (conf_duration_ms(c, s, "idle.timeout", h->idle_timeout_ms, &h->idle_timeout_ms, errstr,
+			     errstr_size) ||
+	    conf_duration_ms(c, s, "request.timeout", h->request_timeout_ms, &h->request_timeout_ms,
+			     errstr, errstr_size) ||
+	    copy_str(h->allowed_hosts, sizeof h->allowed_hosts, conf_str(s, "allowed.hosts", ""), c, s,
+		     "allowed.hosts", errstr, errstr_size))
+		return -1;
+	if (h->idle_timeout_ms < 1000 || h->request_timeout_ms < 1000)
+		return util_seterr(errstr, errstr_size,
+				   "%s:%d: [http] idle.timeout and request.timeout: at least 1s", c->path,
+				   line);
+	/* The playground shows the sample it was given back: opened to every
+	 * address on a non-loopback socket, anyone who reaches the port could use
+	 * it to read (and have) patient data. */
+	if (h->enabled && h->playground && h->playground_any && !h->token[0] &&
+	    !http_host_is_loopback(h->host))
+		return util_seterr(errstr, errstr_size,
+				   "%s:%d: [http] playground = on with playground.allow = any on %s:%s "
+				   "serves patient samples to anyone who can reach the port: set [http] "
+				   "token (and tls.cert/tls.key), bind to loopback, or use "
+				   "playground.allow = loopback",
+				   c->path, line, h->host[0] ? h->host : "*", h->port);
 	return 0;
 }
 
