@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "parse/hl7.h"
+#include "publish/kconf.h"
 #include "util.h"
 
 int daemon_parse_bind(const char *bind, char *host, size_t host_size, char *port,
@@ -367,4 +368,26 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 void daemon_settings_clear(struct daemon_settings *s)
 {
 	topics_plan_clear(&s->topics);
+}
+
+int daemon_conf_validate(struct conf *c, struct daemon_settings *s, struct rd_kafka_conf_s **kc,
+			 int *embedded, char *errstr, size_t errstr_size)
+{
+	int emb = 0;
+	rd_kafka_conf_t *k = kconf_build(c, conf_section(c, "kafka", NULL), &emb, errstr, errstr_size);
+	if (!k) {
+		memset(s, 0, sizeof *s);
+		return -1;
+	}
+	if (daemon_settings_load(c, s, errstr, errstr_size) != 0) {
+		rd_kafka_conf_destroy(k);
+		return -1;
+	}
+	if (embedded)
+		*embedded = emb;
+	if (kc)
+		*kc = k;
+	else
+		rd_kafka_conf_destroy(k);
+	return 0;
 }

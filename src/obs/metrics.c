@@ -52,7 +52,8 @@ void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 
 int obs_ready(const struct obs_snapshot *s)
 {
-	return s->producers && s->ledger && s->listeners && !s->draining && !s->fatal;
+	return s->producers && s->ledger && s->listeners && !s->draining && !s->fatal &&
+	       !s->problem[0];
 }
 
 /* ---- the publisher's side ------------------------------------------------------ */
