@@ -21,16 +21,19 @@
 /* Certificates this close to their end are announced at every start. */
 #define PRIV_CERT_WARN_DAYS 30
 
-/* The folders of a drop that hl7bridge itself manages (filedrop.c's layout). */
+/* The folders of a drop that hl7bridge itself manages (filedrop.c's layout),
+ * the drop's own folder last. */
+#define PRIV_DROP_DIRS 6
 static int drop_dirs(const struct daemon_settings *s, const struct drop_conf *d,
-		     char dirs[5][700])
+		     char dirs[PRIV_DROP_DIRS][700])
 {
 	snprintf(dirs[0], 700, "%s/inbox", d->path);
 	snprintf(dirs[1], 700, "%s/work", d->path);
 	snprintf(dirs[2], 700, "%s/work/%s", d->path, s->instance);
 	snprintf(dirs[3], 700, "%s/done", d->path);
 	snprintf(dirs[4], 700, "%s/error", d->path);
-	return 5;
+	snprintf(dirs[5], 700, "%s", d->path);
+	return PRIV_DROP_DIRS;
 }
 
 static int target_ids(const struct daemon_settings *s, uid_t *uid, gid_t *gid, char *errstr,
@@ -55,7 +58,7 @@ int daemon_priv_prepare(const struct daemon_settings *s, char *errstr, size_t er
 {
 	uid_t uid = 0;
 	gid_t gid = 0;
-	char dirs[5][700];
+	char dirs[PRIV_DROP_DIRS][700];
 	if (!s->user[0] || geteuid() != 0)
 		return 0;
 	if (target_ids(s, &uid, &gid, errstr, errstr_size) != 0)
@@ -79,13 +82,13 @@ int daemon_priv_prepare(const struct daemon_settings *s, char *errstr, size_t er
 
 int daemon_priv_drops_problem(const struct daemon_settings *s, char *buf, size_t cap)
 {
-	char dirs[5][700];
+	char dirs[PRIV_DROP_DIRS][700];
 	buf[0] = '\0';
 	for (int i = 0; i < s->ndrops; i++) {
 		int n = drop_dirs(s, &s->drops[i], dirs);
 		for (int k = 0; k < n; k++) {
 			/* inbox: list it; every folder: create and rename entries in it */
-			int mode = k == 1 ? X_OK : W_OK | X_OK | (k == 0 || k == 2 ? R_OK : 0);
+			int mode = k == 1 || k == 5 ? X_OK : W_OK | X_OK | (k == 0 || k == 2 ? R_OK : 0);
 			if (access(dirs[k], mode) != 0) {
 				snprintf(buf, cap, "drop %s cannot %s %s: %s", s->drops[i].name,
 					 mode & R_OK ? "read and write" : mode & W_OK ? "write to" : "enter",
