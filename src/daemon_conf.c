@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest/tls_subject.h"
 #include "parse/hl7.h"
 #include "publish/kconf.h"
 #include "util.h"
@@ -75,6 +76,18 @@ static int load_listener(struct conf *c, struct conf_section *s, struct lsn_conf
 		     conf_str(s, "tls.allowed.subjects", ""), c, s, "tls.allowed.subjects", errstr,
 		     errstr_size))
 		return -1;
+	if (l->tls_conf.allowed_subjects[0]) {
+		struct conf_kv *kv = conf_kv(s, "tls.allowed.subjects");
+		char why[512];
+		if (tls_subjects_check(l->tls_conf.allowed_subjects, why, sizeof why) != 0)
+			return util_seterr(errstr, errstr_size, "%s:%d: [listener %s] %s", c->path,
+					   kv ? kv->line : s->line, l->name, why);
+		if (!l->tls || !l->tls_conf.verify_client)
+			return util_seterr(errstr, errstr_size,
+					   "%s:%d: [listener %s] tls.allowed.subjects needs tls = on and "
+					   "tls.verify.client = on (no client certificate is asked for)",
+					   c->path, kv ? kv->line : s->line, l->name);
+	}
 	if (l->tls && (!l->tls_conf.cert[0] || !l->tls_conf.key[0]))
 		return util_seterr(errstr, errstr_size, "%s:%d: [listener %s]: tls = on needs tls.cert and tls.key",
 				   c->path, s->line, l->name);

@@ -289,3 +289,69 @@ Test(hostile_ops, healthz_answers_under_slow_and_idle_clients, .timeout = 120)
 	unlink(conf);
 	unlink(log);
 }
+
+/* ---- tls.allowed.subjects with a multi-RDN certificate (item 10) ------------------ */
+
+#include "iclient.h"
+
+Test(hostile_ops, allowed_subjects_admit_a_multi_rdn_certificate, .timeout = 120)
+{
+	char dir[128], tls[200], conf[256], log[256], inst[96], state[96], dlq[96], cmd[1024];
+	char ca[256], cc[256], ck[256], c2c[256], c2k[256], err[512], ack[4096];
+	const char *src = getenv("HB_SRCDIR");
+	int port;
+	pid_t pid;
+	FILE *f;
+	static struct icl c;
+
+	itest_unique_name(inst, sizeof inst, "itest-hops-tls");
+	itest_unique_name(state, sizeof state, "itest.hops.state");
+	itest_unique_name(dlq, sizeof dlq, "itest.hops.dlq");
+	snprintf(dir, sizeof dir, "/tmp/%s", inst);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	snprintf(tls, sizeof tls, "%s/tls", dir);
+	snprintf(conf, sizeof conf, "%s/hl7bridge.conf", dir);
+	snprintf(log, sizeof log, "%s/log", dir);
+	snprintf(cmd, sizeof cmd, "sh '%s/tests/fixtures/tls/gen.sh' '%s'", src, tls);
+	cr_assert_eq(system(cmd), 0, "gen.sh failed");
+	/* gen.sh's clients have the two-RDN subject CN=...,O=hl7bridge tests */
+	f = fopen(conf, "w");
+	fprintf(f,
+		"[bridge]\ninstance = %s\nmappings = %s/mappings\nschemas = %s/conf/schemas\n"
+		"[kafka]\nbootstrap.servers = %s\n"
+		"[topics]\npartitions = 1\ndeadletter = %s\nstate = %s\n"
+		"[publisher]\nlanes = 1\nlinger = 2ms\n[http]\nbind = off\n"
+		"[listener mtls]\nbind = 127.0.0.1:0\ntls = on\ntls.cert = %s/server.crt\n"
+		"tls.key = %s/server.key\ntls.ca = %s/ca.crt\ntls.verify.client = on\n"
+		"tls.allowed.subjects = SAN:DNS:nobody.example; "
+		"CN=hl7bridge test client,O=hl7bridge tests\n",
+		inst, src, src, itest_bootstrap(), dlq, state, tls, tls, tls);
+	fclose(f);
+	pid = itest_daemon_start(conf, log, &port);
+	snprintf(ca, sizeof ca, "%s/ca.crt", tls);
+	snprintf(cc, sizeof cc, "%s/client.crt", tls);
+	snprintf(ck, sizeof ck, "%s/client.key", tls);
+	snprintf(c2c, sizeof c2c, "%s/client2.crt", tls);
+	snprintf(c2k, sizeof c2k, "%s/client2.key", tls);
+	struct icl_tls admitted = { ca, cc, ck, 0 }, other = { ca, c2c, c2k, 0 };
+
+	cr_assert_eq(icl_connect(&c, port, &admitted, err, sizeof err), 0, "%s", err);
+	char *msg = icl_adt("HOPS-TLS-1");
+	cr_assert_gt(icl_exchange(&c, msg, ack, sizeof ack, 30000), 0, "no ACK; see %s", log);
+	cr_assert(icl_ack_ok(ack, "HOPS-TLS-1"), "%s", ack);
+	free(msg);
+	icl_close(&c);
+
+	if (icl_connect(&c, port, &other, err, sizeof err) == 0) {
+		msg = icl_adt("HOPS-TLS-2");
+		cr_assert_eq(icl_exchange(&c, msg, ack, sizeof ack, 10000), -1,
+			     "a subject not in the list got an answer: %s", ack);
+		free(msg);
+		icl_close(&c);
+	}
+	cr_assert_geq(count_lines_with(log, "CN=hl7bridge second test client,O=hl7bridge tests"), 1,
+		      "the refusal names the subject; see %s", log);
+	cr_assert_eq(itest_daemon_stop(pid), 0);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}

@@ -143,6 +143,11 @@ Test(map_cli, check_refuses_every_configuration_run_refuses)
 		{ "[http]\nbind = :0\nplayground = on\nplayground.allow = any\n",
 		  "serves patient samples to anyone" },
 		{ "[http]\nbind = 127.0.0.1:0\nidle.timeout = 10ms\n", "at least 1s" },
+		{ "[listener m]\nbind = 127.0.0.1:0\ntls = on\ntls.cert = c\ntls.key = k\ntls.ca = a\n"
+		  "tls.verify.client = on\ntls.allowed.subjects = CN=engine-1, CN=engine-2\n",
+		  "separate entries with ';'" },
+		{ "[listener m]\nbind = 127.0.0.1:0\ntls.allowed.subjects = CN=engine-1\n",
+		  "needs tls = on and tls.verify.client = on" },
 	};
 	char path[] = "/tmp/hb-check-XXXXXX", args[512], *out, first[4096];
 	int fd = mkstemp(path);
