@@ -509,6 +509,8 @@ int daemon_run(const struct daemon_opts *o)
 	d.started_ms = util_wall_ms();
 	d.loop = ev_default_loop(EVFLAG_AUTO);
 	signal(SIGPIPE, SIG_IGN);
+	/* mapping errors in the logs: file:line:col and the reason, not the line */
+	map_diag_set_quote_source(0);
 	ev_async_init(&d.wake, wake_cb);
 	ev_async_start(d.loop, &d.wake);
 
