@@ -136,7 +136,17 @@ Test(http, health_readiness_metrics_and_pages)
 	cr_assert_eq(req("127.0.0.1", port, "/readyz", NULL, NULL, 0, &body), 503);
 	cr_assert(strstr(body, "ledger no") != NULL, "%s", body);
 	free(body);
+	/* a drop folder the bridge cannot use: not ready, with the reason */
 	s->ledger = 1;
+	snprintf(s->problem, sizeof s->problem, "drop main cannot read and write /x/inbox: Permission denied");
+	http_publish(h, s, NULL);
+	cr_assert_eq(req("127.0.0.1", port, "/readyz", NULL, NULL, 0, &body), 503);
+	cr_assert(strstr(body, "drop main cannot read and write /x/inbox"), "%s", body);
+	free(body);
+	cr_assert_eq(req("127.0.0.1", port, "/api/status", NULL, NULL, 0, &body), 200);
+	cr_assert(strstr(body, "\"problem\":\"drop main cannot"), "%s", body);
+	free(body);
+	s->problem[0] = '\0';
 	http_publish(h, s, NULL);
 	cr_assert_eq(req("127.0.0.1", port, "/readyz", NULL, NULL, 0, NULL), 200);
 
