@@ -330,7 +330,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		char *mech = kconf_get(d->kc, "sasl.mechanism");
 		int rc = daemon_priv_audit(&d->s, d->opts->conf_path ? d->opts->conf_path
 								     : CLI_DEFAULT_CONF,
-					   ".env", proto, mech, err, errsz);
+					   ".env", proto, mech, 1, err, errsz);
 		free(proto);
 		free(mech);
 		if (rc != 0)

@@ -110,18 +110,33 @@ int daemon_priv_check(const struct daemon_settings *s, char *errstr, size_t errs
 				   "as user %s, %s: give that user the folder (and the drop's parent "
 				   "folders search permission)",
 				   who, why);
+	if (daemon_priv_tls_check(s, err, sizeof err) != 0)
+		return util_seterr(errstr, errstr_size,
+				   "as user %s, %s; a SIGHUP reload reads the certificate and key "
+				   "again as this user: make them readable by it (e.g. chgrp GROUP "
+				   "FILE; chmod 0640 FILE)",
+				   who, err);
+	return 0;
+}
+
+int daemon_priv_tls_check(const struct daemon_settings *s, char *errstr, size_t errstr_size)
+{
+	char err[512];
 	for (int i = 0; i < s->nlsn; i++) {
 		SSL_CTX *probe;
 		if (!s->lsn[i].tls)
 			continue;
 		probe = tls_ctx_new(&s->lsn[i].tls_conf, err, sizeof err);
 		if (!probe)
-			return util_seterr(errstr, errstr_size,
-					   "as user %s, listener %s: %s; a SIGHUP reload reads the "
-					   "certificate and key again as this user: make them readable "
-					   "by it (e.g. chgrp GROUP FILE; chmod 0640 FILE)",
-					   who, s->lsn[i].name, err);
+			return util_seterr(errstr, errstr_size, "listener %s: %s", s->lsn[i].name, err);
 		SSL_CTX_free(probe);
+	}
+	if (s->http.enabled && s->http.tls_cert[0]) {
+		const char *files[2] = { s->http.tls_cert, s->http.tls_key };
+		for (int i = 0; i < 2; i++)
+			if (access(files[i], R_OK) != 0)
+				return util_seterr(errstr, errstr_size, "[http] %s %s: %s",
+						   i ? "tls.key" : "tls.cert", files[i], strerror(errno));
 	}
 	return 0;
 }
@@ -221,10 +236,10 @@ static int check_cert(const char *what, const char *path, char *errstr, size_t e
 
 int daemon_priv_audit(const struct daemon_settings *s, const char *conf_path,
 		      const char *env_path, const char *kafka_protocol,
-		      const char *kafka_mechanism, char *errstr, size_t errstr_size)
+		      const char *kafka_mechanism, int running, char *errstr, size_t errstr_size)
 {
 	char what[128];
-	if (geteuid() == 0 && !s->user[0])
+	if (running && geteuid() == 0 && !s->user[0])
 		log_warn("daemon", "running as root without [bridge] user: set user = (and group =) "
 				   "so the bridge gives up root once its ports are open");
 	warn_if_world_readable(conf_path);

@@ -31,13 +31,18 @@ int daemon_priv_check(const struct daemon_settings *s, char *errstr, size_t errs
  * cannot read PATH: Permission denied"), or "" (returns 0 / -1). */
 int daemon_priv_drops_problem(const struct daemon_settings *s, char *buf, size_t cap);
 
-/* Warnings at start: root without `user =`, a configuration or .env file
- * that others can read while it holds secrets, SASL PLAIN without TLS,
- * listener and [http] certificates that expire within 30 days. An expired
- * server certificate is an error (returns -1 with errstr). conf_path and
- * env_path may be NULL. */
+/* Warnings at start: root without `user =` (when running: not for
+ * `check`), a configuration or .env file that others can read while it holds
+ * secrets, SASL PLAIN without TLS, listener and [http] certificates that
+ * expire within 30 days. An expired server certificate is an error (returns
+ * -1 with errstr). conf_path and env_path may be NULL. */
 int daemon_priv_audit(const struct daemon_settings *s, const char *conf_path,
 		      const char *env_path, const char *kafka_protocol,
-		      const char *kafka_mechanism, char *errstr, size_t errstr_size);
+		      const char *kafka_mechanism, int running, char *errstr, size_t errstr_size);
+
+/* Can this process load every listener's TLS certificate and key, and read
+ * [http]'s? 0, or -1 with the listener and OpenSSL's reason (for `check`,
+ * which refuses what `run` would refuse). */
+int daemon_priv_tls_check(const struct daemon_settings *s, char *errstr, size_t errstr_size);
 
 #endif

@@ -9,6 +9,8 @@
 
 #include "cli.h"
 #include "daemon_conf.h"
+#include "daemon_priv.h"
+#include "publish/kconf.h"
 #include "map/golden.h"
 #include "map/input.h"
 #include "map/map.h"
@@ -302,13 +304,27 @@ int cmd_check(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
-		if (daemon_conf_validate(c, &ds, NULL, NULL, err, sizeof(err)) != 0) {
+		rd_kafka_conf_t *kc = NULL;
+		if (daemon_conf_validate(c, &ds, &kc, NULL, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s\n", err);
 			daemon_settings_clear(&ds);
 			conf_free(c);
 			return 1;
 		}
 		conf_free(c);
+		/* what `run` refuses at start besides the file: TLS material it
+		 * cannot load, an expired certificate (and the same warnings) */
+		char *proto = kconf_get(kc, "security.protocol"), *mech = kconf_get(kc, "sasl.mechanism");
+		int bad = daemon_priv_audit(&ds, o.conf, ".env", proto, mech, 0, err, sizeof(err)) != 0 ||
+			  daemon_priv_tls_check(&ds, err, sizeof(err)) != 0;
+		free(proto);
+		free(mech);
+		rd_kafka_conf_destroy(kc);
+		if (bad) {
+			fprintf(stderr, "%s: %s\n", o.conf, err);
+			daemon_settings_clear(&ds);
+			return 1;
+		}
 		plan = &ds.topics;
 		/* the mappings and schemas `run` would load, unless named here */
 		if (!o.mappings_given)

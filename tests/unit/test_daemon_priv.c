@@ -97,7 +97,7 @@ Test(daemon_priv, world_readable_files_with_secrets_are_announced)
 	write_mode(conf, "[http]\ntoken = t0psecret\n", 0644);
 	write_mode(env, "KAFKA_PASSWORD=\"hunter2\"\n", 0644);
 	capture();
-	cr_assert_eq(daemon_priv_audit(s, conf, env, NULL, NULL, err, sizeof err), 0);
+	cr_assert_eq(daemon_priv_audit(s, conf, env, NULL, NULL, 1, err, sizeof err), 0);
 	char *out = captured();
 	cr_assert(strstr(out, "readable by every user and holds a secret (token, line 2)"), "%s", out);
 	cr_assert(strstr(out, "(KAFKA_PASSWORD, line 1)"), "%s", out);
@@ -108,7 +108,7 @@ Test(daemon_priv, world_readable_files_with_secrets_are_announced)
 	chmod(conf, 0640);
 	write_mode(env, "KAFKA_PASSWORD=${FROM_VAULT}\nKAFKA_BROKERS=b:9092\n", 0644);
 	capture();
-	cr_assert_eq(daemon_priv_audit(s, conf, env, NULL, NULL, err, sizeof err), 0);
+	cr_assert_eq(daemon_priv_audit(s, conf, env, NULL, NULL, 1, err, sizeof err), 0);
 	out = captured();
 	cr_assert_null(strstr(out, "readable by every user"), "%s", out);
 	unlink(conf);
@@ -120,13 +120,13 @@ Test(daemon_priv, sasl_plain_without_tls_and_root_are_announced)
 	char err[512];
 	struct daemon_settings *s = settings();
 	capture();
-	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, "SASL_PLAINTEXT", "PLAIN", err, sizeof err), 0);
-	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, "SASL_SSL", "PLAIN", err, sizeof err), 0);
-	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, "SASL_PLAINTEXT", "SCRAM-SHA-512", err,
+	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, "SASL_PLAINTEXT", "PLAIN", 1, err, sizeof err), 0);
+	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, "SASL_SSL", "PLAIN", 1, err, sizeof err), 0);
+	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, "SASL_PLAINTEXT", "SCRAM-SHA-512", 1, err,
 				       sizeof err),
 		     0);
 	s->user[0] = '\0';
-	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, err, sizeof err), 0);
+	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, 1, err, sizeof err), 0);
 	char *out = captured();
 	char *first = strstr(out, "SASL PLAIN over plaintext");
 	cr_assert_not_null(first, "%s", out);
@@ -149,24 +149,24 @@ Test(daemon_priv, certificates_near_or_past_their_end)
 
 	write_cert(s->lsn[0].tls_conf.cert, 90L * 86400);
 	capture();
-	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, err, sizeof err), 0);
+	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, 1, err, sizeof err), 0);
 	cr_assert_null(strstr(captured(), "expires"));
 
 	write_cert(s->lsn[0].tls_conf.cert, 5L * 86400 + 600);
 	capture();
-	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, err, sizeof err), 0);
+	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, 1, err, sizeof err), 0);
 	char *out = captured();
 	cr_assert(strstr(out, "listener secure: the server certificate") && strstr(out, "expires in 5 days"),
 		  "%s", out);
 
 	write_cert(s->lsn[0].tls_conf.cert, -3600);
-	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, err, sizeof err), -1);
+	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, 1, err, sizeof err), -1);
 	cr_assert(strstr(err, "has expired"), "%s", err);
 
 	s->nlsn = 0; /* [http] too */
 	s->http.enabled = 1;
 	snprintf(s->http.tls_cert, sizeof s->http.tls_cert, "%s/c.pem", dir);
-	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, err, sizeof err), -1);
+	cr_assert_eq(daemon_priv_audit(s, NULL, NULL, NULL, NULL, 1, err, sizeof err), -1);
 	cr_assert(strstr(err, "[http]: the server certificate"), "%s", err);
 	char cmd[256];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

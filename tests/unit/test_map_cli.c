@@ -175,3 +175,24 @@ Test(map_cli, check_refuses_every_configuration_run_refuses)
 	cr_assert_eq(run(args, &out), 0, "%s", out);
 	unlink(path);
 }
+
+/* What `run` refuses once the file is read (TLS material it cannot load),
+ * `check` refuses too. */
+Test(map_cli, check_refuses_tls_material_run_could_not_load)
+{
+	char path[] = "/tmp/hb-check-tls-XXXXXX", args[512], *out;
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	write_file(path, "[kafka]\nbootstrap.servers = 127.0.0.1:1\n[listener m]\n"
+			 "bind = 127.0.0.1:0\ntls = on\ntls.cert = /nonexistent/c.pem\n"
+			 "tls.key = /nonexistent/k.pem\n");
+	snprintf(args, sizeof args, "check -c %s", path);
+	cr_assert_eq(run(args, &out), 1, "%s", out);
+	cr_assert(strstr(out, "listener m: TLS certificate /nonexistent/c.pem"), "%s", out);
+	write_file(path, "[kafka]\nbootstrap.servers = 127.0.0.1:1\n[http]\nbind = 127.0.0.1:0\n"
+			 "tls.cert = /nonexistent/c.pem\ntls.key = /nonexistent/k.pem\n");
+	cr_assert_eq(run(args, &out), 1, "%s", out);
+	cr_assert(strstr(out, "[http] tls.cert /nonexistent/c.pem"), "%s", out);
+	unlink(path);
+}
