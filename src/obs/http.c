@@ -458,8 +458,8 @@ __attribute__((format(printf, 2, 0))) static void mhd_log_cb(void *cls, const ch
 	in_window++;
 	pthread_mutex_unlock(&mu);
 	if (dropped)
-		log_warn("http", "%u more server messages in the last %d s were not logged", dropped,
-			 HTTP_LOG_WINDOW_MS / 1000);
+		log_warn("http", "%u server messages were not logged (more than %d in %d s)", dropped,
+			 HTTP_LOG_BURST, HTTP_LOG_WINDOW_MS / 1000);
 	vsnprintf(line, sizeof line, fmt, ap);
 	n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
