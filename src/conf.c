@@ -280,6 +280,54 @@ void conf_free(struct conf *c)
 	free(c);
 }
 
+/* The value of a .env line, in place: "double" (with \" \\ \n escapes) or
+ * 'single' quoted (literal), each optionally followed by whitespace and a
+ * # comment; unquoted, up to a # that follows whitespace, trimmed. NULL with
+ * *why when a quote is not closed or text follows the closing one. */
+static char *env_value(char *v, const char **why)
+{
+	char q = *v, *out, *w;
+	if (q != '"' && q != '\'') {
+		for (w = v; *w; w++)
+			if (*w == '#' && (w == v || w[-1] == ' ' || w[-1] == '\t')) {
+				*w = '\0';
+				break;
+			}
+		return trim(v);
+	}
+	out = w = ++v;
+	for (; *v && *v != q; v++) {
+		if (q == '"' && *v == '\\' && (v[1] == '"' || v[1] == '\\' || v[1] == 'n')) {
+			v++;
+			*w++ = *v == 'n' ? '\n' : *v;
+		} else {
+			*w++ = *v;
+		}
+	}
+	if (*v != q) {
+		*why = q == '"' ? "unterminated double quote" : "unterminated single quote";
+		return NULL;
+	}
+	*w = '\0';
+	for (v++; *v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'; v++)
+		;
+	if (*v && *v != '#') {
+		*why = "unexpected text after the closing quote";
+		return NULL;
+	}
+	return out;
+}
+
+static int env_name_ok(const char *k)
+{
+	if (!*k || !(isalpha((unsigned char)*k) || *k == '_'))
+		return 0;
+	for (; *k; k++)
+		if (!(isalnum((unsigned char)*k) || *k == '_'))
+			return 0;
+	return 1;
+}
+
 int conf_env_file(const char *path, char *errstr, size_t errstr_size)
 {
 	FILE *f = fopen(path, "r");
@@ -288,7 +336,8 @@ int conf_env_file(const char *path, char *errstr, size_t errstr_size)
 	if (!f)
 		return errno == ENOENT ? 0 : util_seterr(errstr, errstr_size, "%s: %s", path, strerror(errno));
 	while (fgets(line, sizeof line, f)) {
-		char *l = trim(line), *eq, *val;
+		char *l = trim(line), *eq, *val, *key;
+		const char *why = NULL;
 		lineno++;
 		if (!*l || *l == '#')
 			continue;
@@ -300,8 +349,20 @@ int conf_env_file(const char *path, char *errstr, size_t errstr_size)
 			return util_seterr(errstr, errstr_size, "%s:%d: expected KEY=VALUE", path, lineno);
 		}
 		*eq = '\0';
-		val = unquote(trim(eq + 1));
-		setenv(trim(l), val, 0);
+		key = trim(l);
+		if (!env_name_ok(key)) {
+			fclose(f);
+			return util_seterr(errstr, errstr_size,
+					   "%s:%d: '%s' is not a variable name (letters, digits, _)", path,
+					   lineno, key);
+		}
+		val = env_value(trim(eq + 1), &why);
+		if (!val) {
+			fclose(f);
+			/* the value may be a secret: name the variable, never the value */
+			return util_seterr(errstr, errstr_size, "%s:%d: %s: %s", path, lineno, key, why);
+		}
+		setenv(key, val, 0);
 	}
 	fclose(f);
 	return 0;

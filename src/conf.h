@@ -49,8 +49,13 @@ struct conf *conf_load(const char *path, char *errstr, size_t errstr_size);
 struct conf *conf_parse(const char *text, const char *path, char *errstr, size_t errstr_size);
 void conf_free(struct conf *c);
 
-/* Load KEY=VALUE lines (optionally `export KEY=VALUE`, quoted values) into
- * the environment without overriding. Missing file: returns 0. */
+/* Load KEY=VALUE lines (optionally `export KEY=VALUE`) into the environment
+ * without overriding. Values: "double quoted" (\" \\ \n escapes) or
+ * 'single quoted' (literal), then optionally whitespace and a # comment; or
+ * unquoted, up to a # that follows whitespace (a # inside a word is kept),
+ * trimmed. An unterminated quote, text after the closing quote or a bad
+ * name is an error "path:line: NAME: reason" (never the value). Missing
+ * file: returns 0. */
 int conf_env_file(const char *path, char *errstr, size_t errstr_size);
 
 /* Expand ${VAR} / ${VAR:-default} in s. Heap result, or NULL with errstr. */

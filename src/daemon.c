@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "daemon_conf.h"
+#include "daemon_priv.h"
 #include "log.h"
 #include "ingest/filedrop.h"
 #include "map/map.h"
@@ -59,6 +60,7 @@ struct daemon {
 	ev_timer obs_tick;
 	int64_t started_ms;
 	int ledger_rebuilt;
+	char problem[256]; /* a drop folder this process cannot use (readiness) */
 };
 
 #define OBS_PUBLISH_S 0.25
@@ -94,6 +96,7 @@ static void obs_publish(struct daemon *d)
 	if (!d->http || !(snap = malloc(sizeof *snap)))
 		return;
 	obs_collect(snap, &src);
+	snprintf(snap->problem, sizeof snap->problem, "%s", d->problem);
 	http_publish(d->http, snap, d->pub);
 	free(snap);
 }
@@ -154,6 +157,15 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = container_of(w, struct daemon, tick);
 	size_t pruned = ledger_prune(d->ledger, util_wall_ms());
+	char problem[sizeof d->problem];
+	daemon_priv_drops_problem(&d->s, problem, sizeof problem);
+	if (strcmp(problem, d->problem) != 0) {
+		if (problem[0])
+			log_error("daemon", "%s: /readyz answers 503 until this is fixed", problem);
+		else
+			log_info("daemon", "every drop folder is usable again");
+		snprintf(d->problem, sizeof d->problem, "%s", problem);
+	}
 	if (pruned)
 		log_debug("daemon", "ledger: %zu message keys left the dedup window", pruned);
 	check_fatal(d);
@@ -310,10 +322,20 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	d->conf = cli_load_conf(d->opts->conf_path, err, errsz);
 	if (!d->conf)
 		return -1;
-	d->kc = kconf_build(d->conf, conf_section(d->conf, "kafka", NULL), &d->embedded, err, errsz);
-	if (!d->kc || daemon_settings_load(d->conf, &d->s, err, errsz) != 0)
+	if (daemon_conf_validate(d->conf, &d->s, &d->kc, &d->embedded, err, errsz) != 0)
 		return -1;
 	log_setup(d->s.log_level, d->s.log_format);
+	{
+		char *proto = kconf_get(d->kc, "security.protocol");
+		char *mech = kconf_get(d->kc, "sasl.mechanism");
+		int rc = daemon_priv_audit(&d->s, d->opts->conf_path ? d->opts->conf_path
+								     : CLI_DEFAULT_CONF,
+					   ".env", proto, mech, 1, err, errsz);
+		free(proto);
+		free(mech);
+		if (rc != 0)
+			return -1;
+	}
 
 	d->maps = map_set_load(d->s.mappings, d->s.schemas, &diag);
 	if (!d->maps) {
@@ -410,7 +432,8 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 			return -1;
 		d->ndrops++;
 	}
-	if (drop_privileges(&d->s, err, errsz) != 0)
+	if (daemon_priv_prepare(&d->s, err, errsz) != 0 || drop_privileges(&d->s, err, errsz) != 0 ||
+	    (d->s.user[0] && daemon_priv_check(&d->s, err, errsz) != 0))
 		return -1;
 	log_info("daemon", "ready in %lld ms (instance %s)", (long long)(util_mono_ms() - t0),
 		 d->s.instance);
@@ -486,6 +509,8 @@ int daemon_run(const struct daemon_opts *o)
 	d.started_ms = util_wall_ms();
 	d.loop = ev_default_loop(EVFLAG_AUTO);
 	signal(SIGPIPE, SIG_IGN);
+	/* mapping errors in the logs: file:line:col and the reason, not the line */
+	map_diag_set_quote_source(0);
 	ev_async_init(&d.wake, wake_cb);
 	ev_async_start(d.loop, &d.wake);
 

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ingest/tls_subject.h"
 #include "parse/hl7.h"
+#include "publish/kconf.h"
 #include "util.h"
 
 int daemon_parse_bind(const char *bind, char *host, size_t host_size, char *port,
@@ -74,6 +76,18 @@ static int load_listener(struct conf *c, struct conf_section *s, struct lsn_conf
 		     conf_str(s, "tls.allowed.subjects", ""), c, s, "tls.allowed.subjects", errstr,
 		     errstr_size))
 		return -1;
+	if (l->tls_conf.allowed_subjects[0]) {
+		struct conf_kv *kv = conf_kv(s, "tls.allowed.subjects");
+		char why[512];
+		if (tls_subjects_check(l->tls_conf.allowed_subjects, why, sizeof why) != 0)
+			return util_seterr(errstr, errstr_size, "%s:%d: [listener %s] %s", c->path,
+					   kv ? kv->line : s->line, l->name, why);
+		if (!l->tls || !l->tls_conf.verify_client)
+			return util_seterr(errstr, errstr_size,
+					   "%s:%d: [listener %s] tls.allowed.subjects needs tls = on and "
+					   "tls.verify.client = on (no client certificate is asked for)",
+					   c->path, kv ? kv->line : s->line, l->name);
+	}
 	if (l->tls && (!l->tls_conf.cert[0] || !l->tls_conf.key[0]))
 		return util_seterr(errstr, errstr_size, "%s:%d: [listener %s]: tls = on needs tls.cert and tls.key",
 				   c->path, s->line, l->name);
@@ -185,6 +199,38 @@ static int load_http(struct conf *c, struct conf_section *s, struct http_conf *h
 	if (conf_size(c, s, "playground.max.size", (int64_t)h->playground_max, &n, errstr, errstr_size))
 		return -1;
 	h->playground_max = (size_t)n;
+	if (conf_int(c, s, "max.connections", h->max_connections, 1, 100000, &n, errstr, errstr_size))
+		return -1;
+	h->max_connections = (int)n;
+	if (conf_int(c, s, "max.connections.per.ip", h->max_per_ip, 1, 100000, &n, errstr,
+		     errstr_size))
+		return -1;
+	h->max_per_ip = (int)n;
+	if (conf_int(c, s, "threads", h->threads, 1, 64, &n, errstr, errstr_size))
+		return -1;
+	h->threads = (int)n;
+	if (conf_duration_ms(c, s, "idle.timeout", h->idle_timeout_ms, &h->idle_timeout_ms, errstr,
+			     errstr_size) ||
+	    conf_duration_ms(c, s, "request.timeout", h->request_timeout_ms, &h->request_timeout_ms,
+			     errstr, errstr_size) ||
+	    copy_str(h->allowed_hosts, sizeof h->allowed_hosts, conf_str(s, "allowed.hosts", ""), c, s,
+		     "allowed.hosts", errstr, errstr_size))
+		return -1;
+	if (h->idle_timeout_ms < 1000 || h->request_timeout_ms < 1000)
+		return util_seterr(errstr, errstr_size,
+				   "%s:%d: [http] idle.timeout and request.timeout: at least 1s", c->path,
+				   line);
+	/* The playground shows the sample it was given back: opened to every
+	 * address on a non-loopback socket, anyone who reaches the port could use
+	 * it to read (and have) patient data. */
+	if (h->enabled && h->playground && h->playground_any && !h->token[0] &&
+	    !http_host_is_loopback(h->host))
+		return util_seterr(errstr, errstr_size,
+				   "%s:%d: [http] playground = on with playground.allow = any on %s:%s "
+				   "serves patient samples to anyone who can reach the port: set [http] "
+				   "token (and tls.cert/tls.key), bind to loopback, or use "
+				   "playground.allow = loopback",
+				   c->path, line, h->host[0] ? h->host : "*", h->port);
 	return 0;
 }
 
@@ -335,4 +381,26 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 void daemon_settings_clear(struct daemon_settings *s)
 {
 	topics_plan_clear(&s->topics);
+}
+
+int daemon_conf_validate(struct conf *c, struct daemon_settings *s, struct rd_kafka_conf_s **kc,
+			 int *embedded, char *errstr, size_t errstr_size)
+{
+	int emb = 0;
+	rd_kafka_conf_t *k = kconf_build(c, conf_section(c, "kafka", NULL), &emb, errstr, errstr_size);
+	if (!k) {
+		memset(s, 0, sizeof *s);
+		return -1;
+	}
+	if (daemon_settings_load(c, s, errstr, errstr_size) != 0) {
+		rd_kafka_conf_destroy(k);
+		return -1;
+	}
+	if (embedded)
+		*embedded = emb;
+	if (kc)
+		*kc = k;
+	else
+		rd_kafka_conf_destroy(k);
+	return 0;
 }

@@ -57,6 +57,15 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 			 size_t errstr_size);
 void daemon_settings_clear(struct daemon_settings *s);
 
+/* The one validation `run` and `check` share: [kafka] through kconf_build,
+ * then daemon_settings_load (every other section, unknown keys, and the
+ * combinations refused at start). On success *kc is the Kafka configuration
+ * (caller destroys it; pass NULL to have it destroyed here) and s must be
+ * cleared. Returns 0, or -1 with "file:line: ..." in errstr. */
+struct rd_kafka_conf_s;
+int daemon_conf_validate(struct conf *c, struct daemon_settings *s, struct rd_kafka_conf_s **kc,
+			 int *embedded, char *errstr, size_t errstr_size);
+
 /* "host:port", "[v6]:port", ":port" or "port" → host (may be "") and port. */
 int daemon_parse_bind(const char *bind, char *host, size_t host_size, char *port,
 		      size_t port_size);

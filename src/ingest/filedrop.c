@@ -124,9 +124,13 @@ static void rescan(struct drop *d)
 	DIR *dir = opendir(d->inbox);
 	struct dirent *de;
 	if (!dir) {
-		log_error("drop", "%s: cannot read %s: %s", d->c.name, d->inbox, strerror(errno));
+		/* Once per cause, not at every rescan: /readyz carries it meanwhile. */
+		if (errno != d->scan_errno)
+			log_error("drop", "%s: cannot read %s: %s", d->c.name, d->inbox, strerror(errno));
+		d->scan_errno = errno;
 		return;
 	}
+	d->scan_errno = 0;
 	while ((de = readdir(dir))) {
 		if (ignored(de->d_name))
 			continue;

@@ -35,6 +35,7 @@ struct drop {
 	ev_timer tick;
 	ev_async async;
 	int64_t last_scan;
+	int scan_errno; /* why the last rescan could not read the inbox (logged once) */
 	struct drop_cand *cands;
 
 	pthread_t thread;

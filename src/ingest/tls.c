@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "ingest/tls_subject.h"
 #include "util.h"
 
 void tls_last_error(char *buf, size_t size)
@@ -72,32 +73,10 @@ fail:
 	return NULL;
 }
 
-static int subject_allowed(const char *list, const char *cn, const char *subject)
-{
-	const char *p = list;
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		while (n && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
-		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n && ((strlen(cn) == n && strncmp(cn, p, n) == 0) ||
-			  (strlen(subject) == n && strncmp(subject, p, n) == 0)))
-			return 1;
-		if (!end)
-			break;
-		p = end + 1;
-	}
-	return 0;
-}
-
 int tls_check_peer(SSL *ssl, const struct tls_conf *c, char *errstr, size_t errstr_size)
 {
 	X509 *cert;
-	char cn[256] = "", subject[512] = "";
+	char subject[512] = "";
 	BIO *b;
 	int ok;
 
@@ -106,7 +85,6 @@ int tls_check_peer(SSL *ssl, const struct tls_conf *c, char *errstr, size_t errs
 	cert = SSL_get1_peer_certificate(ssl);
 	if (!cert)
 		return util_seterr(errstr, errstr_size, "no client certificate");
-	X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
 	b = BIO_new(BIO_s_mem());
 	if (b) {
 		int n;
@@ -115,8 +93,8 @@ int tls_check_peer(SSL *ssl, const struct tls_conf *c, char *errstr, size_t errs
 		subject[n > 0 ? n : 0] = '\0';
 		BIO_free(b);
 	}
+	ok = tls_subjects_match(c->allowed_subjects, cert);
 	X509_free(cert);
-	ok = subject_allowed(c->allowed_subjects, cn, subject);
 	if (!ok)
 		return util_seterr(errstr, errstr_size, "client certificate subject '%s' is not allowed",
 				   subject);

@@ -3,8 +3,8 @@
  *
  * TLS 1.2 or newer only. Mutual TLS when a CA file is given with
  * verify_client: the client must present a certificate that chains to it,
- * and, if allowed_subjects is set, whose subject CN or full subject (RFC 2253
- * form) is in that comma-separated list.
+ * and, if allowed_subjects is set, that one of its entries admits
+ * (tls_subject.h: "CN=name; CN=a,O=b,C=c; SAN:DNS:name", entries split by ';').
  *
  * A context is reloaded on SIGHUP by building a new one: existing connections
  * keep the context they started with (OpenSSL reference-counts it); new

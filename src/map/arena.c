@@ -181,6 +181,13 @@ int map_pool_own_handle(struct map_strpool *p, const struct map_source_ops *ops,
 
 /* ---- diagnostics ----------------------------------------------------------------- */
 
+static int diag_quote_source = 1;
+
+void map_diag_set_quote_source(int on)
+{
+	diag_quote_source = on;
+}
+
 static void diag_append(struct map_diag *d, const char *s, size_t n)
 {
 	if (d->len + n + 1 > d->cap) {
@@ -217,7 +224,7 @@ void map_diag_add(struct map_diag *d, const char *file, const char *text, size_t
 	}
 	n = snprintf(head, sizeof(head), "%s:%d:%d: %s\n", file, line, col, msg);
 	diag_append(d, head, (size_t)n < sizeof(head) ? (size_t)n : sizeof(head) - 1);
-	if (!text)
+	if (!text || !diag_quote_source)
 		return;
 	/* the line itself, then a caret under the column (tabs kept so it lines up) */
 	const char *p = text, *end = text + len;

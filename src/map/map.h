@@ -39,6 +39,11 @@ struct map_diag {
 };
 
 void map_diag_clear(struct map_diag *d);
+/* Whether diagnostics quote the offending source line under file:line:col
+ * (default on, for the CLI). The daemon turns it off once at start: its logs
+ * keep file:line:col and the message, never a mapping's text, which may hold
+ * literal values copied from a sample. Not thread-safe: call before loading. */
+void map_diag_set_quote_source(int on);
 
 /* ---- loading --------------------------------------------------------------- */
 

@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "daemon_conf.h"
+#include "daemon_priv.h"
+#include "publish/kconf.h"
 #include "map/golden.h"
 #include "map/input.h"
 #include "map/map.h"
@@ -21,6 +24,7 @@ struct cli_opts {
 	const char *schemas;
 	const char *conf;
 	int explain, test, update;
+	int mappings_given, schemas_given;
 };
 
 static void map_usage(FILE *out)
@@ -60,8 +64,8 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, int is_check)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, is_check ? "m:s:c:h" : "m:s:etuh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'm': o->mappings = optarg; break;
-		case 's': o->schemas = optarg; break;
+		case 'm': o->mappings = optarg; o->mappings_given = 1; break;
+		case 's': o->schemas = optarg; o->schemas_given = 1; break;
 		case 'c': o->conf = optarg; break;
 		case 'e': o->explain = 1; break;
 		case 't': o->test = 1; break;
@@ -281,40 +285,64 @@ int cmd_check(int argc, char **argv)
 		FILE *out = rc > 0 ? stdout : stderr;
 		fprintf(out, "usage: hl7bridge check [-c FILE] [-m DIR] [-s DIR]\n\n"
 			     "Compile every mapping in DIR (default: mappings) against the event\n"
-			     "schemas (default: conf/schemas). With -c, also load the configuration\n"
-			     "and check that every topic a mapping can publish to is created by it.\n"
+			     "schemas (default: conf/schemas). With -c, also check the configuration\n"
+			     "exactly as `run` reads it (every key, every section; the mappings and\n"
+			     "schemas it names unless -m/-s are given), and that every topic a\n"
+			     "mapping can publish to is created by it.\n"
 			     "Exit status 1 on any error.\n");
 		return rc > 0 ? 0 : 2;
 	}
-	struct topic_plan plan;
-	int have_plan = 0, errors = 0;
-	char err[512];
+	struct daemon_settings ds;
+	const struct topic_plan *plan = NULL;
+	int errors = 0;
+	char err[1024];
 	if (o.conf) {
-		/* the configuration: syntax, variables, and the topics it creates */
+		/* the configuration exactly as `run` reads it: every section, every
+		 * key, and the combinations it refuses */
 		struct conf *c = cli_load_conf(o.conf, err, sizeof(err));
 		if (!c) {
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
-		if (topics_plan(c, &plan, err, sizeof(err)) != 0) {
+		rd_kafka_conf_t *kc = NULL;
+		if (daemon_conf_validate(c, &ds, &kc, NULL, err, sizeof(err)) != 0) {
 			fprintf(stderr, "%s\n", err);
+			daemon_settings_clear(&ds);
 			conf_free(c);
 			return 1;
 		}
-		have_plan = 1;
 		conf_free(c);
+		/* what `run` refuses at start besides the file: TLS material it
+		 * cannot load, an expired certificate (and the same warnings) */
+		char *proto = kconf_get(kc, "security.protocol"), *mech = kconf_get(kc, "sasl.mechanism");
+		int bad = daemon_priv_audit(&ds, o.conf, ".env", proto, mech, 0, err, sizeof(err)) != 0 ||
+			  daemon_priv_tls_check(&ds, err, sizeof(err)) != 0;
+		free(proto);
+		free(mech);
+		rd_kafka_conf_destroy(kc);
+		if (bad) {
+			fprintf(stderr, "%s: %s\n", o.conf, err);
+			daemon_settings_clear(&ds);
+			return 1;
+		}
+		plan = &ds.topics;
+		/* the mappings and schemas `run` would load, unless named here */
+		if (!o.mappings_given)
+			o.mappings = ds.mappings;
+		if (!o.schemas_given)
+			o.schemas = ds.schemas;
 		printf("ok  config %s\n", o.conf);
 	}
 	struct map_set *s = load(&o);
 	if (!s) {
-		if (have_plan)
-			topics_plan_clear(&plan);
+		if (plan)
+			daemon_settings_clear(&ds);
 		return 1;
 	}
-	if (have_plan) {
-		map_set_topic_prefix(s, plan.prefix);
-		errors = check_topics(s, &plan, o.conf);
-		topics_plan_clear(&plan);
+	if (plan) {
+		map_set_topic_prefix(s, plan->prefix);
+		errors = check_topics(s, plan, o.conf);
+		daemon_settings_clear(&ds);
 	}
 	for (size_t i = 0; i < map_set_count(s); i++)
 		printf("ok  %-28s %-6s %.12s  %s\n", map_set_name(s, i), map_set_source(s, i),

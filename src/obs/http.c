@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
@@ -33,11 +34,13 @@ struct http {
 	int port;
 };
 
-/* One request: its body (POST) as it arrives. */
+/* One request: its body (POST /api/playground only) as it arrives. */
 struct http_req {
 	char *body;
 	size_t len, cap;
 	int too_big;
+	int takes_body;     /* the one route that reads a body */
+	int64_t started_ms; /* headers in; request.timeout counts from here */
 };
 
 void http_conf_defaults(struct http_conf *c)
@@ -47,6 +50,83 @@ void http_conf_defaults(struct http_conf *c)
 	snprintf(c->host, sizeof c->host, "127.0.0.1");
 	snprintf(c->port, sizeof c->port, "9275");
 	c->playground_max = HTTP_DEFAULT_PLAYGROUND_MAX;
+	c->max_connections = HTTP_DEFAULT_MAX_CONNECTIONS;
+	c->max_per_ip = HTTP_DEFAULT_MAX_PER_IP;
+	c->idle_timeout_ms = HTTP_DEFAULT_IDLE_TIMEOUT_MS;
+	c->request_timeout_ms = HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
+	c->threads = HTTP_DEFAULT_THREADS;
+}
+
+int http_host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	size_t n = strlen(host);
+	char h[256];
+	if (n >= sizeof h)
+		return 0;
+	memcpy(h, host, n + 1);
+	if (n && h[n - 1] == '.') /* "localhost." is localhost */
+		h[--n] = '\0';
+	if (strcasecmp(h, "localhost") == 0 ||
+	    (n > 10 && strcasecmp(h + n - 10, ".localhost") == 0))
+		return 1;
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, h, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return 0;
+}
+
+/* Is name one of the comma-separated entries of list (case-insensitive)? */
+static int in_list(const char *list, const char *name)
+{
+	size_t nl = strlen(name);
+	for (const char *p = list; *p;) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		while (n && (*p == ' ' || *p == '\t'))
+			p++, n--;
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == nl && strncasecmp(p, name, n) == 0)
+			return 1;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return 0;
+}
+
+int http_host_allowed(const struct http_conf *c, const char *hdr)
+{
+	char host[256];
+	struct in_addr a4;
+	struct in6_addr a6;
+	const char *colon;
+	size_t n;
+	if (!hdr) /* HTTP/1.0 without Host: no browser sends that */
+		return 1;
+	if (hdr[0] == '[') { /* [v6]:port: an IP literal */
+		const char *end = strchr(hdr, ']');
+		if (!end || (size_t)(end - hdr - 1) >= sizeof host)
+			return 0;
+		snprintf(host, sizeof host, "%.*s", (int)(end - hdr - 1), hdr + 1);
+		return inet_pton(AF_INET6, host, &a6) == 1;
+	}
+	colon = strchr(hdr, ':');
+	n = colon ? (size_t)(colon - hdr) : strlen(hdr);
+	if (!n || n >= sizeof host)
+		return 0;
+	snprintf(host, sizeof host, "%.*s", (int)n, hdr);
+	/* A rebinding page's Host is always its own DNS name: an IP literal
+	 * names this server by address, which is what Prometheus and probes do. */
+	if (inet_pton(AF_INET, host, &a4) == 1 || http_host_is_loopback(host))
+		return 1;
+	if (c->host[0] && strcasecmp(c->host, host) == 0)
+		return 1;
+	return in_list(c->allowed_hosts, host);
 }
 
 int http_addr_is_loopback(const struct sockaddr *sa)
@@ -154,7 +234,7 @@ static int current(struct http *h, struct obs_snapshot *s, struct obs_pubview *v
 static enum MHD_Result route_readyz(struct http *h, struct MHD_Connection *conn)
 {
 	struct obs_snapshot *s = malloc(sizeof *s);
-	char text[256];
+	char text[512];
 	int have, ready;
 	if (!s)
 		return send_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -169,10 +249,11 @@ static enum MHD_Result route_readyz(struct http *h, struct MHD_Connection *conn)
 	else if (!have)
 		snprintf(text, sizeof text, "starting: producers no, ledger no, listeners no\n");
 	else
-		snprintf(text, sizeof text, "not ready: producers %s, ledger %s, listeners %s%s%s\n",
+		snprintf(text, sizeof text, "not ready: producers %s, ledger %s, listeners %s%s%s%s%s\n",
 			 s->producers ? "yes" : "no", s->ledger ? "yes" : "no",
 			 s->listeners ? "yes" : "no", s->draining ? ", draining" : "",
-			 s->fatal ? ", publisher failed" : "");
+			 s->fatal ? ", publisher failed" : "", s->problem[0] ? ", " : "",
+			 s->problem);
 	free(s);
 	return send_text(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, text);
 }
@@ -237,6 +318,18 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *conn, con
 	int pg = strcmp(url, "/playground") == 0 || strcmp(url, "/api/playground") == 0 ||
 		 strcmp(url, "/playground.js") == 0;
 
+	if (strcmp(url, "/healthz") == 0 && get)
+		return send_text(conn, MHD_HTTP_OK, "ok\n");
+	if (strcmp(url, "/readyz") == 0 && get)
+		return route_readyz(h, conn);
+	/* Probes may name the server however they like; everything else, when
+	 * no token guards it, only under a name the operator chose. */
+	if (!h->conf.token[0] &&
+	    !http_host_allowed(&h->conf, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								     MHD_HTTP_HEADER_HOST)))
+		return send_text(conn, MHD_HTTP_MISDIRECTED_REQUEST,
+				 "this host name is not served without a token: add it to [http] "
+				 "allowed.hosts, or set [http] token\n");
 	if (pg) {
 		if (!h->conf.playground || !h->maps)
 			return send_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
@@ -245,10 +338,6 @@ static enum MHD_Result dispatch(struct http *h, struct MHD_Connection *conn, con
 					 "the playground answers loopback clients only "
 					 "([http] playground.allow = any opens it)\n");
 	}
-	if (strcmp(url, "/healthz") == 0 && get)
-		return send_text(conn, MHD_HTTP_OK, "ok\n");
-	if (strcmp(url, "/readyz") == 0 && get)
-		return route_readyz(h, conn);
 	if ((strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) && get)
 		return send_buf(conn, MHD_HTTP_OK, "text/html; charset=utf-8", page_status_html,
 				strlen(page_status_html), MHD_RESPMEM_PERSISTENT);
@@ -289,17 +378,31 @@ static enum MHD_Result handler_cb(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 
 	if (!rq) { /* first call: headers only */
+		const char *cl;
 		rq = calloc(1, sizeof *rq);
 		if (!rq)
 			return MHD_NO;
 		*req_cls = rq;
+		rq->started_ms = util_mono_ms();
+		rq->takes_body = strcmp(method, "POST") == 0 && strcmp(url, "/api/playground") == 0 &&
+				 h->conf.playground && h->maps;
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		/* A declared body past the limit is refused before it is read. */
+		if (rq->takes_body && cl && strtoull(cl, NULL, 10) > h->conf.playground_max) {
+			rq->too_big = 1;
+			return route_playground(h, conn, rq);
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
 		size_t n = *upload_size;
 		*upload_size = 0;
-		if (rq->too_big || rq->len + n > h->conf.playground_max) {
-			rq->too_big = 1; /* keep reading, answer 413 at the end */
+		/* A request trickled in byte by byte ends at request.timeout. */
+		if (util_mono_ms() - rq->started_ms > h->conf.request_timeout_ms)
+			return MHD_NO; /* closes the connection */
+		if (!rq->takes_body || rq->too_big || rq->len + n > h->conf.playground_max) {
+			rq->too_big = 1; /* discard; answer at the end (413, 404 or 405) */
 			return MHD_YES;
 		}
 		if (util_reserve(&rq->body, &rq->cap, rq->len + n, 16384) != 0)
@@ -323,12 +426,40 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **req_cls,
 	}
 }
 
+/* libmicrohttpd's own warnings (refused connections, timeouts) come once per
+ * connection: a flood of clients must not become a flood of log lines. At
+ * most HTTP_LOG_BURST lines per HTTP_LOG_WINDOW_MS, then a count of the rest. */
+#define HTTP_LOG_BURST 10
+#define HTTP_LOG_WINDOW_MS 10000
+
 __attribute__((format(printf, 2, 0))) static void mhd_log_cb(void *cls, const char *fmt,
 								va_list ap)
 {
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t window_start;
+	static unsigned in_window, suppressed;
+	unsigned dropped = 0;
+	int64_t now = util_mono_ms();
 	char line[512];
 	size_t n;
 	(void)cls;
+	pthread_mutex_lock(&mu);
+	if (now - window_start >= HTTP_LOG_WINDOW_MS) {
+		window_start = now;
+		in_window = 0;
+		dropped = suppressed;
+		suppressed = 0;
+	}
+	if (in_window >= HTTP_LOG_BURST) {
+		suppressed++;
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	in_window++;
+	pthread_mutex_unlock(&mu);
+	if (dropped)
+		log_warn("http", "%u server messages were not logged (more than %d in %d s)", dropped,
+			 HTTP_LOG_BURST, HTTP_LOG_WINDOW_MS / 1000);
 	vsnprintf(line, sizeof line, fmt, ap);
 	n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -343,6 +474,7 @@ struct http *http_start(const struct http_conf *c, struct mapref *maps, char *er
 {
 	struct http *h = calloc(1, sizeof *h);
 	struct addrinfo hints, *ai = NULL;
+	/* internal threads, each polling (epoll) its share of the connections */
 	unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
 	size_t len;
 	int rc;
@@ -391,13 +523,28 @@ struct http *http_start(const struct http_conf *c, struct mapref *maps, char *er
 	}
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	h->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, handler_cb, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, h,
-		MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, h,
-		h->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->cert,
-		MHD_OPTION_HTTPS_MEM_KEY, h->key, MHD_OPTION_END);
+	{
+		unsigned threads = h->conf.threads > 0 ? (unsigned)h->conf.threads : 1;
+		unsigned limit = h->conf.max_connections > 0 ? (unsigned)h->conf.max_connections : 1;
+		unsigned idle_s = (unsigned)((h->conf.idle_timeout_ms + 999) / 1000);
+		struct MHD_OptionItem opts[] = {
+			{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log_cb, h },
+			{ MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr },
+			{ MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL },
+			/* MHD shares the limit out among its threads */
+			{ MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(limit < threads ? threads : limit),
+			  NULL },
+			{ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			  (intptr_t)(h->conf.max_per_ip > 0 ? h->conf.max_per_ip : 0), NULL },
+			{ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)(idle_s ? idle_s : 1), NULL },
+			{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, h },
+			{ h->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, h->cert },
+			{ MHD_OPTION_HTTPS_MEM_KEY, 0, h->key },
+			{ MHD_OPTION_END, 0, NULL },
+		};
+		h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handler_cb, h, MHD_OPTION_ARRAY,
+					  opts, MHD_OPTION_END);
+	}
 	freeaddrinfo(ai);
 	if (!h->mhd) {
 		util_seterr(errstr, errstr_size,

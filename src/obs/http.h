@@ -17,6 +17,9 @@
  * (the status page passes a token given as #token=... in its address).
  * The playground's routes answer 404 when it is off, and 403 to clients that
  * are not on loopback unless playground.allow = any.
+ * Without a token, every route but /healthz and /readyz answers 421 to a Host
+ * header that names a host other than a loopback name, an IP literal, the
+ * bind host or one of allowed.hosts (DNS rebinding).
  *
  * The loop hands over a snapshot of its counters with http_publish(); the
  * publisher's thread-safe counters are read per request.
@@ -25,15 +28,26 @@
 #define HB_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "obs/metrics.h"
 
 struct mapref;
 
-/* Every limit has a name: connections served at once, request time, and the
- * largest playground sample. */
-#define HTTP_MAX_CONNECTIONS 64
-#define HTTP_TIMEOUT_S 15
+/* Every limit has a name (and a key in [http]): connections served at once and
+ * per client address, how long a connection may sit silent, how long one request
+ * may take to arrive, the server's threads, and the largest playground sample.
+ * Served by a small pool of threads each polling its connections (epoll), so
+ * idle or trickling clients cost a socket each, never a thread; a client that
+ * sends nothing for idle.timeout is closed, one whose request (headers and
+ * body) is not in after request.timeout is closed, and no address holds more
+ * than max.connections.per.ip of the max.connections: /healthz stays answerable
+ * for everyone else. Only POST /api/playground takes a body. */
+#define HTTP_DEFAULT_MAX_CONNECTIONS 256
+#define HTTP_DEFAULT_MAX_PER_IP 16
+#define HTTP_DEFAULT_IDLE_TIMEOUT_MS 10000
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000
+#define HTTP_DEFAULT_THREADS 4
 #define HTTP_DEFAULT_PLAYGROUND_MAX (1u << 20)
 
 struct http_conf {
@@ -46,6 +60,15 @@ struct http_conf {
 	int playground;         /* off by default */
 	int playground_any;     /* playground.allow = any (default loopback) */
 	size_t playground_max;  /* playground.max.size */
+	int max_connections;    /* max.connections */
+	int max_per_ip;         /* max.connections.per.ip */
+	int64_t idle_timeout_ms;    /* idle.timeout (whole seconds, at least 1) */
+	int64_t request_timeout_ms; /* request.timeout */
+	int threads;            /* threads */
+	/* allowed.hosts: host names (besides loopback names, IP literals and the
+	 * bind host) a request's Host header may carry when no token is set, so a
+	 * DNS-rebinding page cannot read the endpoints; comma-separated. */
+	char allowed_hosts[512];
 };
 
 void http_conf_defaults(struct http_conf *c);
@@ -68,5 +91,11 @@ void http_publish(struct http *h, const struct obs_snapshot *s, const struct pub
 /* Is this address loopback (127/8, ::1, ::ffff:127/104)? */
 struct sockaddr;
 int http_addr_is_loopback(const struct sockaddr *sa);
+/* Is a host (name or literal, no port) loopback: localhost, *.localhost,
+ * 127/8, ::1? */
+int http_host_is_loopback(const char *host);
+/* Would a request with this Host header value ("name", "name:port",
+ * "[v6]:port"; NULL = none) be served without a token under c? */
+int http_host_allowed(const struct http_conf *c, const char *host_header);
 
 #endif

@@ -52,7 +52,8 @@ void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 
 int obs_ready(const struct obs_snapshot *s)
 {
-	return s->producers && s->ledger && s->listeners && !s->draining && !s->fatal;
+	return s->producers && s->ledger && s->listeners && !s->draining && !s->fatal &&
+	       !s->problem[0];
 }
 
 /* ---- the publisher's side ------------------------------------------------------ */
@@ -425,12 +426,12 @@ static json_t *lanes_json(const struct obs_pubview *v)
 json_t *metrics_status_json(const struct obs_snapshot *s, const struct obs_pubview *v)
 {
 	const struct pipeline_stats *p = &s->pl;
-	json_t *topics = json_object();
+	json_t *topics = json_object(), *out;
 	for (int t = 0; t < p->ntopics; t++)
 		json_object_set_new(topics, p->topics[t].topic, json_integer((json_int_t)p->topics[t].events));
 	if (p->events_other_topics)
 		json_object_set_new(topics, "other", json_integer((json_int_t)p->events_other_topics));
-	return json_pack(
+	out = json_pack(
 		"{s:s, s:s, s:I, s:I, s:f,"
 		" s:{s:b, s:b, s:b, s:b, s:b, s:b},"
 		" s:o, s:o,"
@@ -455,4 +456,8 @@ json_t *metrics_status_json(const struct obs_snapshot *s, const struct obs_pubvi
 		v->inflight, "max_inflight", v->max_inflight, "commit", hist_json(v->commit), "ack",
 		hist_json(v->ack), "lanes", lanes_json(v),
 		"ledger_keys", (json_int_t)s->ledger_keys);
+	/* why it is not ready although everything is up (a drop folder) */
+	if (out && s->problem[0])
+		json_object_set_new(json_object_get(out, "ready"), "problem", json_string(s->problem));
+	return out;
 }

@@ -60,6 +60,9 @@ struct obs_snapshot {
 	} drops[OBS_MAX_LISTENERS];
 	int ndrops;
 	size_t ledger_keys;
+	/* Why the bridge cannot work although everything is up (a drop folder
+	 * it cannot use); "" when nothing is wrong. Not ready while set. */
+	char problem[256];
 };
 
 /* What the loop knows; NULL/0 for what does not exist yet. */

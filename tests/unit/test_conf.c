@@ -108,3 +108,62 @@ Test(conf, env_file_does_not_override)
 	unlink(path);
 	cr_assert_eq(conf_env_file("/nonexistent/.env", err, sizeof err), 0);
 }
+
+/* Issue 14, item 13: .env quoting as shells and dotenv tools read it. */
+static int env_text(const char *text, char *msg, size_t msgsz)
+{
+	char path[] = "/tmp/hb-env-XXXXXX";
+	int fd = mkstemp(path), rc;
+	FILE *f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	rc = conf_env_file(path, msg, msgsz);
+	unlink(path);
+	return rc;
+}
+
+Test(conf, env_file_quotes_and_comments)
+{
+	char e[512];
+	static const char *names[] = { "HB_Q1", "HB_Q2", "HB_Q3", "HB_Q4", "HB_Q5", "HB_Q6", "HB_Q7" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		unsetenv(names[i]);
+	cr_assert_eq(env_text("HB_Q1=\"v\"  # c\n"
+			      "HB_Q2='it''s'\n"
+			      "HB_Q3=plain value   # comment\n"
+			      "HB_Q4=pa#ss\n"
+			      "HB_Q5=\"a \\\"q\\\" # not a comment\"\n"
+			      "HB_Q6='$HOME # literal'   \n"
+			      "export HB_Q7 = \"\"\n",
+			      e, sizeof e),
+		     -1, "text after a closing quote is refused");
+	cr_assert(strstr(e, ":2: HB_Q2: unexpected text after the closing quote"), "%s", e);
+	cr_assert_str_eq(getenv("HB_Q1"), "v");
+	unsetenv("HB_Q1");
+	cr_assert_eq(env_text("HB_Q1=\"v\"  # c\n"
+			      "HB_Q3=plain value   # comment\n"
+			      "HB_Q4=pa#ss\n"
+			      "HB_Q5=\"a \\\"q\\\" # not a comment\"\n"
+			      "HB_Q6='$HOME # literal'   \n"
+			      "export HB_Q7 = \"\"\n",
+			      e, sizeof e),
+		     0, "%s", e);
+	cr_assert_str_eq(getenv("HB_Q1"), "v");
+	cr_assert_str_eq(getenv("HB_Q3"), "plain value");
+	cr_assert_str_eq(getenv("HB_Q4"), "pa#ss");
+	cr_assert_str_eq(getenv("HB_Q5"), "a \"q\" # not a comment");
+	cr_assert_str_eq(getenv("HB_Q6"), "$HOME # literal");
+	cr_assert_str_eq(getenv("HB_Q7"), "");
+}
+
+Test(conf, env_file_unterminated_quote_names_file_line_and_variable)
+{
+	char e[512];
+	cr_assert_eq(env_text("A_OK=1\nHB_SECRET=\"s3cr3t-value\n", e, sizeof e), -1);
+	cr_assert(strstr(e, ":2: HB_SECRET: unterminated double quote"), "%s", e);
+	cr_assert_null(strstr(e, "s3cr3t"), "the value leaked: %s", e);
+	cr_assert_eq(env_text("HB_S2='abc\n", e, sizeof e), -1);
+	cr_assert(strstr(e, ":1: HB_S2: unterminated single quote"), "%s", e);
+	cr_assert_eq(env_text("BAD-NAME=1\n", e, sizeof e), -1);
+	cr_assert(strstr(e, ":1: 'BAD-NAME' is not a variable name"), "%s", e);
+}

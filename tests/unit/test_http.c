@@ -136,7 +136,17 @@ Test(http, health_readiness_metrics_and_pages)
 	cr_assert_eq(req("127.0.0.1", port, "/readyz", NULL, NULL, 0, &body), 503);
 	cr_assert(strstr(body, "ledger no") != NULL, "%s", body);
 	free(body);
+	/* a drop folder the bridge cannot use: not ready, with the reason */
 	s->ledger = 1;
+	snprintf(s->problem, sizeof s->problem, "drop main cannot read and write /x/inbox: Permission denied");
+	http_publish(h, s, NULL);
+	cr_assert_eq(req("127.0.0.1", port, "/readyz", NULL, NULL, 0, &body), 503);
+	cr_assert(strstr(body, "drop main cannot read and write /x/inbox"), "%s", body);
+	free(body);
+	cr_assert_eq(req("127.0.0.1", port, "/api/status", NULL, NULL, 0, &body), 200);
+	cr_assert(strstr(body, "\"problem\":\"drop main cannot"), "%s", body);
+	free(body);
+	s->problem[0] = '\0';
 	http_publish(h, s, NULL);
 	cr_assert_eq(req("127.0.0.1", port, "/readyz", NULL, NULL, 0, NULL), 200);
 
@@ -348,4 +358,230 @@ Test(http, https_with_a_certificate)
 	free(b.p);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
+}
+
+/* ---- hostile clients (issue 14, item 4) ------------------------------------------ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A TCP connection from src (a loopback address) to 127.0.0.1:port, or -1. */
+static int connect_from(const char *src, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET }, b = { .sin_family = AF_INET };
+	struct pollfd p;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	inet_pton(AF_INET, src, &a.sin_addr);
+	inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
+	b.sin_port = htons((unsigned short)port);
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    (connect(fd, (struct sockaddr *)&b, sizeof b) != 0 && errno != EINPROGRESS)) {
+		close(fd);
+		return -1;
+	}
+	p.fd = fd;
+	p.events = POLLOUT;
+	if (poll(&p, 1, 1000) != 1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* GET /healthz from 127.0.0.1 with a 1 s budget: the status, *ms the time taken. */
+static long healthz_within_1s(int port, double *ms)
+{
+	char url[128];
+	long status = -1;
+	CURL *c = curl_easy_init();
+	int64_t t0 = util_mono_ms();
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	*ms = (double)(util_mono_ms() - t0);
+	return status;
+}
+
+/* Has the server closed fd (EOF or reset), without blocking? */
+static int closed_by_server(int fd)
+{
+	char buf[512];
+	ssize_t n;
+	while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+		;
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+#define SLOW_CLIENTS 64
+#define IDLE_CLIENTS 1500
+
+Test(http, slow_and_idle_clients_leave_healthz_answering, .timeout = 60)
+{
+	static int slow[SLOW_CLIENTS], idle[IDLE_CLIENTS];
+	static const char head[] = "POST /api/playground HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+				   "Content-Length: 100000\r\n\r\n";
+	struct http_conf c;
+	struct mapref *r = maps();
+	double ms, worst = 0;
+	int nslow = 0, nidle = 0, open_slow = 0;
+	conf_loopback(&c);
+	c.playground = 1;
+	c.request_timeout_ms = 2000;
+	struct http *h = start(&c, r);
+	int port = http_port(h);
+
+	/* 64 clients (one address) trickling a body, 1,500 idle ones (another). */
+	for (int i = 0; i < SLOW_CLIENTS; i++) {
+		int fd = connect_from("127.0.0.2", port);
+		if (fd < 0)
+			continue;
+		cr_assert_eq(send(fd, head, sizeof head - 1, MSG_NOSIGNAL), (ssize_t)sizeof head - 1);
+		slow[nslow++] = fd;
+	}
+	for (int i = 0; i < IDLE_CLIENTS; i++) {
+		int fd = connect_from("127.0.0.3", port);
+		if (fd >= 0)
+			idle[nidle++] = fd;
+	}
+	cr_assert_gt(nslow, 0);
+	for (int round = 0; round < 12; round++) { /* 3.6 s of trickling */
+		for (int i = 0; i < nslow; i++)
+			send(slow[i], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		long st = healthz_within_1s(port, &ms);
+		cr_assert_eq(st, 200, "round %d: /healthz answered %ld after %.0f ms", round, st, ms);
+		if (ms > worst)
+			worst = ms;
+		usleep(300 * 1000);
+	}
+	cr_assert_lt(worst, 1000.0, "slowest /healthz: %.0f ms", worst);
+	/* Past request.timeout every trickling request was cut off. */
+	for (int i = 0; i < nslow; i++)
+		if (!closed_by_server(slow[i]))
+			open_slow++;
+	cr_assert_eq(open_slow, 0, "%d of %d trickling clients still connected after 3.6 s",
+		     open_slow, nslow);
+	for (int i = 0; i < nslow; i++)
+		close(slow[i]);
+	for (int i = 0; i < nidle; i++)
+		close(idle[i]);
+	http_stop(h);
+	mapref_free(r);
+}
+
+Test(http, a_silent_connection_is_closed_after_idle_timeout)
+{
+	struct http_conf c;
+	conf_loopback(&c);
+	c.idle_timeout_ms = 1000;
+	struct http *h = start(&c, NULL);
+	int fd = connect_from("127.0.0.1", http_port(h));
+	cr_assert_geq(fd, 0);
+	usleep(2500 * 1000);
+	cr_assert(closed_by_server(fd), "still open after 2.5 s with idle.timeout = 1s");
+	close(fd);
+	http_stop(h);
+}
+
+Test(http, a_declared_oversized_body_is_refused_before_it_is_sent)
+{
+	static const char head[] = "POST /api/playground HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+				   "Content-Length: 999999999\r\n\r\n";
+	struct http_conf c;
+	struct mapref *r = maps();
+	struct pollfd p;
+	char buf[256] = "";
+	conf_loopback(&c);
+	c.playground = 1;
+	struct http *h = start(&c, r);
+	int fd = connect_from("127.0.0.1", http_port(h));
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(send(fd, head, sizeof head - 1, MSG_NOSIGNAL), (ssize_t)sizeof head - 1);
+	p.fd = fd;
+	p.events = POLLIN;
+	cr_assert_eq(poll(&p, 1, 2000), 1, "no answer before the body");
+	cr_assert_gt(recv(fd, buf, sizeof buf - 1, 0), 0);
+	cr_assert(strncmp(buf, "HTTP/1.1 413", 12) == 0, "%s", buf);
+	close(fd);
+	http_stop(h);
+	mapref_free(r);
+}
+
+/* ---- DNS rebinding (issue 14, item 13) --------------------------------------------- */
+
+static long get_with_host(int port, const char *path, const char *host)
+{
+	char url[256], hh[300];
+	long status = -1;
+	struct curl_slist *l = NULL;
+	CURL *c = curl_easy_init();
+	snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+	snprintf(hh, sizeof hh, "Host: %s", host);
+	l = curl_slist_append(l, hh);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
+	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(l);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+Test(http, host_names_without_a_token)
+{
+	struct http_conf c;
+	http_conf_defaults(&c);
+	snprintf(c.host, sizeof c.host, "bridge.example");
+	snprintf(c.allowed_hosts, sizeof c.allowed_hosts, "metrics.example, Other.Example");
+	cr_assert(http_host_allowed(&c, NULL));
+	cr_assert(http_host_allowed(&c, "localhost"));
+	cr_assert(http_host_allowed(&c, "LOCALHOST.:9275"));
+	cr_assert(http_host_allowed(&c, "app.localhost:1"));
+	cr_assert(http_host_allowed(&c, "127.0.0.1:9275"));
+	cr_assert(http_host_allowed(&c, "10.1.2.3:9275"), "an IP literal is not a rebinding name");
+	cr_assert(http_host_allowed(&c, "[::1]:9275"));
+	cr_assert(http_host_allowed(&c, "[2001:db8::1]"));
+	cr_assert(http_host_allowed(&c, "bridge.example:9275"));
+	cr_assert(http_host_allowed(&c, "other.example"));
+	cr_assert(http_host_allowed(&c, "metrics.example"));
+	cr_assert_not(http_host_allowed(&c, "evil.example"));
+	cr_assert_not(http_host_allowed(&c, "evil.example:9275"));
+	cr_assert_not(http_host_allowed(&c, "localhost.evil.example"));
+	cr_assert_not(http_host_allowed(&c, "[::1"));
+	cr_assert_not(http_host_allowed(&c, ""));
+	cr_assert(http_host_is_loopback("127.9.9.9"));
+	cr_assert(http_host_is_loopback("::1"));
+	cr_assert_not(http_host_is_loopback("0.0.0.0"));
+	cr_assert_not(http_host_is_loopback(""));
+}
+
+Test(http, a_foreign_host_name_is_refused_without_a_token)
+{
+	struct http_conf c;
+	conf_loopback(&c);
+	struct http *h = start(&c, NULL);
+	int port = http_port(h);
+	cr_assert_eq(get_with_host(port, "/metrics", "evil.example"), 421);
+	cr_assert_eq(get_with_host(port, "/", "evil.example:9275"), 421);
+	cr_assert_eq(get_with_host(port, "/api/status", "evil.example"), 421);
+	cr_assert_eq(get_with_host(port, "/healthz", "evil.example"), 200, "probes are not checked");
+	cr_assert_eq(get_with_host(port, "/", "localhost"), 200);
+	http_stop(h);
+	snprintf(c.token, sizeof c.token, "s3cret");
+	h = start(&c, NULL);
+	cr_assert_eq(get_with_host(http_port(h), "/", "evil.example"), 200,
+		     "a token guards the data: the name is not checked");
+	http_stop(h);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "map_test_source.h"
 
@@ -116,4 +117,82 @@ Test(map_cli, golden_failure_prints_a_diff_and_exits_1)
 	cr_assert(strstr(out, "FAIL"), "%s", out);
 	cr_assert(strstr(out, "-         \"status\": \"on-hold\""), "%s", out);
 	cr_assert(strstr(out, "+         \"status\": \"active\""), "%s", out);
+}
+
+/* Issue 14, items 6 and 9: `check -c` reads the configuration exactly as `run`
+ * does, so a configuration `run` refuses never passes `check`. */
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+Test(map_cli, check_refuses_every_configuration_run_refuses)
+{
+	static const struct {
+		const char *conf, *why;
+	} bad[] = {
+		{ "[listener a]\nbind = 127.0.0.1:0\nmax.conections = 3\n", "unknown key 'max.conections'" },
+		{ "[drop d]\npath = /tmp/hb-nowhere\nquiet = 1s\n", "unknown key 'quiet'" },
+		{ "[http]\nbind = 127.0.0.1:0\nplaygroud = on\n", "unknown key 'playgroud'" },
+		{ "[bridge]\nlog.level = loud\n", "log.level" },
+		{ "[http]\nbind = 0.0.0.0:0\nplayground = on\nplayground.allow = any\n",
+		  "serves patient samples to anyone" },
+		{ "[http]\nbind = :0\nplayground = on\nplayground.allow = any\n",
+		  "serves patient samples to anyone" },
+		{ "[http]\nbind = 127.0.0.1:0\nidle.timeout = 10ms\n", "at least 1s" },
+		{ "[listener m]\nbind = 127.0.0.1:0\ntls = on\ntls.cert = c\ntls.key = k\ntls.ca = a\n"
+		  "tls.verify.client = on\ntls.allowed.subjects = CN=engine-1, CN=engine-2\n",
+		  "separate entries with ';'" },
+		{ "[listener m]\nbind = 127.0.0.1:0\ntls.allowed.subjects = CN=engine-1\n",
+		  "needs tls = on and tls.verify.client = on" },
+	};
+	char path[] = "/tmp/hb-check-XXXXXX", args[512], *out, first[4096];
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char text[1024];
+		snprintf(text, sizeof text, "[kafka]\nbootstrap.servers = 127.0.0.1:1\n%s", bad[i].conf);
+		write_file(path, text);
+		snprintf(args, sizeof args, "check -c %s", path);
+		cr_assert_eq(run(args, &out), 1, "check passed:\n%s\n%s", bad[i].conf, out);
+		cr_assert(strstr(out, bad[i].why), "check: %s\n%s", bad[i].conf, out);
+		snprintf(first, sizeof first, "%s", out);
+		snprintf(args, sizeof args, "run -c %s", path);
+		cr_assert_eq(run(args, &out), 1, "run started:\n%s\n%s", bad[i].conf, out);
+		cr_assert(strstr(out, bad[i].why), "run: %s\n%s", bad[i].conf, out);
+	}
+	/* the same playground behind a token, or on loopback, is accepted */
+	write_file(path, "[kafka]\nbootstrap.servers = 127.0.0.1:1\n[http]\nbind = 0.0.0.0:0\n"
+			 "playground = on\nplayground.allow = any\ntoken = t0ken\n");
+	snprintf(args, sizeof args, "check -c %s", path);
+	cr_assert_eq(run(args, &out), 0, "%s", out);
+	write_file(path, "[kafka]\nbootstrap.servers = 127.0.0.1:1\n[http]\nbind = 127.0.0.1:0\n"
+			 "playground = on\nplayground.allow = any\n");
+	cr_assert_eq(run(args, &out), 0, "%s", out);
+	unlink(path);
+}
+
+/* What `run` refuses once the file is read (TLS material it cannot load),
+ * `check` refuses too. */
+Test(map_cli, check_refuses_tls_material_run_could_not_load)
+{
+	char path[] = "/tmp/hb-check-tls-XXXXXX", args[512], *out;
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	write_file(path, "[kafka]\nbootstrap.servers = 127.0.0.1:1\n[listener m]\n"
+			 "bind = 127.0.0.1:0\ntls = on\ntls.cert = /nonexistent/c.pem\n"
+			 "tls.key = /nonexistent/k.pem\n");
+	snprintf(args, sizeof args, "check -c %s", path);
+	cr_assert_eq(run(args, &out), 1, "%s", out);
+	cr_assert(strstr(out, "listener m: TLS certificate /nonexistent/c.pem"), "%s", out);
+	write_file(path, "[kafka]\nbootstrap.servers = 127.0.0.1:1\n[http]\nbind = 127.0.0.1:0\n"
+			 "tls.cert = /nonexistent/c.pem\ntls.key = /nonexistent/k.pem\n");
+	cr_assert_eq(run(args, &out), 1, "%s", out);
+	cr_assert(strstr(out, "[http] tls.cert /nonexistent/c.pem"), "%s", out);
+	unlink(path);
 }

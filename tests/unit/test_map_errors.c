@@ -97,3 +97,28 @@ Test(map_errors, duplicate_mapping_names)
 	cr_assert(strstr(d.text, "mapping 'same' is already defined in"), "%s", d.text);
 	map_diag_clear(&d);
 }
+
+/* Issue 14, item 13: the daemon's logs name file:line:col and the reason of a
+ * mapping error but never quote the mapping's text (a literal in it may have
+ * been copied from a sample); the CLI keeps the quoted line. */
+Test(map_errors, the_daemon_does_not_quote_mapping_source)
+{
+	const char *dir = mt_tmpdir();
+	mt_write(dir, "leak.map",
+		 "mapping  leak\nsource   hl7v2\nevent    prescription\n"
+		 "type     \"prescription.created\"\n"
+		 "data.status = lower(\"DOE^JANE 1961-07-04\", PID-5)\n");
+	struct map_diag d = { 0 };
+	map_diag_set_quote_source(0);
+	struct map_set *s = mt_load(dir, &d);
+	map_diag_set_quote_source(1);
+	cr_assert_null(s);
+	cr_assert(strstr(d.text, "leak.map:5:"), "%s", d.text);
+	cr_assert(strstr(d.text, "lower() takes 1 argument, not 2"), "%s", d.text);
+	cr_assert_null(strstr(d.text, "DOE^JANE"), "the source line was quoted: %s", d.text);
+	map_diag_clear(&d);
+	s = mt_load(dir, &d);
+	cr_assert_null(s);
+	cr_assert(strstr(d.text, "DOE^JANE"), "the CLI quotes the line: %s", d.text);
+	map_diag_clear(&d);
+}
