@@ -21,6 +21,7 @@ struct cli_opts {
 	const char *schemas;
 	const char *conf;
 	int explain, test, update;
+	int mappings_set, schemas_set; /* given with -m / -s */
 };
 
 static void map_usage(FILE *out)
@@ -33,13 +34,14 @@ static void map_usage(FILE *out)
 		"{\"topic\": …, \"key\": …, \"event\": {…}}. Inputs: HL7v2 messages, batches and\n"
 		"MLLP captures, FHIR JSON or XML resources, Bundles, NDJSON.\n"
 		"\n"
-		"  -m, --mappings DIR  mappings folder (default: mappings)\n"
-		"  -s, --schemas DIR   event schemas folder (default: conf/schemas)\n"
+		"  -m, --mappings DIR  mappings folder (default: %s)\n"
+		"  -s, --schemas DIR   event schemas folder (default: %s)\n"
 		"  -e, --explain       before each event, each target's value and its source\n"
-		"  -t, --test          run the golden tests in DIR/tests (DIR default: mappings)\n"
+		"  -t, --test          run the golden tests in DIR/tests (DIR default: the mappings)\n"
 		"  -u, --update        with --test: write the actual output as the expectation\n"
 		"\n"
-		"Exit status: 0, or 1 when an input is bad, a message is rejected or a test fails.\n");
+		"Exit status: 0, or 1 when an input is bad, a message is rejected or a test fails.\n",
+		cli_default_mappings(), cli_default_schemas());
 }
 
 static int parse_opts(int argc, char **argv, struct cli_opts *o, int is_check)
@@ -55,13 +57,13 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, int is_check)
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	o->mappings = "mappings";
-	o->schemas = "conf/schemas";
+	o->mappings = cli_default_mappings();
+	o->schemas = cli_default_schemas();
 	optind = 1;
 	while ((c = getopt_long(argc, argv, is_check ? "m:s:c:h" : "m:s:etuh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'm': o->mappings = optarg; break;
-		case 's': o->schemas = optarg; break;
+		case 'm': o->mappings = optarg; o->mappings_set = 1; break;
+		case 's': o->schemas = optarg; o->schemas_set = 1; break;
 		case 'c': o->conf = optarg; break;
 		case 'e': o->explain = 1; break;
 		case 't': o->test = 1; break;
@@ -280,15 +282,17 @@ int cmd_check(int argc, char **argv)
 	if (rc) {
 		FILE *out = rc > 0 ? stdout : stderr;
 		fprintf(out, "usage: hl7bridge check [-c FILE] [-m DIR] [-s DIR]\n\n"
-			     "Compile every mapping in DIR (default: mappings) against the event\n"
-			     "schemas (default: conf/schemas). With -c, also load the configuration\n"
+			     "Compile every mapping in DIR (default: %s) against the event\n"
+			     "schemas (default: %s). With -c, also load the configuration,\n"
+			     "take the mappings and schemas of its [bridge] unless -m/-s say otherwise,\n"
 			     "and check that every topic a mapping can publish to is created by it.\n"
-			     "Exit status 1 on any error.\n");
+			     "Exit status 1 on any error.\n",
+			cli_default_mappings(), cli_default_schemas());
 		return rc > 0 ? 0 : 2;
 	}
 	struct topic_plan plan;
 	int have_plan = 0, errors = 0;
-	char err[512];
+	char err[512], conf_mappings[4096], conf_schemas[4096];
 	if (o.conf) {
 		/* the configuration: syntax, variables, and the topics it creates */
 		struct conf *c = cli_load_conf(o.conf, err, sizeof(err));
@@ -302,6 +306,14 @@ int cmd_check(int argc, char **argv)
 			return 1;
 		}
 		have_plan = 1;
+		/* the folders the daemon would load with this configuration */
+		struct conf_section *b = conf_section(c, "bridge", NULL);
+		snprintf(conf_mappings, sizeof conf_mappings, "%s", conf_str(b, "mappings", o.mappings));
+		snprintf(conf_schemas, sizeof conf_schemas, "%s", conf_str(b, "schemas", o.schemas));
+		if (!o.mappings_set)
+			o.mappings = conf_mappings;
+		if (!o.schemas_set)
+			o.schemas = conf_schemas;
 		conf_free(c);
 		printf("ok  config %s\n", o.conf);
 	}
