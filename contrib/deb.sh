@@ -52,9 +52,13 @@ $SUDO dpkg -i "$deb" || $SUDO apt-get install -f -y -qq
 dpkg-query -W -f='${Status}\n' hl7bridge | grep -q 'install ok installed'
 getent passwd hl7bridge >/dev/null || { echo "no system user hl7bridge"; exit 1; }
 [ "$(stat -c %U /var/lib/hl7bridge/drop)" = hl7bridge ] || { echo "drop dir not owned by hl7bridge"; exit 1; }
-if command -v systemctl >/dev/null && systemctl is-enabled hl7bridge.service >/dev/null 2>&1; then
+[ -f /lib/systemd/system/hl7bridge.service ] || { echo "no /lib/systemd/system/hl7bridge.service"; exit 1; }
+if [ -e /etc/systemd/system/multi-user.target.wants/hl7bridge.service ] ||
+	{ command -v systemctl >/dev/null && systemctl is-enabled hl7bridge.service >/dev/null 2>&1; }; then
 	echo "hl7bridge.service is enabled after install; it must not be"; exit 1
 fi
+echo "system user: $(getent passwd hl7bridge)"
+echo "unit installed, not enabled; conffiles: $(wc -l </var/lib/dpkg/info/hl7bridge.conffiles)"
 echo "== hl7bridge check -c /etc/hl7bridge/hl7bridge.conf (as installed, from /)"
 (cd / && runuser -u hl7bridge -- /usr/sbin/hl7bridge check -c /etc/hl7bridge/hl7bridge.conf) | tail -n 3
 (cd / && /usr/sbin/hl7bridge map --test /etc/hl7bridge/mappings) | tail -n 1
