@@ -6,7 +6,14 @@
 
 #include "conf.h"
 
-#define CLI_DEFAULT_CONF "conf/hl7bridge.conf"
+/* Default paths. Each is the source tree's relative path when that exists
+ * in the working directory (running from a checkout), else the installed
+ * one compiled from ./configure's directories: HB_SYSCONFDIR/hl7bridge.conf,
+ * HB_SYSCONFDIR/mappings, HB_DATADIR/schemas. */
+#define CLI_DEFAULT_CONF cli_default_conf()
+const char *cli_default_conf(void);
+const char *cli_default_mappings(void);
+const char *cli_default_schemas(void);
 
 /* Load `.env` from the current directory (without overriding the
  * environment), then the configuration file (CLI_DEFAULT_CONF when path is

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ingest/tls_subject.h"
+#include "cli.h"
 #include "parse/hl7.h"
 #include "publish/kconf.h"
 #include "util.h"
@@ -250,10 +251,12 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 	memset(s, 0, sizeof *s);
 	if (copy_str(s->instance, sizeof s->instance, conf_str(b, "instance", "hl7bridge"), c, b,
 		     "instance", errstr, errstr_size) ||
-	    copy_str(s->mappings, sizeof s->mappings, conf_str(b, "mappings", "mappings"), c, b,
-		     "mappings", errstr, errstr_size) ||
-	    copy_str(s->schemas, sizeof s->schemas, conf_str(b, "schemas", "conf/schemas"), c, b,
-		     "schemas", errstr, errstr_size) ||
+	    copy_str(s->mappings, sizeof s->mappings,
+		     conf_str(b, "mappings", cli_default_mappings()), c, b, "mappings", errstr,
+		     errstr_size) ||
+	    copy_str(s->schemas, sizeof s->schemas,
+		     conf_str(b, "schemas", cli_default_schemas()), c, b, "schemas", errstr,
+		     errstr_size) ||
 	    copy_str(s->user, sizeof s->user, conf_str(b, "user", ""), c, b, "user", errstr,
 		     errstr_size) ||
 	    copy_str(s->group, sizeof s->group, conf_str(b, "group", ""), c, b, "group", errstr,

@@ -37,13 +37,14 @@ static void map_usage(FILE *out)
 		"{\"topic\": …, \"key\": …, \"event\": {…}}. Inputs: HL7v2 messages, batches and\n"
 		"MLLP captures, FHIR JSON or XML resources, Bundles, NDJSON.\n"
 		"\n"
-		"  -m, --mappings DIR  mappings folder (default: mappings)\n"
-		"  -s, --schemas DIR   event schemas folder (default: conf/schemas)\n"
+		"  -m, --mappings DIR  mappings folder (default: %s)\n"
+		"  -s, --schemas DIR   event schemas folder (default: %s)\n"
 		"  -e, --explain       before each event, each target's value and its source\n"
-		"  -t, --test          run the golden tests in DIR/tests (DIR default: mappings)\n"
+		"  -t, --test          run the golden tests in DIR/tests (DIR default: the mappings)\n"
 		"  -u, --update        with --test: write the actual output as the expectation\n"
 		"\n"
-		"Exit status: 0, or 1 when an input is bad, a message is rejected or a test fails.\n");
+		"Exit status: 0, or 1 when an input is bad, a message is rejected or a test fails.\n",
+		cli_default_mappings(), cli_default_schemas());
 }
 
 static int parse_opts(int argc, char **argv, struct cli_opts *o, int is_check)
@@ -59,8 +60,8 @@ static int parse_opts(int argc, char **argv, struct cli_opts *o, int is_check)
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	o->mappings = "mappings";
-	o->schemas = "conf/schemas";
+	o->mappings = cli_default_mappings();
+	o->schemas = cli_default_schemas();
 	optind = 1;
 	while ((c = getopt_long(argc, argv, is_check ? "m:s:c:h" : "m:s:etuh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -284,12 +285,13 @@ int cmd_check(int argc, char **argv)
 	if (rc) {
 		FILE *out = rc > 0 ? stdout : stderr;
 		fprintf(out, "usage: hl7bridge check [-c FILE] [-m DIR] [-s DIR]\n\n"
-			     "Compile every mapping in DIR (default: mappings) against the event\n"
-			     "schemas (default: conf/schemas). With -c, also check the configuration\n"
+			     "Compile every mapping in DIR (default: %s) against the event\n"
+			     "schemas (default: %s). With -c, also check the configuration\n"
 			     "exactly as `run` reads it (every key, every section; the mappings and\n"
 			     "schemas it names unless -m/-s are given), and that every topic a\n"
 			     "mapping can publish to is created by it.\n"
-			     "Exit status 1 on any error.\n");
+			     "Exit status 1 on any error.\n",
+			cli_default_mappings(), cli_default_schemas());
 		return rc > 0 ? 0 : 2;
 	}
 	struct daemon_settings ds;

@@ -8,6 +8,10 @@
 # JavaScript interop checks (which also run the Python client in
 # tests/integration/py), and fails if any of them failed.
 set -u
+if [ "${HB_INTEGRATION:-yes}" = no ]; then
+	echo "integration tests disabled (./configure --disable-integration-tests)"
+	exit 77
+fi
 src=${HB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HB_BUILDDIR:-$PWD}
 services="$src/tests/services/services.sh"

@@ -196,3 +196,50 @@ Test(map_cli, check_refuses_tls_material_run_could_not_load)
 	cr_assert(strstr(out, "[http] tls.cert /nonexistent/c.pem"), "%s", out);
 	unlink(path);
 }
+
+/* Run `hl7bridge ARGS` in DIR (not the source folder), with ENV prefixed. */
+static int run_in(const char *dir, const char *env, const char *args, char **out)
+{
+	static char buf[1 << 16];
+	char cmd[8192];
+	const char *bd = getenv("HB_BUILDDIR");
+	if (!bd)
+		cr_skip_test("HB_BUILDDIR not set (run through make check)");
+	snprintf(cmd, sizeof(cmd), "cd %s && %s %s/hl7bridge %s 2>&1", dir, env, bd, args);
+	FILE *p = popen(cmd, "r");
+	cr_assert(p);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = '\0';
+	int st = pclose(p);
+	*out = buf;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Outside a checkout, the defaults are the configured install paths. */
+Test(map_cli, defaults_outside_the_tree_are_the_installed_paths)
+{
+	char *out;
+	cr_assert_eq(run_in(mt_tmpdir(), "", "map --help", &out), 0, "%s", out);
+	cr_assert(strstr(out, "(default: " HB_SYSCONFDIR "/mappings)"), "%s", out);
+	cr_assert(strstr(out, "(default: " HB_DATADIR "/schemas)"), "%s", out);
+	cr_assert_eq(run_in(mt_tmpdir(), "", "run --help", &out), 0, "%s", out);
+	cr_assert(strstr(out, HB_SYSCONFDIR "/hl7bridge.conf"), "%s", out);
+	cr_assert_eq(run("map --help", &out), 0, "%s", out);
+	cr_assert(strstr(out, "(default: mappings)"), "in the tree: %s", out);
+}
+
+/* check -c checks the mappings and schemas the configuration names, from any
+ * working directory. */
+Test(map_cli, check_with_a_config_uses_its_mappings_and_schemas)
+{
+	char *out, env[2048], args[1024];
+	snprintf(env, sizeof(env), "HL7BRIDGE_MAPPINGS=%s/mappings HL7BRIDGE_SCHEMAS=%s/conf/schemas",
+		 srcdir(), srcdir());
+	snprintf(args, sizeof(args), "check -c %s/conf/hl7bridge.conf", srcdir());
+	cr_assert_eq(run_in(mt_tmpdir(), env, args, &out), 0, "%s", out);
+	cr_assert(strstr(out, "no errors"), "%s", out);
+	/* -m still wins over the configuration */
+	snprintf(args, sizeof(args), "check -c %s/conf/hl7bridge.conf -m %s", srcdir(), mt_tmpdir());
+	cr_assert_eq(run_in(mt_tmpdir(), env, args, &out), 0, "%s", out);
+	cr_assert(strstr(out, "0 mappings"), "%s", out);
+}
