@@ -28,7 +28,11 @@ if [ "$base" = debootstrap ]; then
 	if ! podman image exists "$base"; then
 		root=$(mktemp -d)
 		echo "== debootstrap bookworm (base image $base)"
-		debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >"$root.log" 2>&1 ||
+		# the Debian mirror this machine's apt already uses
+		mirror=$({ grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ print $2 }'
+			grep -hs '^deb ' /etc/apt/sources.list | awk '{ print $2 }'; } | grep -v security | head -n 1)
+		[ -n "$mirror" ] || { echo "no Debian mirror found in the apt sources"; exit 1; }
+		debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.log" 2>&1 ||
 			{ tail -n 20 "$root.log"; exit 1; }
 		tar -C "$root" -c . | podman import -q - "$base" >/dev/null
 		rm -rf "$root" "$root.log"
