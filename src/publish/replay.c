@@ -274,9 +274,12 @@ static int consume(struct rp *r)
 				p->done = 1;
 			} else {
 				p->pos = m->offset + 1;
-				if (rp_record(r, m) != 0)
+				int rc = rp_record(r, m);
+				if (rc < 0)
 					r->failed = 1;
-				if (p->pos >= p->end)
+				else if (rc > 0)
+					p->pos = m->offset; /* cut short: not done */
+				else if (p->pos >= p->end)
 					p->done = 1;
 			}
 		}
@@ -348,6 +351,9 @@ static int setup(struct rp *r, char *err, size_t errsz)
 		r->s.pub.lanes = 1;
 		if (o->batch > 0)
 			r->s.pub.batch_max_msgs = o->batch;
+		/* one transaction committing, the next filling: Ctrl-C waits for
+		 * no more than these */
+		r->s.pub.max_inflight = 2 * r->s.pub.batch_max_msgs;
 		r->s.pub.kafka = r->kc;
 		r->s.pub.state_topic = r->s.topics.state;
 		r->s.pub.before_commit = rp_before_commit_cb;

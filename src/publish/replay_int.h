@@ -77,7 +77,8 @@ struct rp_job {
 };
 
 /* One record of the source topic: re-map it and submit its job (or, in a
- * dry run, compare). Returns 0, or -1 (the run fails). */
+ * dry run, compare). Returns 0, 1 when *stop cut it short (it is read
+ * again by the next run), or -1 (the run fails). */
 int rp_record(struct rp *r, const rd_kafka_message_t *m);
 /* pub's before_commit hook: the group's offsets into the transaction. */
 rd_kafka_error_t *rp_before_commit_cb(rd_kafka_t *rk, const struct pub_job *batch, void *opaque);

@@ -92,6 +92,7 @@ struct rp_item_ctx {
 	const char *origin;
 	const char *err_code; /* of the dead letter being replayed */
 	int failed;
+	int stopped;
 	char err[256];
 };
 
@@ -210,6 +211,13 @@ static int publish_item(struct rp_item_ctx *c, const struct map_item *it)
 	}
 	if (c->x->has_key && rotate(c) != 0)
 		return -1;
+	if (*r->stop) {
+		/* Ctrl-C inside a record of many inputs: what was submitted stays
+		 * (it left the offset at this record); the rest is dropped and
+		 * the record read again by the next run */
+		c->stopped = 1;
+		return -1;
+	}
 	memset(&rej, 0, sizeof rej);
 	enum map_result res = map_apply(r->maps, it->in, r->s.pl.avro ? MAP_AVRO : 0, rp_event_cb, c,
 					NULL, &rej);
@@ -339,6 +347,11 @@ int rp_record(struct rp *r, const rd_kafka_message_t *m)
 		r->st.unreadable++;
 	}
 	if (rc != 0) {
+		if (c.stopped) {
+			pub_job_free(c.job);
+			free(c.x);
+			return 1;
+		}
 		fprintf(stderr, "replay: %s: %s\n", name, c.err[0] ? c.err : "cannot build the job");
 		if (c.x && c.x->has_key)
 			ledger_remove(r->ledger, c.x->rkey);
