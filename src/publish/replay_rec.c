@@ -250,7 +250,7 @@ static int publish_item(struct rp_item_ctx *c, const struct map_item *it)
 
 /* What the real run would do with this input (the diff covers every input). */
 static void count_would(struct rp_item_ctx *c, const struct map_input *in,
-			const struct rdiff_side *now)
+			const struct rdiff_side *now, size_t nevents)
 {
 	struct rp *r = c->r;
 	uint8_t rkey[LEDGER_KEY_LEN];
@@ -259,7 +259,7 @@ static void count_would(struct rp_item_ctx *c, const struct map_input *in,
 		count_skip(r, skip);
 	else if (now->status == RDIFF_EVENTS) {
 		r->st.published++;
-		r->st.events += json_array_size(now->events);
+		r->st.events += nevents;
 	} else if (now->status == RDIFF_UNMATCHED && r->s.pl.unmatched == MAP_UNMATCHED_FILTER)
 		r->st.filtered++;
 	else
@@ -281,9 +281,15 @@ static int diff_item(struct rp_item_ctx *c, const struct map_item *it)
 		before.status = now.status = RDIFF_UNREADABLE;
 	} else {
 		memset(&rej, 0, sizeof rej);
-		res = map_apply(r->maps, it->in, 0, rdiff_side_add_cb, &now, NULL, &rej);
+		size_t nev = 0;
+		/* without a diff only the outcome counts: no event objects */
+		res = map_apply(r->maps, it->in, 0, r->diff ? rdiff_side_add_cb : NULL, &now, &nev, &rej);
+		if (res == MAP_OK)
+			now.status = RDIFF_EVENTS;
 		rdiff_side_result(&now, res, &rej);
-		if (r->against) {
+		if (!r->diff) {
+			/* counts only */
+		} else if (r->against) {
 			memset(&rej, 0, sizeof rej);
 			res = map_apply(r->against, it->in, 0, rdiff_side_add_cb, &before, NULL, &rej);
 			rdiff_side_result(&before, res, &rej);
@@ -292,7 +298,7 @@ static int diff_item(struct rp_item_ctx *c, const struct map_item *it)
 			if (before.status == RDIFF_NONE && r->from_dlq)
 				before.status = RDIFF_REJECTED; /* a dead letter, not published since */
 		}
-		count_would(c, it->in, &now);
+		count_would(c, it->in, &now, nev);
 	}
 	if (r->diff)
 		rdiff_record(r->diff, r->topic, c->m->partition, c->m->offset,
