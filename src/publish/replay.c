@@ -17,6 +17,7 @@
 #include "publish/pub.h"
 #include "publish/registry.h"
 #include "publish/replay_diff.h"
+#include "publish/topics.h"
 #include "util.h"
 
 void replay_opts_defaults(struct replay_opts *o)
@@ -305,6 +306,12 @@ static void add_topic_cb(const char *topic, void *arg)
 		tl->n++;
 }
 
+static void topics_cb(void *opaque, const struct topic_spec *t, int problem, const char *what)
+{
+	if (problem || strcmp(what, "created") == 0)
+		fprintf(stderr, "replay: topic %s: %s\n", t->name, what);
+}
+
 static int setup(struct rp *r, char *err, size_t errsz)
 {
 	const struct replay_opts *o = r->o;
@@ -334,6 +341,10 @@ static int setup(struct rp *r, char *err, size_t errsz)
 		if (!r->reg)
 			return -1;
 	}
+	/* as the daemon does at start: the topics the configuration names */
+	if (!o->dry_run && r->s.create_topics &&
+	    topics_apply(r->kc, &r->s.topics, 1, RP_TIMEOUT_MS, topics_cb, NULL, err, errsz) < 0)
+		return -1;
 	if (!o->dry_run) {
 		if (evenc_init(&r->enc, r->s.pl.avro, r->maps, r->reg, err, errsz) != 0)
 			return -1;
