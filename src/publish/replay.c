@@ -233,14 +233,15 @@ static void summary(const struct rp *r, int64_t t0, int interrupted)
 	fprintf(stderr,
 		"replay %s: %s %s: %" PRIu64 " records (%" PRIu64 " inputs) in %.1f s, %.0f records/s\n"
 		"  %s %" PRIu64 " inputs (%" PRIu64 " events); %s %" PRIu64
-		" (%" PRIu64 " unreadable); filtered %" PRIu64 "\n"
+		" (%" PRIu64 " unreadable); still rejected for the same reason %" PRIu64
+		"; filtered %" PRIu64 "\n"
 		"  skipped: %" PRIu64 " replayed before, %" PRIu64 " published before, %" PRIu64
 		" unknown to the ledger (use --republish), %" PRIu64 " repeated in this run\n",
 		interrupted ? "interrupted" : r->failed ? "FAILED" : "done",
 		dry ? "dry run of" : "group", dry ? r->topic : r->group, s->records, s->inputs, secs,
 		secs > 0 ? (double)s->records / secs : 0.0, dry ? "would publish" : "published",
 		s->published, s->events, dry ? "would dead-letter" : "dead-lettered again",
-		s->deadlettered, s->unreadable, s->filtered, s->skip_replayed, s->skip_published,
+		s->deadlettered, s->unreadable, s->still_rejected, s->filtered, s->skip_replayed, s->skip_published,
 		s->skip_unknown, s->skip_dup);
 	if (dry)
 		fprintf(stderr, "  dry run: nothing was published\n");

@@ -32,6 +32,7 @@ struct rp_part {
 struct rp_stats {
 	uint64_t records, inputs, published, events, deadlettered, unreadable, filtered;
 	uint64_t skip_replayed, skip_published, skip_unknown, skip_dup;
+	uint64_t still_rejected; /* dead letters rejected again for the same reason */
 };
 
 struct rp {

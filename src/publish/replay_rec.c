@@ -90,7 +90,9 @@ struct rp_item_ctx {
 	struct rp_job *x;
 	const rd_kafka_message_t *m;
 	const char *origin;
-	const char *err_code; /* of the dead letter being replayed */
+	const char *err_code; /* of the dead letter being replayed: its code, */
+	const char *stage_was; /* stage */
+	const char *error_was; /* and reason */
 	int failed;
 	int stopped;
 	char err[256];
@@ -143,6 +145,16 @@ static int dead_letter(struct rp_item_ctx *c, const struct map_item *it, const c
 {
 	char cs[16];
 	snprintf(cs, sizeof cs, "%d", code);
+	/* A dead letter rejected again at the same stage for the same reason
+	 * is already on the topic: not written again (an unreadable one cannot
+	 * have changed). */
+	if (c->r->from_dlq && c->stage_was && strcmp(stage, c->stage_was) == 0 &&
+	    (strcmp(stage, "parse") == 0 ||
+	     (c->err_code && strcmp(cs, c->err_code) == 0 && c->error_was &&
+	      strcmp(reason, c->error_was) == 0))) {
+		c->r->st.still_rejected++;
+		return 0;
+	}
 	c->r->st.deadlettered++;
 	if (!c->r->s.pl.deadletter)
 		return 0;
@@ -322,7 +334,7 @@ static int item_cb(const struct map_item *it, void *opaque)
 
 int rp_record(struct rp *r, const rd_kafka_message_t *m)
 {
-	char origin[256], code[16], name[300], err[512];
+	char origin[256], code[16], stage[16], reason[512], name[300], err[512];
 	struct rp_item_ctx c;
 	memset(&c, 0, sizeof c);
 	c.r = r;
@@ -332,6 +344,8 @@ int rp_record(struct rp *r, const rd_kafka_message_t *m)
 			 m->offset);
 	c.origin = origin;
 	c.err_code = rp_header(m, "hl7bridge-error-code", code, sizeof code);
+	c.stage_was = rp_header(m, "hl7bridge-stage", stage, sizeof stage);
+	c.error_was = rp_header(m, "hl7bridge-error", reason, sizeof reason);
 	snprintf(name, sizeof name, "%s/%" PRId32 "@%" PRId64, r->topic, m->partition, m->offset);
 	r->st.records++;
 	if (!r->o->dry_run && new_job(&c) != 0)

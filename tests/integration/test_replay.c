@@ -84,7 +84,8 @@ static void setup(struct rt *t, int raw)
 
 /* Send n RDE messages with MSH-10 = <base>-<i>; without_pid blanks PID-3
  * (the shipped mapping rejects them). Checks MSA-1 against want. */
-static void send_msgs(const struct rt *t, const char *base, int n, int without_pid, const char *want)
+static void send_msgs_junk(const struct rt *t, const char *base, int n, int without_pid,
+			   const char *want, int junk)
 {
 	size_t len;
 	char *sample = itest_sample("samples/hl7v2/rde_o11.hl7", &len);
@@ -105,9 +106,20 @@ static void send_msgs(const struct rt *t, const char *base, int n, int without_p
 		cr_assert(code[1] == want[1], "MSA-1 %s, expected %s: %s", code, want, ack);
 		free(msg);
 	}
+	if (junk) { /* unreadable: AR, dead-lettered at stage parse */
+		const char *j = "this is not HL7";
+		cr_assert_gt(itest_mllp_exchange(fd, j, strlen(j), ack, sizeof ack), 0);
+		itest_msa1(ack, code);
+		cr_assert_str_eq(code, "AR", "%s", ack);
+	}
 	close(fd);
 	cr_assert_eq(itest_daemon_stop(pid), 0, "daemon exit (see %s)", t->log);
 	free(sample);
+}
+
+static void send_msgs(const struct rt *t, const char *base, int n, int without_pid, const char *want)
+{
+	send_msgs_junk(t, base, n, without_pid, want, 0);
 }
 
 /* Run `hl7bridge replay -c conf ARGS`, stdout to <dir>/<name>.out, stderr
@@ -144,10 +156,19 @@ Test(replay, redrive_after_fix_dry_run_and_twice, .timeout = 300)
 	struct rt t;
 	char id[128];
 	setup(&t, 0);
-	send_msgs(&t, "REJ", 3, 1, "AE");
+	send_msgs_junk(&t, "REJ", 3, 1, "AE", 1);
 	send_msgs(&t, "OK", 1, 0, "AA");
 	cr_assert_eq(count(t.dlq, "REJ-"), 3, "the rejected messages were not dead-lettered");
+	cr_assert_eq(count(t.dlq, "not HL7"), 1, "the unreadable one was not dead-lettered");
 	cr_assert_eq(count(t.created, "REJ-"), 0);
+
+	/* before the fix: rejected again for the same reasons, nothing new */
+	cr_assert_eq(replay(&t, "unfixed", "--from deadletter --group itest-unfixed"), 0);
+	char *uerr = slurp(&t, "unfixed.err");
+	cr_assert(strstr(uerr, "published 0 inputs") && strstr(uerr, "same reason 4"), "%s", uerr);
+	free(uerr);
+	cr_assert_eq(count(t.dlq, "REJ-"), 3, "dead letters written again");
+	cr_assert_eq(count(t.dlq, "not HL7"), 1, "the unreadable one written again");
 
 	write_mapping(&t, V_FIXED);
 	/* dry run: the diff says they would be accepted; nothing is published */
