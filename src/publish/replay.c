@@ -221,8 +221,11 @@ static void progress(const struct rp *r, int64_t t0, const char *what)
 {
 	double secs = (double)(util_mono_ms() - t0) / 1000.0;
 	fprintf(stderr,
-		"replay: %s %" PRId64 "/%" PRId64 " offsets, %" PRIu64 " records, %.0f records/s\n",
-		what, done_offsets(r), r->total, r->st.records, secs > 0 ? (double)r->st.records / secs : 0.0);
+		"replay: %s %" PRId64 "/%" PRId64 " offsets, %" PRIu64 " records, %.0f records/s, %"
+		PRIu64 " inputs %s\n",
+		what, done_offsets(r), r->total, r->st.records,
+		secs > 0 ? (double)r->st.records / secs : 0.0, r->st.published,
+		r->o->dry_run ? "would be published" : "published (committed)");
 }
 
 static void summary(const struct rp *r, int64_t t0, int interrupted)
