@@ -204,6 +204,7 @@ static int all_done(const struct rp *r)
 			return 0;
 	return 1;
 }
+
 /* ---- the run ------------------------------------------------------------------- */
 
 static int64_t done_offsets(const struct rp *r)
@@ -244,8 +245,8 @@ static void summary(const struct rp *r, int64_t t0, int interrupted)
 		dry ? "dry run of" : "group", dry ? r->topic : r->group, s->records, s->inputs, secs,
 		secs > 0 ? (double)s->records / secs : 0.0, dry ? "would publish" : "published",
 		s->published, s->events, dry ? "would dead-letter" : "dead-lettered again",
-		s->deadlettered, s->unreadable, s->still_rejected, s->filtered, s->skip_replayed, s->skip_published,
-		s->skip_unknown, s->skip_dup);
+		s->deadlettered, s->unreadable, s->still_rejected, s->filtered, s->skip_replayed,
+		s->skip_published, s->skip_unknown, s->skip_dup);
 	if (dry)
 		fprintf(stderr, "  dry run: nothing was published\n");
 	else if (interrupted)
