@@ -61,8 +61,10 @@ static void derive_group(struct rp *r)
 	if ((o->since_ms >= 0 || o->until_ms >= 0) && n > 0 && (size_t)n < sizeof r->group)
 		n += snprintf(r->group + n, sizeof r->group - (size_t)n, "-t%" PRId64 "-%" PRId64,
 			      o->since_ms, o->until_ms);
+	/* republishing is once per mapping set: a new set reads the topic again */
 	if (o->republish && n > 0 && (size_t)n < sizeof r->group)
-		snprintf(r->group + n, sizeof r->group - (size_t)n, "-republish");
+		snprintf(r->group + n, sizeof r->group - (size_t)n, "-republish-%02x%02x%02x%02x",
+			 r->set_digest[0], r->set_digest[1], r->set_digest[2], r->set_digest[3]);
 }
 
 /* SHA-256 over the mapping hashes: what "the same mappings" means for
@@ -331,13 +333,13 @@ static int setup(struct rp *r, char *err, size_t errsz)
 	if (r->embedded)
 		return util_seterr(err, errsz, "replay needs a real Kafka cluster (bootstrap.servers = embedded)");
 	r->topic = source_topic(r);
+	if (!(r->maps = load_maps(r->s.mappings, r, err, errsz)))
+		return -1;
+	digest_set(r->maps, r->set_digest);
 	if (o->group)
 		snprintf(r->group, sizeof r->group, "%s", o->group);
 	else
 		derive_group(r);
-	if (!(r->maps = load_maps(r->s.mappings, r, err, errsz)))
-		return -1;
-	digest_set(r->maps, r->set_digest);
 	if (o->against && !(r->against = load_maps(o->against, r, err, errsz)))
 		return -1;
 	if (r->s.pl.avro && !o->dry_run) {
