@@ -25,7 +25,7 @@ struct rt {
 
 /* The RDE mapping in three versions: as shipped (PID-3 required), fixed
  * (a fallback patient id) and changed (another metadata.version). */
-enum variant { V_SHIPPED, V_FIXED, V_CHANGED };
+enum variant { V_SHIPPED, V_FIXED, V_CHANGED, V_CHANGED_AGAIN };
 
 static void write_mapping(const struct rt *t, enum variant v)
 {
@@ -43,6 +43,8 @@ static void write_mapping(const struct rt *t, enum variant v)
 			line = "data.patientId = PID-3[where .5 = \"MR\"].1 ?? PID-3.1 ?? \"UNKNOWN\" required";
 		if (v == V_CHANGED && strncmp(line, "metadata.version", 16) == 0)
 			line = "metadata.version = \"2.0.0\"";
+		if (v == V_CHANGED_AGAIN && strncmp(line, "metadata.version", 16) == 0)
+			line = "metadata.version = \"3.0.0\"";
 		fprintf(f, "%s\n", line);
 	}
 	fclose(f);
@@ -290,4 +292,11 @@ Test(replay, raw_with_changed_mapping, .timeout = 300)
 	cr_assert_eq(replay(&t, "re2", "--from raw-hl7v2 --republish --group itest-again"), 0);
 	cr_assert_eq(count(t.created, "RAW-"), 4);
 	cr_assert_eq(count(t.created, "\"2.0.0\""), 2, "the new mapping's events");
+
+	/* another change: the same command republishes once more */
+	write_mapping(&t, V_CHANGED_AGAIN);
+	cr_assert_eq(replay(&t, "re3", "--from raw-hl7v2 --republish"), 0);
+	cr_assert_eq(replay(&t, "re4", "--from raw-hl7v2 --republish"), 0);
+	cr_assert_eq(count(t.created, "RAW-"), 6);
+	cr_assert_eq(count(t.created, "\"3.0.0\""), 2, "the third mapping's events");
 }
