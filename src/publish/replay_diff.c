@@ -57,6 +57,7 @@ void rdiff_side_result(struct rdiff_side *s, enum map_result r, const struct map
 		return;
 	s->status = r == MAP_UNMATCHED ? RDIFF_UNMATCHED : RDIFF_REJECTED;
 	snprintf(s->mapping, sizeof s->mapping, "%s", rej->mapping[0] ? rej->mapping : "-");
+	snprintf(s->target, sizeof s->target, "%s", rej->target);
 	snprintf(s->reason, sizeof s->reason, "%s", rej->reason);
 	json_array_clear(s->events);
 }
@@ -383,8 +384,11 @@ void rdiff_record(struct rdiff *d, const char *topic, int partition, int64_t off
 				      message_id, "change", c_names[worst], "before",
 				      status_name(before->status), "now", status_name(now->status),
 				      "events", events);
-		if (now->status == RDIFF_REJECTED || now->status == RDIFF_UNMATCHED)
+		if (now->status == RDIFF_REJECTED || now->status == RDIFF_UNMATCHED) {
 			json_object_set_new(o, "reason", json_string(now->reason));
+			if (now->target[0])
+				json_object_set_new(o, "target", json_string(now->target));
+		}
 		char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 		if (line) {
 			fprintf(d->out, "%s\n", line);

@@ -35,6 +35,7 @@ struct rdiff_side {
 	enum rdiff_status status;
 	json_t *events; /* owned */
 	char mapping[64];
+	char target[96]; /* the rule that rejected it, e.g. data.patientId */
 	char reason[384];
 };
 

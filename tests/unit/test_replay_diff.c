@@ -94,7 +94,7 @@ Test(replay_diff, newly_rejected_and_accepted)
 {
 	struct run r;
 	struct rdiff_side a, b, c, e;
-	struct map_reject rej = { .err_code = 101, .mapping = "rde-o11" };
+	struct map_reject rej = { .err_code = 101, .mapping = "rde-o11", .target = "data.patientId" };
 	snprintf(rej.reason, sizeof rej.reason, "mapping rde-o11: required target data.patientId is empty");
 	start(&r, 0);
 	rdiff_side_init(&a);
@@ -115,6 +115,7 @@ Test(replay_diff, newly_rejected_and_accepted)
 	finish(&r);
 	cr_assert(strstr(r.buf, "\"change\":\"newly_rejected\"") != NULL, "%s", r.buf);
 	cr_assert(strstr(r.buf, "required target data.patientId") != NULL, "no reason: %s", r.buf);
+	cr_assert(strstr(r.buf, "\"target\":\"data.patientId\"") != NULL, "no target: %s", r.buf);
 	cr_assert(strstr(r.buf, "\"change\":\"newly_accepted\"") != NULL, "%s", r.buf);
 	cr_assert(strstr(r.buf, "\"newly_rejected\":1") != NULL, "%s", r.buf);
 	cr_assert(strstr(r.buf, "\"newly_accepted\":2") != NULL, "%s", r.buf);
