@@ -262,8 +262,11 @@ static int consume(struct rp *r)
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(r->cons, 200);
 		if (r->pub)
 			pub_drain(r->pub);
-		if (r->pub && pub_fatal(r->pub, NULL, 0))
+		char why[300];
+		if (r->pub && !r->failed && pub_fatal(r->pub, why, sizeof why)) {
+			fprintf(stderr, "replay: publisher failed: %s\n", why);
 			r->failed = 1;
+		}
 		if (r->o->progress_ms > 0 && util_mono_ms() - last >= r->o->progress_ms) {
 			progress(r, t0, "at");
 			last = util_mono_ms();

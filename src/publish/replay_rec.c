@@ -372,7 +372,10 @@ int rp_record(struct rp *r, const rd_kafka_message_t *m)
 			free(c.x);
 			return 1;
 		}
-		fprintf(stderr, "replay: %s: %s\n", name, c.err[0] ? c.err : "cannot build the job");
+		char why[300];
+		if (!r->pub || !pub_fatal(r->pub, why, sizeof why))
+			snprintf(why, sizeof why, "%s", c.err[0] ? c.err : "cannot build the job");
+		fprintf(stderr, "replay: %s: %s\n", name, why);
 		if (c.x && c.x->has_key)
 			ledger_remove(r->ledger, c.x->rkey);
 		pub_job_free(c.job);
@@ -380,6 +383,9 @@ int rp_record(struct rp *r, const rd_kafka_message_t *m)
 		return -1;
 	}
 	if (!r->o->dry_run && submit(r, c.job, (uint64_t)m->partition) != 0) {
+		char why[300];
+		if (pub_fatal(r->pub, why, sizeof why))
+			fprintf(stderr, "replay: %s: publisher failed: %s\n", name, why);
 		if (c.x->has_key)
 			ledger_remove(r->ledger, c.x->rkey);
 		pub_job_free(c.job);
