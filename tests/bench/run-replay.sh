@@ -50,6 +50,8 @@ raw = on
 raw.hl7v2 = $run.raw.hl7v2
 raw.fhir = $run.raw.fhir
 state = $run.state
+[http]
+bind = 127.0.0.1:0
 [drop bench]
 path = $work/drop
 max.messages.per.transaction = 2000

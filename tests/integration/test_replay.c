@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,6 +79,7 @@ static void setup(struct rt *t, int raw)
 		"[topics]\nprefix = %s\nevents = prescription.created, prescription.cancelled\n"
 		"partitions = 2\ndeadletter = %s\nstate = %s\nraw = %s\nraw.hl7v2 = %s\n"
 		"[publisher]\nlanes = 1\nlinger = 2ms\n"
+		"[http]\nbind = 127.0.0.1:0\n"
 		"[listener plain]\nbind = 127.0.0.1:0\n",
 		t->inst, t->dir, src, itest_bootstrap(), t->prefix, t->dlq, t->state, raw ? "on" : "off",
 		t->raw);
@@ -231,6 +233,8 @@ Test(replay, kill9_mid_replay_then_rerun, .timeout = 300)
 	pid_t pid = fork();
 	cr_assert_neq(pid, -1);
 	if (pid == 0) {
+		/* a failed assertion ends the test: the replay must not outlive it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setenv("HL7BRIDGE_TEST_REPLAY_PAUSE_AFTER", "2", 1);
 		if (!freopen(args, "w", stderr) || !freopen("/dev/null", "w", stdout))
 			_exit(127);

@@ -43,8 +43,9 @@ function config(name, avro) {
     deadletter: `hb-replay.dlq.${run}.${name}`,
   });
   // this test's own copy of the mappings, so the fix stays here
+  // and any free port for [http] (9275 may be another daemon's)
   const text = fs.readFileSync(file, 'utf8')
-    .replace(/^mappings = .*$/m, `mappings = ${maps}`);
+    .replace(/^mappings = .*$/m, `mappings = ${maps}`) + '[http]\nbind = 127.0.0.1:0\n';
   fs.writeFileSync(file, text);
   return file;
 }
