@@ -384,6 +384,8 @@ static int setup(struct rp *r, char *err, size_t errsz)
 		r->s.pub.ntopics = 2;
 		if (getenv("HL7BRIDGE_TEST_REPLAY_PAUSE_AFTER"))
 			r->pause_after = atoi(getenv("HL7BRIDGE_TEST_REPLAY_PAUSE_AFTER"));
+		if (getenv("HL7BRIDGE_TEST_REPLAY_SLOW_MS"))
+			r->slow_ms = atoi(getenv("HL7BRIDGE_TEST_REPLAY_SLOW_MS"));
 		r->pub = pub_new(&r->s.pub, err, errsz);
 		r->s.pub.instance = r->s.instance; /* inst goes out of scope */
 		r->s.pub.topics = NULL;

@@ -61,6 +61,7 @@ struct rp {
 	struct rp_stats st;
 	int failed;
 	int pause_after; /* test hook: stop dead in before_commit after N commits */
+	int slow_ms;     /* test hook: sleep this long in every before_commit */
 	int commits;
 	struct rdiff *diff;
 	struct rdiff_index *index;

@@ -52,6 +52,8 @@ rd_kafka_error_t *rp_before_commit_cb(rd_kafka_t *rk, const struct pub_job *batc
 		for (;;)
 			pause();
 	}
+	if (r->slow_ms > 0)
+		usleep((useconds_t)r->slow_ms * 1000); /* test hook: a long replay */
 	e = rd_kafka_send_offsets_to_transaction(rk, l, r->cgmd, RP_TIMEOUT_MS);
 	rd_kafka_topic_partition_list_destroy(l);
 	return e;

@@ -6,7 +6,8 @@
  * an open transaction and run again publishes every input exactly once; a
  * raw replay with a changed mapping republishes once with --republish and
  * not at all without; --dry-run --diff prints the change and publishes
- * nothing.
+ * nothing; Ctrl-C stops after the transaction in progress (exit 130) and a
+ * rerun resumes, every input once.
  */
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -304,3 +305,54 @@ Test(replay, raw_with_changed_mapping, .timeout = 300)
 	cr_assert_eq(count(t.created, "RAW-"), 6);
 	cr_assert_eq(count(t.created, "\"3.0.0\""), 2, "the third mapping's events");
 }
+
+Test(replay, ctrl_c_stops_after_the_transaction_and_a_rerun_resumes, .timeout = 300)
+{
+	struct rt t;
+	char id[128], bin[512], errp[512];
+	const int N = 8;
+	setup(&t, 0);
+	send_msgs(&t, "C", N, 1, "AE");
+	write_mapping(&t, V_FIXED);
+
+	/* one input per transaction, each held 400 ms: Ctrl-C comes mid-way */
+	snprintf(bin, sizeof bin, "%s/hl7bridge", getenv("HB_BUILDDIR"));
+	snprintf(errp, sizeof errp, "%s/int.err", t.dir);
+	pid_t pid = fork();
+	cr_assert_neq(pid, -1);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setenv("HL7BRIDGE_TEST_REPLAY_SLOW_MS", "400", 1);
+		if (!freopen(errp, "w", stderr) || !freopen("/dev/null", "w", stdout))
+			_exit(127);
+		execl(bin, bin, "replay", "-c", t.conf, "--from", "deadletter", "--batch", "1",
+		      "--progress", "0", (char *)NULL);
+		_exit(127);
+	}
+	int seen = 0;
+	for (int i = 0; i < 200 && seen < 2; i++) {
+		seen = itest_count_with(t.created, "\"C-", 200);
+		if (seen < 2)
+			usleep(100 * 1000);
+	}
+	cr_assert_geq(seen, 2, "the replay published nothing");
+	kill(pid, SIGINT);
+	int st = 0;
+	waitpid(pid, &st, 0);
+	char *err = slurp(&t, "int.err");
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "exit %d: %s", st, err);
+	cr_assert(strstr(err, "replay interrupted") && strstr(err, "run the same command again"), "%s", err);
+	free(err);
+	int mid = count(t.created, "\"C-");
+	cr_assert(mid >= 2 && mid < N, "%d published before the rerun", mid);
+
+	cr_assert_eq(replay(&t, "resume", "--from deadletter --batch 1"), 0);
+	err = slurp(&t, "resume.err");
+	cr_assert(strstr(err, "resumes at offset") != NULL, "did not resume: %s", err);
+	free(err);
+	for (int i = 0; i < N; i++) {
+		snprintf(id, sizeof id, "\"C-%d\"", i);
+		cr_assert_eq(count(t.created, id), 1, "%s published %d times", id, count(t.created, id));
+	}
+}
+
