@@ -409,6 +409,10 @@ static int setup(struct rp *r, char *err, size_t errsz)
 			return -1;
 		fprintf(stderr, "replay: %zu published events indexed from %d topic(s)\n",
 			rdiff_index_size(r->index), tl.n);
+		if (rdiff_index_opaque(r->index))
+			fprintf(stderr, "replay: %zu records on those topics are not JSON events (Avro?) "
+					"and are not compared: use --against DIR\n",
+				rdiff_index_opaque(r->index));
 	}
 	/* the whole state topic: a dead letter may be older than the dedup window */
 	r->ledger = ledger_new(util_wall_ms());

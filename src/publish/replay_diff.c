@@ -164,9 +164,6 @@ struct rdiff_index *rdiff_index_load(rd_kafka_conf_t *conf, const char *const *t
 			util_seterr(errstr, errstr_size, "out of memory");
 		rd_kafka_message_destroy(m);
 	}
-	if (ix->opaque_values)
-		fprintf(stderr, "replay: %zu records on the event topics are not JSON events "
-				"(Avro?): not compared; use --against DIR\n", ix->opaque_values);
 	rd_kafka_topic_partition_list_destroy(parts);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
@@ -192,6 +189,11 @@ void rdiff_index_free(struct rdiff_index *ix)
 size_t rdiff_index_size(const struct rdiff_index *ix)
 {
 	return json_object_size(ix->by_id);
+}
+
+size_t rdiff_index_opaque(const struct rdiff_index *ix)
+{
+	return ix->opaque_values;
 }
 
 void rdiff_index_side(const struct rdiff_index *ix, const void *key, size_t key_len,

@@ -54,6 +54,8 @@ struct rdiff_index *rdiff_index_load(rd_kafka_conf_t *conf, const char *const *t
 				     int timeout_ms, char *errstr, size_t errstr_size);
 void rdiff_index_free(struct rdiff_index *ix);
 size_t rdiff_index_size(const struct rdiff_index *ix);
+/* Records on those topics that are not JSON events (Avro): not indexed. */
+size_t rdiff_index_opaque(const struct rdiff_index *ix);
 /* The published events of the input with this ledger key (eventIds
  * UUIDv5(key, 0), (key, 1), ... while present) into s (RDIFF_EVENTS, or
  * RDIFF_NONE when there is none). */
