@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	{ "map", cmd_map, "print the events the mappings make of input files; --test runs golden tests" },
 	{ "check", cmd_check, "check the configuration, every mapping and every event schema" },
 	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
+	{ "replay", cmd_replay, "re-map dead letters or raw input with today's mappings, exactly once (--dry-run --diff)" },
 	{ "consume", cmd_consume, "print what a read_committed consumer sees on topics (JSON lines)" },
 	{ NULL, NULL, NULL },
 };

@@ -177,6 +177,16 @@ const struct ledger_entry *pub_job_ledger(const struct pub_job *j)
 	return j->has_ledger ? &j->ledger : NULL;
 }
 
+const struct pub_job *pub_job_next(const struct pub_job *j)
+{
+	return j->next;
+}
+
+void *pub_job_opaque(const struct pub_job *j)
+{
+	return j->opaque;
+}
+
 void pub_job_set_cb(struct pub_job *j, pub_done_cb cb, void *opaque)
 {
 	j->cb = cb;
@@ -438,6 +448,15 @@ static int run_batch(struct lane *l, struct pub_job *batch)
 			abort();
 		}
 		r = 0;
+		if (p->conf.before_commit &&
+		    (e = p->conf.before_commit(l->rk, batch, p->conf.before_commit_opaque))) {
+			if (classify(p, e, "before_commit") == 2)
+				return -1;
+			while ((e = rd_kafka_abort_transaction(l->rk, p->conf.txn_timeout_ms)))
+				if (classify(p, e, "abort_transaction") == 2)
+					return -1;
+			continue;
+		}
 		while ((e = rd_kafka_commit_transaction(l->rk, p->conf.txn_timeout_ms))) {
 			r = classify(p, e, "commit_transaction");
 			if (r != 0)

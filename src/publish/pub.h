@@ -56,6 +56,15 @@ struct pub_conf {
 	 * the first message to each does not wait for a metadata round trip. */
 	const char *const *topics;
 	int ntopics;
+	/* Called on the lane thread after a batch's records were produced and
+	 * before its commit, again for every retry of the batch: consume-
+	 * transform-produce (hl7bridge replay) adds its consumer's offsets to the
+	 * transaction here (rd_kafka_send_offsets_to_transaction). Walk the batch
+	 * with pub_job_next. Returns NULL, or an error handled as a failed
+	 * commit (abort and retry, or fatal). May be NULL. */
+	rd_kafka_error_t *(*before_commit)(rd_kafka_t *rk, const struct pub_job *batch,
+					   void *opaque);
+	void *before_commit_opaque;
 	/* Test-only crash points: abort() the process at a point. */
 	int crash_after_produce; /* after producing a batch, before commit */
 	int crash_after_commit;  /* after commit, before posting completions */
@@ -89,6 +98,9 @@ int pub_job_add(struct pub_job *job, const char *topic, const void *key, size_t 
 /* Attach the ledger entry (copied) written to the state topic with the job. */
 void pub_job_set_ledger(struct pub_job *job, const struct ledger_entry *e);
 const struct ledger_entry *pub_job_ledger(const struct pub_job *job);
+/* The next job of a batch (before_commit), or NULL; a job's callback opaque. */
+const struct pub_job *pub_job_next(const struct pub_job *job);
+void *pub_job_opaque(const struct pub_job *job);
 /* Change the completion callback (before submitting). */
 void pub_job_set_cb(struct pub_job *job, pub_done_cb cb, void *opaque);
 
