@@ -306,3 +306,31 @@ Test(fhirpath, literals_and_strings)
 	EXPECT("`status`.exists()", p, "false");
 	json_decref(p);
 }
+
+/* %entry: the resource's Bundle entry, empty for a resource alone. */
+Test(fhirpath, entry_variable)
+{
+	json_t *b = json_loads("{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+			       "{\"fullUrl\":\"urn:uuid:1\",\"resource\":{\"resourceType\":\"Patient\"},"
+			       "\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}}]}", 0, NULL);
+	json_t *entry = json_array_get(json_object_get(b, "entry"), 0);
+	json_t *p = json_object_get(entry, "resource");
+	fhirpath_error_t err;
+	fhirpath_t *fp = fhirpath_compile("%entry.request.method = 'POST' and %entry.fullUrl.exists()",
+					  58, &err);
+	cr_assert_not_null(fp, "%s", err.text);
+	fhirpath_ctx_t ctx = {p, b, entry};
+	fhirpath_result_t r;
+	char buf[16];
+	fhirpath_result_init(&r);
+	cr_assert_eq(fhirpath_eval(fp, &ctx, NULL, &r, &err), 0, "%s", err.text);
+	cr_assert_str_eq(fhirpath_result_str(&r, buf, sizeof buf), "true");
+	ctx.entry = NULL;
+	cr_assert_eq(fhirpath_eval(fp, &ctx, NULL, &r, &err), 0, "%s", err.text);
+	cr_assert(r.count == 0 || strcmp(fhirpath_result_str(&r, buf, sizeof buf), "true") != 0);
+	fhirpath_result_clear(&r);
+	fhirpath_free(fp);
+	cr_assert_null(fhirpath_compile("%nope", 5, &err));
+	cr_assert(strstr(err.text, "%entry"), "%s", err.text);
+	json_decref(b);
+}
