@@ -364,6 +364,13 @@ static int apply_rule(struct apply *A, struct map_node *obj, const struct map_fi
 			if (p < 0)
 				return reject(A, r, A->env.err_code ? A->env.err_code : 207,
 					      "mapping %s, target %s: %s", A->m->name, r->target, A->errbuf);
+			if (p > 0 && ex) {
+				/* --explain: which item the record came from */
+				char which[64];
+				snprintf(which, sizeof which, "item %zu of path %zu", ic.want + 1, alt + 1);
+				struct map_val wv = { which, strlen(which), r->each_text };
+				explain(ex, prefix, r->target, &wv);
+			}
 			if (p > 0)
 				rc = A->in->ops->each(A->env.scope, map_rule_each_path(r, alt), A->arena_p,
 						      item_cb, &ic, A->errbuf, sizeof(A->errbuf));
