@@ -308,7 +308,7 @@ static int parse_rules_block(struct parser *P, const struct map_field *rec,
 			     const struct map_token *open, struct rule_list *out);
 
 /* After `each`: PATH [?? PATH …] [prefer KEY in (V, …)], up to the '{'. */
-static int parse_each_source(struct parser *P, struct map_rule *r, const struct map_field *leaf)
+static int parse_each_source(struct parser *P, struct map_rule *r)
 {
 	void *alts[MAP_MAX_ARGS];
 	size_t n = 0;
@@ -366,7 +366,6 @@ static int parse_each_source(struct parser *P, struct map_rule *r, const struct 
 			return map_perr(P, pw, 0, "'prefer' takes KEY in (\"first choice\", \"second\", …)");
 		r->prefer = e;
 	}
-	(void)leaf;
 	return 0;
 }
 
@@ -409,7 +408,7 @@ static int parse_rule(struct parser *P, const struct map_field *root, struct rul
 				    (int)t->len, t->p);
 		r.one = one;
 		P->i++;
-		if (parse_each_source(P, &r, leaf))
+		if (parse_each_source(P, &r))
 			return -1;
 		if (!is_op(cur(P), "{"))
 			return map_perr(P, cur(P), 0, "expected '{' after 'each %.*s'", (int)pt->len,

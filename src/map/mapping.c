@@ -238,7 +238,11 @@ static int reject(struct apply *A, const struct map_rule *r, int code, const cha
 		return -1;
 	A->rej->err_code = code;
 	snprintf(A->rej->mapping, sizeof(A->rej->mapping), "%s", A->m->name);
-	snprintf(A->rej->target, sizeof(A->rej->target), "%s", r ? r->target : "");
+	if (r && A->block) /* a rule of an each-block: name it inside the block's target */
+		snprintf(A->rej->target, sizeof(A->rej->target), "%.*s.%s",
+			 (int)strcspn(A->block->target, "["), A->block->target, r->target);
+	else
+		snprintf(A->rej->target, sizeof(A->rej->target), "%s", r ? r->target : "");
 	snprintf(A->rej->source, sizeof(A->rej->source), "%s", r && r->src_text ? r->src_text : "");
 	va_start(ap, fmt);
 	vsnprintf(A->rej->reason, sizeof(A->rej->reason), fmt, ap);

@@ -238,6 +238,7 @@ Test(map_hl7, prefer_picks_one_coding_and_every_part_from_it)
 	cr_assert_eq(r, MAP_REJECTED);
 	cr_assert_str_eq(rej.reason, "mapping t: required target data.medicationReference.display is "
 				     "empty (source: .7 in each RXE-2[codings])");
+	cr_assert_str_eq(rej.target, "data.medicationReference.display");
 	json_decref(ev);
 }
 
