@@ -181,7 +181,8 @@ int map_fmt_datetime(const char *s, size_t len, int dt, char *out, size_t size)
 
 /* The id a FHIR reference or fullUrl names: `Patient/123`,
  * `http://x/fhir/Patient/123/_history/2` → 123; `urn:uuid:ab-12` → ab-12
- * (also urn:oid:); `#p1` → p1. *len gets its length; s itself otherwise. */
+ * (also urn:oid:); `#p1` → p1; `Practitioner?identifier=sys|123` → 123. *len
+ * gets its length. */
 static const char *ref_id(const char *s, size_t *len)
 {
 	size_t n = *len;
@@ -193,6 +194,18 @@ static const char *ref_id(const char *s, size_t *len)
 	if (n > 1 && s[0] == '#') {
 		*len = n - 1;
 		return s + 1;
+	}
+	/* a conditional reference, Practitioner?identifier=system|value: the value */
+	const char *q = memchr(s, '?', n), *id = q ? memmem(q, n - (size_t)(q - s), "identifier=", 11) : NULL;
+	if (id) {
+		const char *v = id + 11, *end = s + n, *amp = memchr(v, '&', (size_t)(end - v));
+		if (amp)
+			end = amp;
+		const char *bar = memrchr(v, '|', (size_t)(end - v));
+		if (bar)
+			v = bar + 1;
+		*len = (size_t)(end - v);
+		return v;
 	}
 	const char *h = memmem(s, n, "/_history/", 10);
 	size_t end = h ? (size_t)(h - s) : n, start = end;

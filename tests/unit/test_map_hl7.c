@@ -252,7 +252,8 @@ Test(map_hl7, each_alternatives_take_the_first_that_names_items)
 			      "  value = .1\n}\n"
 			      "data.name = each PID-9 ?? PID-5 {\n  family = .1\n  given[] = .2\n}\n"
 			      "data.mergedPatientId = refid(\"http://x/fhir/Patient/12/_history/2\")\n"
-			      "data.birthDate = refid(\"urn:uuid:ab-12\") + refid(\"#c\")\n",
+			      "data.birthDate = refid(\"urn:uuid:ab-12\") + refid(\"#c\")\n"
+			      "data.gender = refid(\"Practitioner?identifier=http://x/npi|99&_x=1\")\n",
 			      &r, &rej);
 	cr_assert_eq(r, MAP_OK, "%s", rej.reason);
 	json_t *ids = json_object_get(json_array_get(ev, 0), "identifiers");
@@ -262,6 +263,7 @@ Test(map_hl7, each_alternatives_take_the_first_that_names_items)
 	cr_assert_str_eq(json_string_value(json_object_get(name, "family")), "Caf\xc3\xa9&Co");
 	cr_assert_str_eq(str(ev, 0, "mergedPatientId"), "12");
 	cr_assert_str_eq(str(ev, 0, "birthDate"), "ab-12c");
+	cr_assert_str_eq(str(ev, 0, "gender"), "99");
 	json_decref(ev);
 }
 
