@@ -307,6 +307,68 @@ static int same_path(const struct map_rule *r, const struct map_field **path, si
 static int parse_rules_block(struct parser *P, const struct map_field *rec,
 			     const struct map_token *open, struct rule_list *out);
 
+/* After `each`: PATH [?? PATH …] [prefer KEY in (V, …)], up to the '{'. */
+static int parse_each_source(struct parser *P, struct map_rule *r)
+{
+	void *alts[MAP_MAX_ARGS];
+	size_t n = 0;
+	const char *from = cur(P)->p;
+	const struct map_token *last = cur(P);
+	while (1) {
+		struct map_token *pt = cur(P);
+		struct map_srcerr se = { 0 };
+		if (pt->kind != T_WORD)
+			return map_perr(P, pt, 0, "expected a path after 'each'%s", n ? " and '?\?'" : "");
+		if (n == MAP_MAX_ARGS)
+			return map_perr(P, pt, 0, "too many alternatives (limit %d)", MAP_MAX_ARGS);
+		void *h = P->m->ops->compile(pt->p, pt->len, &se);
+		if (!h)
+			return map_perr(P, pt, se.column ? (int)se.column - 1 : 0, "bad %s path: %s",
+				    P->m->ops->name, se.msg);
+		map_pool_own_handle(P->set->pool, P->m->ops, h);
+		if (!P->block && P->m->ops->is_relative(h))
+			return map_perr(P, pt, 0, "the relative path '%.*s' is only allowed inside an "
+				    "each-block", (int)pt->len, pt->p);
+		alts[n++] = h;
+		last = pt;
+		P->i++;
+		map_skip_cont(P);
+		if (!is_op(cur(P), "??"))
+			break;
+		P->i++;
+	}
+	r->each = alts[0];
+	r->neach_alt = n - 1;
+	/* reasons quote the paths, not the prefer clause */
+	r->each_text = one_line(P, from, (size_t)(last->p + last->len - from));
+	r->src_text = (char *)r->each_text;
+	r->each_alt = map_pool_alloc(P->set->pool, (n > 1 ? n - 1 : 1) * sizeof(void *));
+	memcpy(r->each_alt, alts + 1, (n - 1) * sizeof(void *));
+	/* `prefer` may start the next line */
+	if (cur(P)->kind == T_NL && map_tok_is(&P->t[P->i + 1], "prefer"))
+		P->i++;
+	if (map_tok_is(cur(P), "prefer")) {
+		const struct map_token *pw = cur(P);
+		if (!r->one)
+			return map_perr(P, pw, 0, "'prefer' picks one item; '%s' is an array (drop the "
+				    "'[]' of a record target, or leave 'prefer' out)", r->target);
+		P->i++;
+		/* the key and the values are evaluated on each item */
+		P->block++;
+		const char *outer = P->block_target;
+		P->block_target = r->target;
+		struct map_expr *e = map_parse_expr(P);
+		P->block--;
+		P->block_target = outer;
+		if (!e)
+			return -1;
+		if (e->op != OP_IN)
+			return map_perr(P, pw, 0, "'prefer' takes KEY in (\"first choice\", \"second\", …)");
+		r->prefer = e;
+	}
+	return 0;
+}
+
 static int parse_rule(struct parser *P, const struct map_field *root, struct rule_list *rl)
 {
 	struct map_token *t = cur(P);
@@ -336,27 +398,18 @@ static int parse_rule(struct parser *P, const struct map_field *root, struct rul
 
 	if (map_tok_is(cur(P), "each")) {
 		struct map_token *pt = &P->t[P->i + 1];
-		struct map_srcerr se = { 0 };
-		if (leaf->type != MF_ARRAY || leaf->item != MF_RECORD)
+		int one = leaf->type == MF_RECORD && !append;
+		if (!one && (leaf->type != MF_ARRAY || leaf->item != MF_RECORD))
 			return map_perr(P, t, 0, "type mismatch: '%.*s' is %s; an each-block builds "
-				    "arrays of records", (int)(t->len - (append ? 2 : 0)), t->p,
-				    ftype_name(leaf));
-		if (!append)
+				    "records and arrays of records", (int)(t->len - (append ? 2 : 0)),
+				    t->p, ftype_name(leaf));
+		if (!one && !append)
 			return map_perr(P, t, (int)t->len, "write '%.*s[] = each …' to build the array",
 				    (int)t->len, t->p);
-		if (pt->kind != T_WORD)
-			return map_perr(P, pt, 0, "expected a path after 'each'");
-		r.each = P->m->ops->compile(pt->p, pt->len, &se);
-		if (!r.each)
-			return map_perr(P, pt, se.column ? (int)se.column - 1 : 0, "bad %s path: %s",
-				    P->m->ops->name, se.msg);
-		map_pool_own_handle(P->set->pool, P->m->ops, r.each);
-		if (!P->block && P->m->ops->is_relative(r.each))
-			return map_perr(P, pt, 0, "the relative path '%.*s' is only allowed inside an "
-				    "each-block", (int)pt->len, pt->p);
-		r.each_text = map_pstr(P, pt->p, pt->len);
-		r.src_text = (char *)r.each_text;
-		P->i += 2;
+		r.one = one;
+		P->i++;
+		if (parse_each_source(P, &r))
+			return -1;
 		if (!is_op(cur(P), "{"))
 			return map_perr(P, cur(P), 0, "expected '{' after 'each %.*s'", (int)pt->len,
 				    pt->p);

@@ -40,10 +40,11 @@ static const struct {
 	{ "trim", FN_TRIM, 1, 1 },         { "replace", FN_REPLACE, 3, 3 },
 	{ "split", FN_SPLIT, 2, 2 },       { "concat", FN_CONCAT, 1, MAP_MAX_ARGS },
 	{ "uuid", FN_UUID, 1, MAP_MAX_ARGS }, { "if", FN_IF, 2, 3 },
+	{ "refid", FN_REFID, 1, 1 },
 };
 
 #define FUNCTION_LIST "datetime, date, lookup, codesystem, lower, upper, trim, replace, " \
-		      "split, concat, uuid, if, exists"
+		      "split, concat, uuid, if, refid, exists"
 
 static struct map_expr *node(struct parser *P, enum map_op op, const struct map_token *t)
 {

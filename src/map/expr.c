@@ -179,6 +179,42 @@ int map_fmt_datetime(const char *s, size_t len, int dt, char *out, size_t size)
 	return (int)n;
 }
 
+/* The id a FHIR reference or fullUrl names: `Patient/123`,
+ * `http://x/fhir/Patient/123/_history/2` → 123; `urn:uuid:ab-12` → ab-12
+ * (also urn:oid:); `#p1` → p1; `Practitioner?identifier=sys|123` → 123. *len
+ * gets its length. */
+static const char *ref_id(const char *s, size_t *len)
+{
+	size_t n = *len;
+	if (n > 9 && (strncmp(s, "urn:uuid:", 9) == 0 || strncmp(s, "urn:oid:", 8) == 0)) {
+		size_t k = s[4] == 'u' ? 9 : 8;
+		*len = n - k;
+		return s + k;
+	}
+	if (n > 1 && s[0] == '#') {
+		*len = n - 1;
+		return s + 1;
+	}
+	/* a conditional reference, Practitioner?identifier=system|value: the value */
+	const char *q = memchr(s, '?', n), *id = q ? memmem(q, n - (size_t)(q - s), "identifier=", 11) : NULL;
+	if (id) {
+		const char *v = id + 11, *end = s + n, *amp = memchr(v, '&', (size_t)(end - v));
+		if (amp)
+			end = amp;
+		const char *bar = memrchr(v, '|', (size_t)(end - v));
+		if (bar)
+			v = bar + 1;
+		*len = (size_t)(end - v);
+		return v;
+	}
+	const char *h = memmem(s, n, "/_history/", 10);
+	size_t end = h ? (size_t)(h - s) : n, start = end;
+	while (start > 0 && s[start - 1] != '/')
+		start--;
+	*len = end - start;
+	return s + start;
+}
+
 /* The UUIDv5 helper lives with the event id (event.c). */
 void map_uuid5(char out[37], const void *name, size_t len);
 
@@ -332,6 +368,17 @@ static int call(struct map_env *env, const struct map_expr *e, struct map_vals *
 			}
 			o[k] = '\0';
 			if (add(env, out, o, k, a.v[i].origin))
+				return -1;
+		}
+		return 0;
+	case FN_REFID:
+		for (size_t i = 0; i < a.n; i++) {
+			size_t n = a.v[i].len;
+			const char *id = ref_id(a.v[i].s, &n);
+			char *o = map_arena_strndup(env->arena, id, n);
+			if (!o)
+				return oom(env);
+			if (add(env, out, o, n, a.v[i].origin))
 				return -1;
 		}
 		return 0;

@@ -5,11 +5,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digest.h"
 #include "ingest/mllp.h"
 #include "map/source_fhir.h"
 #include "map/source_hl7.h"
 #include "parse/fhir.h"
 #include "util.h"
+
+/* Feed the message's canonical form to the hash: every segment (CR, LF and
+ * CRLF all end one; empty lines are dropped) followed by one CR. Bytes that
+ * are already canonical (CR after every segment) are fed unchanged, so their
+ * keys stay what they were before line endings were normalised. */
+static void hash_canonical(EVP_MD_CTX *ctx, const char *raw, size_t len)
+{
+	static const char cr = '\r';
+	size_t i = 0;
+	while (i < len) {
+		size_t j = i;
+		while (j < len && raw[j] != '\r' && raw[j] != '\n')
+			j++;
+		if (j > i) {
+			EVP_DigestUpdate(ctx, raw + i, j - i);
+			EVP_DigestUpdate(ctx, &cr, 1);
+		}
+		while (j < len && (raw[j] == '\r' || raw[j] == '\n'))
+			j++;
+		i = j;
+	}
+}
 
 void map_input_hl7_key(const struct hl7_msg *m, const char *raw, size_t len,
 		       uint8_t key[LEDGER_KEY_LEN])
@@ -17,15 +40,23 @@ void map_input_hl7_key(const struct hl7_msg *m, const char *raw, size_t len,
 	struct hl7_view msh3, msh4, msh10;
 	char sender[512];
 	int sl;
+	const uint8_t sep = 0x1f;
+	unsigned int outlen = 0;
 	hl7_field(m, 0, 3, &msh3);
 	hl7_field(m, 0, 4, &msh4);
 	hl7_field(m, 0, 10, &msh10);
 	sl = snprintf(sender, sizeof sender, "%.*s^%.*s", (int)msh3.len, msh3.ptr, (int)msh4.len,
 		      msh4.ptr);
-	const void *parts[3] = { sender, msh10.ptr, raw };
-	size_t lens[3] = { (size_t)sl < sizeof sender ? (size_t)sl : sizeof sender - 1, msh10.len,
-			   len };
-	ledger_hash(key, 3, parts, lens);
+	/* ledger_hash's layout (parts joined by 0x1f), the message canonical */
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_DigestInit_ex(ctx, digest_sha256(), NULL);
+	EVP_DigestUpdate(ctx, sender, (size_t)sl < sizeof sender ? (size_t)sl : sizeof sender - 1);
+	EVP_DigestUpdate(ctx, &sep, 1);
+	EVP_DigestUpdate(ctx, msh10.ptr, msh10.len);
+	EVP_DigestUpdate(ctx, &sep, 1);
+	hash_canonical(ctx, raw, len);
+	EVP_DigestFinal_ex(ctx, key, &outlen);
+	EVP_MD_CTX_free(ctx);
 }
 
 struct split {
@@ -137,6 +168,93 @@ static int mllp_each(struct split *s, const char *buf, size_t len, char *errstr,
 	return rc;
 }
 
+/* Bundles inside Bundles (a searchset in a batch-response) are opened up to
+ * this depth; a deeper one is reported, not followed. */
+#define MAP_MAX_NESTED_BUNDLES 4
+
+/* The entries of a Bundle, each matched on its own with resolve() looking in
+ * this Bundle and %entry naming the entry. An entry without a resource (a
+ * DELETE or GET request, a transaction-response status: R4 bdl-5 allows
+ * them) carries nothing to map and is skipped; an entry that is itself a
+ * Bundle is opened. `where` names the entry's position ("entry 3.2"). */
+static int bundle_each(struct split *s, json_t *bundle, const char *raw, size_t raw_len,
+		       size_t offset, size_t line, const char *where, int depth)
+{
+	char label[256];
+	uint8_t key[LEDGER_KEY_LEN];
+	fhir_bundle_iter_t bit;
+	fhir_entry_t e;
+	fhir_error_t fe = { 0 };
+	struct map_item it;
+	int got, rc = 0;
+
+	memset(&it, 0, sizeof it);
+	it.offset = offset;
+	it.line = line;
+	it.content_type = "application/fhir+json";
+	it.label = label;
+	if (depth > MAP_MAX_NESTED_BUNDLES || fhir_bundle_iter_init(&bit, bundle, &fe) != 0) {
+		it.index = s->index++;
+		it.raw = raw;
+		it.raw_len = raw_len;
+		it.err_code = 102;
+		it.error = depth > MAP_MAX_NESTED_BUNDLES ? "Bundles nested too deep" : fe.text;
+		if (depth)
+			snprintf(label, sizeof label, "%s %s (Bundle)", s->name, where);
+		else
+			snprintf(label, sizeof label, "%s resource %zu (Bundle)", s->name,
+				 it.index + 1);
+		return s->cb(&it, s->opaque);
+	}
+	while ((got = fhir_bundle_next(&bit, &e, &fe)) != 0) {
+		char here[96];
+		snprintf(here, sizeof here, "%s%s%zu", where, depth ? "." : " ", e.index + 1);
+		if (got > 0 && !e.resource)
+			continue; /* request or response only: nothing to map */
+		if (got > 0 && strcmp(fhir_resource_type(e.resource), "Bundle") == 0) {
+			char *dump = json_dumps(e.resource, JSON_COMPACT | JSON_SORT_KEYS);
+			rc = bundle_each(s, e.resource, dump ? dump : "", dump ? strlen(dump) : 0,
+					 offset, line, here, depth + 1);
+			free(dump);
+			if (rc)
+				return rc;
+			continue;
+		}
+		char *dump = got > 0 ? json_dumps(e.resource, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		it.index = s->index++;
+		it.raw = dump ? dump : "";
+		it.raw_len = dump ? strlen(dump) : 0;
+		it.in = NULL;
+		if (got < 0) {
+			it.err_code = 102;
+			it.error = fe.text;
+			snprintf(label, sizeof label, "%s %s", s->name, here);
+			rc = s->cb(&it, s->opaque);
+		} else {
+			const char *rid = json_string_value(json_object_get(e.resource, "id"));
+			const void *parts[1] = { it.raw };
+			size_t lens[1] = { it.raw_len };
+			ledger_hash(key, 1, parts, lens);
+			struct fhirsrc_scope sc;
+			fhirsrc_scope_init(&sc, e.resource, bundle);
+			sc.ctx.entry = e.entry;
+			snprintf(label, sizeof label, "%s %s (%s/%s)", s->name, here,
+				 fhir_resource_type(e.resource), rid ? rid : "-");
+			/* lineage: the id, else the entry's fullUrl (urn:uuid:…) */
+			struct map_input in = { .ops = &map_source_fhir, .scope = &sc,
+						.ledger_key = key, .ledger_key_len = sizeof key,
+						.message_id = rid ? rid : e.full_url,
+						.now_ms = s->now_ms };
+			it.in = &in;
+			rc = s->cb(&it, s->opaque);
+		}
+		free(dump);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 /* One FHIR resource read from (raw, raw_len); a Bundle is taken apart into
  * its entries (their raw bytes are each entry's resource as JSON). */
 static int fhir_one(struct split *s, json_t *res, const char *raw, size_t raw_len,
@@ -146,60 +264,14 @@ static int fhir_one(struct split *s, json_t *res, const char *raw, size_t raw_le
 	uint8_t key[LEDGER_KEY_LEN];
 	const char *type = fhir_resource_type(res);
 	struct map_item it;
-	int rc = 0;
 
+	if (type && strcmp(type, "Bundle") == 0)
+		return bundle_each(s, res, raw, raw_len, offset, line, "entry", 0);
 	memset(&it, 0, sizeof it);
 	it.offset = offset;
 	it.line = line;
 	it.content_type = ctype;
 	it.label = label;
-	if (type && strcmp(type, "Bundle") == 0) {
-		fhir_bundle_iter_t bit;
-		fhir_entry_t e;
-		fhir_error_t fe = { 0 };
-		int got;
-		if (fhir_bundle_iter_init(&bit, res, &fe) != 0) {
-			it.index = s->index++;
-			it.raw = raw;
-			it.raw_len = raw_len;
-			it.err_code = 102;
-			it.error = fe.text;
-			snprintf(label, sizeof label, "%s resource %zu (Bundle)", s->name, it.index + 1);
-			return s->cb(&it, s->opaque);
-		}
-		while ((got = fhir_bundle_next(&bit, &e, &fe)) != 0) {
-			char *dump = e.resource ? json_dumps(e.resource, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-			it.index = s->index++;
-			it.raw = dump ? dump : "";
-			it.raw_len = dump ? strlen(dump) : 0;
-			it.content_type = "application/fhir+json";
-			it.in = NULL;
-			if (got < 0 || !e.resource || !fhir_resource_type(e.resource)) {
-				it.err_code = 102;
-				it.error = got < 0 ? fe.text : "Bundle entry without a resource";
-				snprintf(label, sizeof label, "%s entry %zu", s->name, e.index + 1);
-				rc = s->cb(&it, s->opaque);
-			} else {
-				const char *rid = json_string_value(json_object_get(e.resource, "id"));
-				const void *parts[1] = { it.raw };
-				size_t lens[1] = { it.raw_len };
-				ledger_hash(key, 1, parts, lens);
-				struct fhirsrc_scope sc;
-				fhirsrc_scope_init(&sc, e.resource, res);
-				snprintf(label, sizeof label, "%s entry %zu (%s/%s)", s->name, e.index + 1,
-					 fhir_resource_type(e.resource), rid ? rid : "-");
-				struct map_input in = { .ops = &map_source_fhir, .scope = &sc,
-							.ledger_key = key, .ledger_key_len = sizeof key,
-							.message_id = rid, .now_ms = s->now_ms };
-				it.in = &in;
-				rc = s->cb(&it, s->opaque);
-			}
-			free(dump);
-			if (rc)
-				return rc;
-		}
-		return 0;
-	}
 	const char *rid = json_string_value(json_object_get(res, "id"));
 	/* the same key as ledger_hash over the canonical dump, without the dump */
 	if (fhir_canonical_sha256(res, key) != 0) {

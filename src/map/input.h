@@ -1,7 +1,8 @@
 /* input — every input hl7bridge reads from files, split into messages, each
  * turned into a map_input: single HL7 messages, HL7 batches (FHS/BHS or
  * plain concatenations, CR, LF or CRLF), MLLP-framed dumps, FHIR JSON or XML
- * resources, Bundles (entry by entry, resolve() across entries), NDJSON.
+ * resources, Bundles (entry by entry, resolve() across entries; entries
+ * without a resource skipped, nested Bundles opened), NDJSON.
  * Used by `hl7bridge map`, the golden tests and the file drops. */
 #ifndef HB_MAP_INPUT_H
 #define HB_MAP_INPUT_H
@@ -70,9 +71,11 @@ int map_input_each(const char *name, const char *buf, size_t len, int64_t now_ms
 		   map_input_cb cb, void *opaque, char *errstr, size_t errstr_size);
 
 /* The ledger key of an HL7v2 message: SHA-256 over the sender (MSH-3^MSH-4),
- * MSH-10 and the whole message. The same message gets the same key (and so
- * the same eventIds) whether it came over MLLP, in a file, or through
- * `hl7bridge map`. */
+ * MSH-10 and the whole message in canonical form (every segment ended by one
+ * CR, whatever its line endings were; empty lines dropped). The same message
+ * gets the same key (and so the same eventIds) whether it came over MLLP, in
+ * an LF, CR or CRLF file, or through `hl7bridge map`; canonical bytes hash
+ * as they are. */
 void map_input_hl7_key(const struct hl7_msg *m, const char *raw, size_t len,
 		       uint8_t key[LEDGER_KEY_LEN]);
 

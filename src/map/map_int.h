@@ -104,7 +104,7 @@ enum map_op {
 
 enum map_fn {
 	FN_DATETIME, FN_DATE, FN_LOOKUP, FN_CODESYSTEM, FN_LOWER, FN_UPPER, FN_TRIM,
-	FN_REPLACE, FN_SPLIT, FN_CONCAT, FN_UUID, FN_IF,
+	FN_REPLACE, FN_SPLIT, FN_CONCAT, FN_UUID, FN_IF, FN_REFID,
 };
 
 struct map_table;
@@ -142,7 +142,11 @@ struct map_rule {
 	int required;
 	struct map_expr *expr;         /* value (NULL for each-blocks) */
 	void *each;                    /* each-block: the source path */
-	const char *each_text;
+	void **each_alt;               /* `each A ?? B ?? C`: B, C (tried when A names nothing) */
+	size_t neach_alt;
+	const char *each_text;         /* the whole source, alternatives and prefer */
+	int one;                       /* a record target: one item, the preferred or the first */
+	struct map_expr *prefer;       /* `prefer KEY in (V1, V2, …)`: OP_IN, in the item's scope */
 	struct map_rule *sub;          /* each-block rules (relative to the item record) */
 	size_t nsub;
 	int line, col;
@@ -207,6 +211,13 @@ struct map_env {
 int map_expr_eval(struct map_env *env, const struct map_expr *e, struct map_vals *out);
 /* Evaluate a condition: 1 true, 0 false, -1 error. */
 int map_expr_test(struct map_env *env, const struct map_expr *e);
+
+/* pick.c: the item an each-block over a record takes: 1 with the
+ * alternative (0: the first path) and the item's position in it, 0 when no
+ * alternative names an item, -1 with env->errstr. */
+int map_pick(struct map_env *env, const struct map_rule *r, size_t *alt, size_t *index);
+/* The rule's each path number alt (0 the first, then the ?? alternatives), or NULL. */
+void *map_rule_each_path(const struct map_rule *r, size_t alt);
 
 /* HL7 DTM / TS → ISO 8601 (dt=1) or date only (dt=0). Returns length or -1. */
 int map_fmt_datetime(const char *s, size_t len, int dt, char *out, size_t size);

@@ -212,6 +212,7 @@ struct apply {
 	size_t nev, cap;
 	struct map_reject *rej;
 	int rejected;
+	const struct map_rule *block; /* the each-block whose item rules run, for reasons */
 	char errbuf[256];
 };
 
@@ -237,7 +238,11 @@ static int reject(struct apply *A, const struct map_rule *r, int code, const cha
 		return -1;
 	A->rej->err_code = code;
 	snprintf(A->rej->mapping, sizeof(A->rej->mapping), "%s", A->m->name);
-	snprintf(A->rej->target, sizeof(A->rej->target), "%s", r ? r->target : "");
+	if (r && A->block) /* a rule of an each-block: name it inside the block's target */
+		snprintf(A->rej->target, sizeof(A->rej->target), "%.*s.%s",
+			 (int)strcspn(A->block->target, "["), A->block->target, r->target);
+	else
+		snprintf(A->rej->target, sizeof(A->rej->target), "%s", r ? r->target : "");
 	snprintf(A->rej->source, sizeof(A->rej->source), "%s", r && r->src_text ? r->src_text : "");
 	va_start(ap, fmt);
 	vsnprintf(A->rej->reason, sizeof(A->rej->reason), fmt, ap);
@@ -283,6 +288,7 @@ struct item_ctx {
 	json_t *ex;
 	const char *prefix;
 	size_t base;                /* items already in the target array */
+	size_t want, seen;          /* want: the one item to build ((size_t)-1: all) */
 	int failed;
 };
 
@@ -296,17 +302,24 @@ static int item_cb(void *scope, void *arg)
 	size_t nset = 0;
 	char prefix[200];
 
+	if (ic->want != (size_t)-1 && ic->seen++ != ic->want)
+		return 0; /* a record takes the one item map_pick chose */
 	if (map_node_record(A->arena_p, leaf, &item)) {
 		ic->failed = 1;
 		return oom(A);
 	}
 	prefix[0] = '\0';
-	if (ic->ex) /* the targets' names are for the explanation only */
+	if (ic->ex && ic->r->one) /* the targets' names are for the explanation only */
+		snprintf(prefix, sizeof(prefix), "%s%s.", ic->prefix, ic->r->target);
+	else if (ic->ex)
 		snprintf(prefix, sizeof(prefix), "%s%.*s[%zu].", ic->prefix,
 			 (int)strlen(ic->r->target) - 2, ic->r->target, ic->base + ic->items->n);
+	const struct map_rule *outer = A->block;
 	A->env.scope = scope;
+	A->block = ic->r;
 	int rc = apply_rules(A, &item, leaf, ic->r->sub, ic->r->nsub, ic->ex, prefix, &nset);
 	A->env.scope = saved;
+	A->block = outer;
 	if (rc) {
 		ic->failed = 1;
 		return 1;
@@ -320,7 +333,7 @@ static int item_cb(void *scope, void *arg)
 		}
 		*slot = item;
 	}
-	return 0;
+	return ic->want != (size_t)-1 ? 2 : 0; /* 2: the one item is built, stop */
 }
 
 /* The node of the rule's leaf; optional records on the way become records
@@ -347,9 +360,32 @@ static int apply_rule(struct apply *A, struct map_node *obj, const struct map_fi
 		struct map_node *arr = leaf_node(A, obj, rec, r);
 		if (!arr)
 			return oom(A);
-		struct item_ctx ic = { A, r, &items, ex, prefix, arr->n, 0 };
-		int rc = A->in->ops->each(A->env.scope, r->each, A->arena_p, item_cb, &ic,
-					  A->errbuf, sizeof(A->errbuf));
+		struct item_ctx ic = { A, r, &items, ex, prefix, r->one ? 0 : arr->n, (size_t)-1, 0, 0 };
+		size_t alt = 0;
+		int rc = 0;
+		if (r->one) {
+			int p = map_pick(&A->env, r, &alt, &ic.want);
+			if (p < 0)
+				return reject(A, r, A->env.err_code ? A->env.err_code : 207,
+					      "mapping %s, target %s: %s", A->m->name, r->target, A->errbuf);
+			if (p > 0 && ex) {
+				/* --explain: which item the record came from */
+				char which[64];
+				snprintf(which, sizeof which, "item %zu of path %zu", ic.want + 1, alt + 1);
+				struct map_val wv = { which, strlen(which), r->each_text };
+				explain(ex, prefix, r->target, &wv);
+			}
+			if (p > 0)
+				rc = A->in->ops->each(A->env.scope, map_rule_each_path(r, alt), A->arena_p,
+						      item_cb, &ic, A->errbuf, sizeof(A->errbuf));
+		} else {
+			/* each A ?? B: the first alternative that gives an item */
+			void *h;
+			for (; rc >= 0 && items.n == 0 && !ic.failed && (h = map_rule_each_path(r, alt));
+			     alt++)
+				rc = A->in->ops->each(A->env.scope, h, A->arena_p, item_cb, &ic, A->errbuf,
+						      sizeof(A->errbuf));
+		}
 		if (ic.failed)
 			return -1;
 		if (rc < 0)
@@ -360,6 +396,12 @@ static int apply_rule(struct apply *A, struct map_node *obj, const struct map_fi
 				      A->m->name, r->target, r->src_text);
 		if (items.n == 0)
 			explain_empty(ex, prefix, r);
+		if (r->one) {
+			if (items.n)
+				*arr = items.kids[0];
+			*nset += items.n;
+			return 0;
+		}
 		for (size_t i = 0; i < items.n; i++) {
 			struct map_node *slot = map_node_append(A->arena_p, arr);
 			if (!slot)
@@ -376,6 +418,10 @@ static int apply_rule(struct apply *A, struct map_node *obj, const struct map_fi
 		return reject(A, r, A->env.err_code ? A->env.err_code : 207,
 			      "mapping %s, target %s: %s", A->m->name, r->target, A->errbuf);
 	if (v.n == 0) {
+		if (r->required && A->block)
+			return reject(A, r, 101, "mapping %s: required target %.*s.%s is empty (source: "
+				      "%s in each %s)", A->m->name, (int)strcspn(A->block->target, "["),
+				      A->block->target, r->target, r->src_text, A->block->each_text);
 		if (r->required)
 			return reject(A, r, 101, "mapping %s: required target %s is empty (source: %s)",
 				      A->m->name, r->target, r->src_text);
@@ -511,6 +557,21 @@ static int build_cb(void *scope, void *arg)
 	return 0;
 }
 
+/* The mapping matched but its `each` found no group (an ADT without PID):
+ * when it has a required rule, that value is missing and the message is
+ * rejected (table 0357: 100, a required segment is missing) instead of
+ * passing as unmatched. Without a required rule it simply yields nothing. */
+static void no_group(struct apply *A, const struct map_mapping *m)
+{
+	for (size_t i = 0; i < m->nrules; i++)
+		if (m->rules[i].required) {
+			reject(A, &m->rules[i], 100, "mapping %s: no %s in the message, so required "
+			       "target %s is empty (source: %s)", m->name, m->each_text,
+			       m->rules[i].target, m->rules[i].src_text);
+			return;
+		}
+}
+
 /* A file's messages all share one now_ms: the last one is remembered. */
 static void iso_time(char out[32], int64_t ms)
 {
@@ -570,6 +631,7 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 	A->flags = flags;
 	A->rej = rej;
 	A->rejected = 0;
+	A->block = NULL;
 	A->env.arena = A->arena_p;
 	A->env.ops = in->ops;
 	A->env.errstr = A->errbuf;
@@ -594,6 +656,7 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		}
 		matched++;
 		if (m->each) {
+			size_t before = A->nev;
 			int rc = in->ops->each(in->scope, m->each, A->arena_p, build_cb, A, A->errbuf,
 					       sizeof(A->errbuf));
 			if (rc < 0 && !A->rejected)
@@ -601,6 +664,8 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 				       A->errbuf);
 			if (rc != 0 && !A->rejected)
 				reject(A, NULL, 207, "mapping %s: internal error", m->name);
+			if (!A->rejected && A->nev == before)
+				no_group(A, m);
 		} else if (build_cb(in->scope, A) != 0 && !A->rejected) {
 			reject(A, NULL, 207, "mapping %s: out of memory", m->name);
 		}

@@ -112,5 +112,6 @@ void fhirsrc_scope_init(struct fhirsrc_scope *sc, json_t *resource, json_t *bund
 {
 	sc->ctx.resource = resource;
 	sc->ctx.bundle = bundle;
+	sc->ctx.entry = NULL; /* set by the caller for a Bundle entry */
 	sc->item = NULL;
 }

@@ -4,6 +4,11 @@
  * forms for repeating fields:
  *   PID-3[where .5 = "MR"].1   the repetitions whose component 5 is MR
  *   PID-3[*].1                 every repetition
+ *   RXE-2[codings].1           the codings of a coded element (CE/CWE/CNE):
+ *                              components 1-3, 4-6 (alternate) and 10-12
+ *                              (second alternate, 2.7+) of every repetition,
+ *                              each seen as .1 code, .2 text, .3 system;
+ *                              a coding without a code is left out
  * and, inside `each PID-3 { … }`, relative paths (.1, .4.2) into the current
  * repetition. Inside a header `each ORC`, a path sees the segments of its
  * group (the ORC and those after it up to the next ORC) and, for segments not
@@ -23,6 +28,7 @@
 struct hl7src_path {
 	struct hl7_path base;   /* absolute or relative */
 	int all;                /* [*] */
+	int codings;            /* [codings] */
 	int filtered;           /* [where …] */
 	struct hl7_path fpath;  /* the relative path the filter tests */
 	int fnot;               /* != */
@@ -143,6 +149,7 @@ static void *p_compile(const char *text, size_t len, struct map_srcerr *err)
 	/* [where …] or [*] after the field: split there */
 	for (size_t i = 0; i < len; i++)
 		if (text[i] == '[' && (len - i >= 3 && (memcmp(text + i, "[*]", 3) == 0 ||
+			(len - i >= 9 && memcmp(text + i, "[codings]", 9) == 0) ||
 			(len - i > 7 && memcmp(text + i, "[where ", 7) == 0)))) {
 			br = text + i;
 			break;
@@ -153,12 +160,15 @@ static void *p_compile(const char *text, size_t len, struct map_srcerr *err)
 	if (br) {
 		size_t off = blen, close;
 		if (p->base.field == 0 || p->base.comp || p->base.rep) {
-			seterr(err, off + 1, "[where …] and [*] follow a field, as in PID-3[*].1");
+			seterr(err, off + 1, "[where …], [*] and [codings] follow a field, as in PID-3[*].1");
 			goto fail;
 		}
 		if (text[off + 1] == '*') {
 			p->all = 1;
 			close = off + 2;
+		} else if (text[off + 1] == 'c') {
+			p->codings = 1;
+			close = off + 8;
 		} else {
 			int depth = 0;
 			char q = 0;
@@ -207,7 +217,7 @@ static int p_is_relative(const void *vp)
 static int p_can_group(const void *vp)
 {
 	const struct hl7src_path *p = vp;
-	return p->base.seg[0] && p->base.field == 0 && !p->filtered && !p->all;
+	return p->base.seg[0] && p->base.field == 0 && !p->filtered && !p->all && !p->codings;
 }
 
 /* Unescape and convert v to UTF-8 in the arena, then add it. */
@@ -226,6 +236,16 @@ static int add_view(struct hl7src_scope *sc, struct hl7_view v, struct map_arena
 		return util_seterr(errstr, n, "%s", he.msg);
 	return map_vals_add(a, out, buf, (size_t)len, origin) ? util_seterr(errstr, n,
 		"out of scratch memory") : 0;
+}
+
+/* A relative path inside a coding of [codings]: .1 is the coding's first
+ * component, which is component comp_off + 1 of the repetition. */
+static struct hl7_path shifted(const struct hl7_path *p, uint32_t comp_off)
+{
+	struct hl7_path q = *p;
+	if (q.comp)
+		q.comp += comp_off;
+	return q;
 }
 
 /* Does repetition rep pass the path's filter? */
@@ -258,9 +278,14 @@ static int field_in_scope(struct hl7src_scope *sc, const struct hl7_path *p, str
 	return 0;
 }
 
-/* Call fn for each chosen repetition of an [*] / [where] path. */
+/* The component offsets of the codings of a coded element: primary,
+ * alternate, second alternate (CWE-10..12 since 2.7). */
+static const uint32_t coding_off[] = { 0, 3, 9 };
+
+/* Call fn for each chosen repetition of an [*] / [where] path, or for each
+ * coding (repetition and component offset) of a [codings] path. */
 static int for_reps(struct hl7src_scope *sc, const struct hl7src_path *p, struct map_arena *a,
-		    int (*fn)(struct hl7src_scope *, struct hl7_view, void *), void *arg)
+		    int (*fn)(struct hl7src_scope *, struct hl7_view, uint32_t, void *), void *arg)
 {
 	struct hl7_view field, rep;
 	struct hl7_iter it;
@@ -270,9 +295,19 @@ static int for_reps(struct hl7src_scope *sc, const struct hl7src_path *p, struct
 	while (hl7_iter_next(&it, &rep)) {
 		if (!passes(sc, p, rep, a))
 			continue;
-		int rc = fn(sc, rep, arg);
-		if (rc)
-			return rc;
+		for (size_t k = 0; k < (p->codings ? HB_ARRAY_LEN(coding_off) : 1); k++) {
+			uint32_t off = p->codings ? coding_off[k] : 0;
+			if (p->codings) {
+				/* a coding without a code is not a coding */
+				struct hl7_view v;
+				struct hl7_path cp = { "", 0, 0, 0, off + 1, 0 };
+				if (hl7_get_rel(sc->m, rep, &cp, &v) <= 0)
+					continue;
+			}
+			int rc = fn(sc, rep, off, arg);
+			if (rc)
+				return rc;
+		}
 	}
 	return 0;
 }
@@ -286,12 +321,14 @@ struct eval_arg {
 	size_t n;
 };
 
-static int eval_rep(struct hl7src_scope *sc, struct hl7_view rep, void *varg)
+static int eval_rep(struct hl7src_scope *sc, struct hl7_view rep, uint32_t off, void *varg)
 {
 	struct eval_arg *ea = varg;
 	struct hl7_view v = rep;
-	if (ea->p->has_post)
-		hl7_get_rel(sc->m, rep, &ea->p->post, &v);
+	if (ea->p->has_post) {
+		struct hl7_path q = shifted(&ea->p->post, off);
+		hl7_get_rel(sc->m, rep, &q, &v);
+	}
 	return add_view(sc, v, ea->a, ea->out, ea->origin, ea->errstr, ea->n) ? -1 : 0;
 }
 
@@ -304,7 +341,7 @@ static int p_eval(void *scope, const void *vp, struct map_arena *a, struct map_v
 	/* the evaluator stamps the path text on the values; errors format it */
 	const char *org = NULL;
 
-	if (p->all || p->filtered) {
+	if (p->all || p->filtered || p->codings) {
 		struct eval_arg ea = { p, a, out, org, errstr, n };
 		return for_reps(sc, p, a, eval_rep, &ea) < 0 ? -1 : 0;
 	}
@@ -315,7 +352,8 @@ static int p_eval(void *scope, const void *vp, struct map_arena *a, struct map_v
 			return util_seterr(errstr, n, "relative path %s outside a field's each-block",
 					   origin);
 		}
-		hl7_get_rel(sc->m, sc->rep, &p->base, &v);
+		struct hl7_path q = shifted(&p->base, sc->comp_off);
+		hl7_get_rel(sc->m, sc->rep, &q, &v);
 	} else if (hl7_get_in(sc->m, &p->base, sc->from, sc->to, &v) <= 0 && sc->grouped &&
 		   hl7_seg_find(sc->m, p->base.seg, 1, sc->from, sc->to) < 0) {
 		hl7_get_in(sc->m, &p->base, 0, sc->prefix_end, &v);
@@ -329,7 +367,7 @@ struct each_arg {
 	struct map_arena *a;
 };
 
-static int each_rep(struct hl7src_scope *sc, struct hl7_view rep, void *varg)
+static int each_rep(struct hl7src_scope *sc, struct hl7_view rep, uint32_t off, void *varg)
 {
 	struct each_arg *ea = varg;
 	struct hl7src_scope *sub = map_arena_alloc(ea->a, sizeof(*sub));
@@ -338,6 +376,7 @@ static int each_rep(struct hl7src_scope *sc, struct hl7_view rep, void *varg)
 	*sub = *sc;
 	sub->has_rep = 1;
 	sub->rep = rep;
+	sub->comp_off = off;
 	return ea->cb(sub, ea->arg);
 }
 
@@ -373,7 +412,7 @@ static int p_each(void *scope, const void *vp, struct map_arena *a, map_each_cb 
 	if (p->base.seg[0] == '\0')
 		return util_seterr(errstr, n, "each over a relative path is not supported");
 	struct each_arg ea = { cb, arg, a };
-	if (!p->all && !p->filtered) {
+	if (!p->all && !p->filtered && !p->codings) {
 		/* each PID-3: every repetition */
 		struct hl7src_path all = *p;
 		all.all = 1;

@@ -15,6 +15,7 @@ struct hl7src_scope {
 	size_t prefix_end;      /* segments before the first group stay visible */
 	int has_rep;            /* inside `each SEG-F { … }` */
 	struct hl7_view rep;
+	uint32_t comp_off;      /* inside `each SEG-F[codings]`: the coding's first component - 1 */
 };
 
 /* The whole-message scope for map_input.scope. m must outlive the apply. */

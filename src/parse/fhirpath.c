@@ -398,8 +398,11 @@ static struct fp_node *parse_primary(struct parser *p)
 			n->op = 0;
 		else if (strcmp(p->tval, "%context") == 0)
 			n->op = 1;
+		else if (strcmp(p->tval, "%entry") == 0)
+			n->op = 2;
 		else {
-			perr(p, p->tstart, "unknown variable '%s' (expected %%resource or %%context)",
+			perr(p, p->tstart, "unknown variable '%s' (expected %%resource, %%context "
+			     "or %%entry)",
 			     p->tval);
 			node_free(n);
 			return NULL;

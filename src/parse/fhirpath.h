@@ -6,7 +6,8 @@
  * Supported: navigation (with choice elements: `value` finds valueQuantity),
  * a leading type name (`Patient.name` on a Patient), indexers `[n]`,
  * literals ('string', integers, decimals, true/false, {}), $this, %resource,
- * %context, parentheses; operators `=`, `!=`, `and`, `or`, `xor`, `implies`,
+ * %context, %entry (the resource's Bundle entry; empty outside a Bundle),
+ * parentheses; operators `=`, `!=`, `and`, `or`, `xor`, `implies`,
  * `in`, `contains`, `|` and `+` (numbers, strings), `&` (string concatenation);
  * functions where(), first(), last(), tail(), single(), exists([crit]),
  * empty(), count(), not(), hasValue(), ofType(T), extension(url), resolve(),
@@ -55,10 +56,12 @@ typedef struct fhirpath_result {
 
 /* Evaluation context. resource is the resource being mapped (%resource, and
  * where `#id` references are looked up); bundle, if not NULL, the enclosing
- * Bundle for resolve(). Both borrowed. */
+ * Bundle for resolve(); entry, if not NULL, the resource's Bundle entry
+ * (%entry: fullUrl, request, response). All borrowed. */
 typedef struct fhirpath_ctx {
 	json_t *resource;
 	json_t *bundle;
+	json_t *entry;
 } fhirpath_ctx_t;
 
 /* Compile expr (len bytes, need not be NUL-terminated). Returns NULL with

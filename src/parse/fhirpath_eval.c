@@ -534,6 +534,8 @@ int fp_eval(const struct fp_node *n, struct fp_ev *ev, const coll_t *focus, coll
 	case FP_VAR:
 		if (n->op == 1)
 			rc = fp_push_item(ev, out, ev->context);
+		else if (n->op == 2)
+			rc = ev->ctx->entry ? fp_push(ev, out, ev->ctx->entry, NULL, NULL) : 0;
 		else
 			rc = ev->ctx->resource ? fp_push(ev, out, ev->ctx->resource, NULL, NULL) : 0;
 		break;

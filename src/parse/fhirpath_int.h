@@ -9,7 +9,7 @@ enum fp_kind {
 	FP_LIT,   /* lit */
 	FP_EMPTY, /* {} */
 	FP_THIS,  /* $this */
-	FP_VAR,   /* %resource (op 0), %context (op 1) */
+	FP_VAR,   /* %resource (op 0), %context (op 1), %entry (op 2) */
 	FP_NAV,   /* name, on base or the focus */
 	FP_FUNC,  /* op = enum fp_fn, on base or the focus */
 	FP_INDEX, /* base[args[0]] */

@@ -53,7 +53,7 @@ static size_t lines(char *buf, char **out, size_t max)
 static void answer(const fhirpath_t *fp, json_t *res, char *out, size_t size)
 {
 	fhirpath_ctx_t ctx = {res, json_is_object(res) && fhir_resource_type(res) &&
-				     strcmp(fhir_resource_type(res), "Bundle") == 0 ? res : NULL};
+				     strcmp(fhir_resource_type(res), "Bundle") == 0 ? res : NULL, NULL};
 	fhirpath_result_t r;
 	fhirpath_error_t err;
 	size_t i, n = 0;

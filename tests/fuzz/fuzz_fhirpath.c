@@ -43,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		res = json_loads(fallback, 0, NULL);
 	ctx.resource = res;
 	ctx.bundle = res;
+	ctx.entry = NULL;
 	fhirpath_result_init(&r);
 	if (fhirpath_eval(fp, &ctx, NULL, &r, &err) == 0)
 		for (i = 0; i < r.count; i++)

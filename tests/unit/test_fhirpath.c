@@ -34,7 +34,7 @@ static char *eval_str(const char *expr, json_t *res, json_t *bundle, json_t *foc
 {
 	fhirpath_error_t err;
 	fhirpath_t *fp = fhirpath_compile(expr, strlen(expr), &err);
-	fhirpath_ctx_t ctx = {res, bundle};
+	fhirpath_ctx_t ctx = {res, bundle, NULL};
 	fhirpath_result_t r;
 	static char out[1024];
 	size_t i, n = 0;
@@ -214,7 +214,7 @@ Test(fhirpath, compile_once_evaluate_many)
 	for (i = 0; i < 100; i++) {
 		json_t *p = json_pack("{s:s, s:[{s:s}]}", "resourceType", "Patient", "name",
 				      "family", i % 2 ? "Odd" : "Even");
-		fhirpath_ctx_t ctx = {p, NULL};
+		fhirpath_ctx_t ctx = {p, NULL, NULL};
 		cr_assert_eq(fhirpath_eval(fp, &ctx, NULL, &r, &err), 0);
 		cr_assert_str_eq(fhirpath_result_str(&r, buf, sizeof(buf)), i % 2 ? "Odd" : "Even");
 		json_decref(p); /* items keep their own references */
@@ -274,7 +274,7 @@ Test(fhirpath, evaluation_errors)
 	for (i = 0; i < HB_ARRAY_LEN(exprs); i++) {
 		fhirpath_error_t err = {0};
 		fhirpath_t *fp = fhirpath_compile(exprs[i], strlen(exprs[i]), &err);
-		fhirpath_ctx_t ctx = {p, NULL};
+		fhirpath_ctx_t ctx = {p, NULL, NULL};
 		fhirpath_result_t r;
 		cr_assert_not_null(fp, "%s: %s", exprs[i], err.text);
 		fhirpath_result_init(&r);
@@ -305,4 +305,32 @@ Test(fhirpath, literals_and_strings)
 	EXPECT("5.toString() + 'x'", p, "5x");
 	EXPECT("`status`.exists()", p, "false");
 	json_decref(p);
+}
+
+/* %entry: the resource's Bundle entry, empty for a resource alone. */
+Test(fhirpath, entry_variable)
+{
+	json_t *b = json_loads("{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+			       "{\"fullUrl\":\"urn:uuid:1\",\"resource\":{\"resourceType\":\"Patient\"},"
+			       "\"request\":{\"method\":\"POST\",\"url\":\"Patient\"}}]}", 0, NULL);
+	json_t *entry = json_array_get(json_object_get(b, "entry"), 0);
+	json_t *p = json_object_get(entry, "resource");
+	fhirpath_error_t err;
+	fhirpath_t *fp = fhirpath_compile("%entry.request.method = 'POST' and %entry.fullUrl.exists()",
+					  58, &err);
+	cr_assert_not_null(fp, "%s", err.text);
+	fhirpath_ctx_t ctx = {p, b, entry};
+	fhirpath_result_t r;
+	char buf[16];
+	fhirpath_result_init(&r);
+	cr_assert_eq(fhirpath_eval(fp, &ctx, NULL, &r, &err), 0, "%s", err.text);
+	cr_assert_str_eq(fhirpath_result_str(&r, buf, sizeof buf), "true");
+	ctx.entry = NULL;
+	cr_assert_eq(fhirpath_eval(fp, &ctx, NULL, &r, &err), 0, "%s", err.text);
+	cr_assert(r.count == 0 || strcmp(fhirpath_result_str(&r, buf, sizeof buf), "true") != 0);
+	fhirpath_result_clear(&r);
+	fhirpath_free(fp);
+	cr_assert_null(fhirpath_compile("%nope", 5, &err));
+	cr_assert(strstr(err.text, "%entry"), "%s", err.text);
+	json_decref(b);
 }

@@ -127,3 +127,116 @@ Test(map_input, inputs_that_cannot_be_cut_go_whole_to_shard_zero)
 			  "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"b\"}}]}";
 	check_shards(doc, strlen(doc), 1, 2, 0);
 }
+
+/* ---- ledger keys on the canonical form (issue 15, item 3) ---- */
+
+static int first_key(const struct map_item *it, void *opaque)
+{
+	cr_assert(it->in, "%s: %s", it->label, it->error ? it->error : "");
+	memcpy(opaque, it->in->ledger_key, LEDGER_KEY_LEN);
+	return 1; /* the first message only */
+}
+
+static void key_of(const char *buf, size_t len, uint8_t key[LEDGER_KEY_LEN])
+{
+	char err[256];
+	memset(key, 0, LEDGER_KEY_LEN);
+	map_input_items("t", buf, len, 0, first_key, key, err, sizeof err);
+}
+
+Test(map_input, one_key_whatever_the_line_endings)
+{
+	static const char *segs[] = { "MSH|^~\\&|APP|FAC|||20261127||ADT^A04|K1|P|2.5.1",
+				      "PID|1||P1^^^H^MR||Doe^Jane", "PV1|1|O" };
+	const char *eols[] = { "\r", "\n", "\r\n", "\n\n" };
+	uint8_t ref[LEDGER_KEY_LEN], key[LEDGER_KEY_LEN];
+	char buf[512];
+	struct hl7_seg hs[8];
+	struct hl7_msg m;
+	struct hl7_error he;
+	/* the canonical bytes: the key is SHA-256 over sender, MSH-10 and them, as before */
+	int n = snprintf(buf, sizeof buf, "%s\r%s\r%s\r", segs[0], segs[1], segs[2]);
+	cr_assert_eq(hl7_parse(&m, buf, (size_t)n, hs, 8, NULL, &he), 0);
+	map_input_hl7_key(&m, buf, (size_t)n, ref);
+	const void *parts[3] = { "APP^FAC", "K1", buf };
+	size_t lens[3] = { 7, 2, (size_t)n };
+	ledger_hash(key, 3, parts, lens);
+	cr_assert_eq(memcmp(ref, key, LEDGER_KEY_LEN), 0, "canonical bytes keep their key");
+	hl7_msg_clear(&m);
+	for (size_t e = 0; e < 4; e++) {
+		n = snprintf(buf, sizeof buf, "%s%s%s%s%s%s", segs[0], eols[e], segs[1], eols[e],
+			     segs[2], eols[e]);
+		key_of(buf, (size_t)n, key);
+		cr_assert_eq(memcmp(ref, key, LEDGER_KEY_LEN), 0, "line ending %zu", e);
+		/* without the last terminator, and with extra ones */
+		key_of(buf, (size_t)n - strlen(eols[e]), key);
+		cr_assert_eq(memcmp(ref, key, LEDGER_KEY_LEN), 0, "no final terminator %zu", e);
+	}
+	/* MLLP-framed, and in an FHS/BHS batch */
+	n = snprintf(buf, sizeof buf, "\x0b%s\r%s\r%s\r\x1c\r", segs[0], segs[1], segs[2]);
+	key_of(buf, (size_t)n, key);
+	cr_assert_eq(memcmp(ref, key, LEDGER_KEY_LEN), 0, "MLLP");
+	n = snprintf(buf, sizeof buf, "FHS|^~\\&\nBHS|^~\\&\n%s\n%s\n%s\nBTS|1\nFTS|1\n", segs[0],
+		     segs[1], segs[2]);
+	key_of(buf, (size_t)n, key);
+	cr_assert_eq(memcmp(ref, key, LEDGER_KEY_LEN), 0, "FHS batch");
+	/* another message is another key */
+	n = snprintf(buf, sizeof buf, "%s\r%s\r%s\r", segs[0], "PID|1||P2^^^H^MR", segs[2]);
+	key_of(buf, (size_t)n, key);
+	cr_assert_neq(memcmp(ref, key, LEDGER_KEY_LEN), 0);
+}
+
+/* ---- Bundles (items 2 and 4) ---- */
+
+struct labels {
+	int n, errors;
+	char label[8][128];
+};
+
+static int note_label(const struct map_item *it, void *opaque)
+{
+	struct labels *l = opaque;
+	cr_assert_lt(l->n, 8);
+	snprintf(l->label[l->n++], sizeof l->label[0], "%s", it->label);
+	l->errors += it->in == NULL;
+	return 0;
+}
+
+Test(map_input, entries_without_resource_are_skipped_nested_bundles_opened)
+{
+	const char *b = "{\"resourceType\":\"Bundle\",\"type\":\"batch-response\",\"entry\":["
+			"{\"response\":{\"status\":\"204 No Content\"}},"
+			"{\"resource\":{\"resourceType\":\"Bundle\",\"type\":\"searchset\",\"entry\":["
+			"{\"search\":{\"mode\":\"outcome\"}},"
+			"{\"fullUrl\":\"urn:uuid:1\",\"resource\":{\"resourceType\":\"Patient\"}},"
+			"{\"resource\":{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+			"{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"deep\"}}]}}]},"
+			"\"response\":{\"status\":\"200 OK\"}},"
+			"{\"request\":{\"method\":\"DELETE\",\"url\":\"Patient/1\"}},"
+			"{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"top\"}}]}";
+	struct labels l = { 0 };
+	char err[256];
+	cr_assert_eq(map_input_items("b.json", b, strlen(b), 0, note_label, &l, err, sizeof err), 0,
+		     "%s", err);
+	cr_assert_eq(l.n, 3);
+	cr_assert_eq(l.errors, 0);
+	cr_assert_str_eq(l.label[0], "b.json entry 2.2 (Patient/-)");
+	cr_assert_str_eq(l.label[1], "b.json entry 2.3.1 (Patient/deep)");
+	cr_assert_str_eq(l.label[2], "b.json entry 4 (Patient/top)");
+}
+
+Test(map_input, bundles_nested_too_deep_are_reported)
+{
+	char b[4096] = "", *p = b;
+	for (int i = 0; i < 7; i++)
+		p += sprintf(p, "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":"
+				"[{\"resource\":");
+	p += sprintf(p, "{\"resourceType\":\"Patient\",\"id\":\"x\"}");
+	for (int i = 0; i < 7; i++)
+		p += sprintf(p, "}]}");
+	struct labels l = { 0 };
+	char err[256];
+	cr_assert_eq(map_input_items("d.json", b, strlen(b), 0, note_label, &l, err, sizeof err), 0);
+	cr_assert_eq(l.n, 1);
+	cr_assert_eq(l.errors, 1);
+}
