@@ -514,3 +514,13 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 		return;
 	}
 }
+
+const struct map_set *pipeline_maps(const struct pipeline *p)
+{
+	return p->maps;
+}
+
+struct evenc *pipeline_evenc(struct pipeline *p)
+{
+	return &p->enc;
+}

@@ -117,4 +117,10 @@ const char *pipeline_stage_name(enum pipeline_stage st);
 size_t pipeline_recent_rejections(const struct pipeline *p, struct pipeline_rejection *out,
 				  size_t max);
 
+/* For the FHIR listener, on the loop thread: the current mapping set and
+ * its event encoder (both replaced by pipeline_set_maps on reload). */
+struct evenc;
+const struct map_set *pipeline_maps(const struct pipeline *p);
+struct evenc *pipeline_evenc(struct pipeline *p);
+
 #endif

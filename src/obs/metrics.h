@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "ingest/fhir_http.h"
 #include "ingest/filedrop.h"
 #include "ingest/listener.h"
 #include "pipeline.h"
@@ -60,6 +61,12 @@ struct obs_snapshot {
 	} drops[OBS_MAX_LISTENERS];
 	int ndrops;
 	size_t ledger_keys;
+	/* FHIR listeners (their connections are in `in` too, kind "fhir") */
+	struct {
+		char name[64];
+		struct fhttp_stats st;
+	} fhir[OBS_MAX_LISTENERS];
+	int nfhir;
 };
 
 /* What the loop knows; NULL/0 for what does not exist yet. */
@@ -75,6 +82,8 @@ struct obs_sources {
 	int draining;
 	struct drop *const *drops;
 	int ndrops;
+	struct fhttp *const *fhir;
+	int nfhir;
 };
 
 /* On the loop thread. */
