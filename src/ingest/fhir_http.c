@@ -330,6 +330,7 @@ static void settle(struct fh_req *r)
 			 r->origin);
 		pub_job_free(r->job);
 		r->job = NULL;
+		r->duplicate = 1; /* answered as a resend once the first copy commits */
 		r->next_waiter = first->waiters;
 		first->waiters = r;
 		return;

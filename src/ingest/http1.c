@@ -63,7 +63,7 @@ ssize_t h1_parse_head(const char *buf, size_t len, struct h1_request *r, int *st
 	while (p < end && (unsigned char)*p > ' ' && *p != 0x7f)
 		p++;
 	r->path_len = (size_t)(p - r->path);
-	if (!r->path_len || end - p < 10 || memcmp(p, " HTTP/1.", 8) != 0 || p[8] < '0' ||
+	if (!r->path_len || end + 4 - p < 11 || memcmp(p, " HTTP/1.", 8) != 0 || p[8] < '0' ||
 	    p[8] > '9' || p[9] != '\r' || p[10] != '\n')
 		return -1;
 	r->minor_version = p[8] - '0';

@@ -122,6 +122,15 @@ static void conn_free(struct lsn_conn *c, const char *reason)
 			SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 	}
+	if (l->conf.http && !c->ssl) {
+		/* HTTP: a client may still be sending (an answered error, or a
+		 * body we refused): read what has arrived, so that closing does
+		 * not reset the connection before it reads our answer */
+		char drain[4096];
+		shutdown(c->fd, SHUT_WR);
+		for (int k = 0; k < 64 && recv(c->fd, drain, sizeof drain, MSG_DONTWAIT) > 0; k++)
+			;
+	}
 	close(c->fd);
 	mllp_decoder_clear(&c->dec);
 	h1_decoder_clear(&c->hdec);
