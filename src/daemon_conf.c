@@ -134,7 +134,9 @@ static int load_fhir(struct conf *c, struct conf_section *s, struct fhttp_conf *
 	if (f->base[0] != '/')
 		return util_seterr(errstr, errstr_size, "%s:%d: [fhir %s] base: must start with /",
 				   c->path, s->line, f->lsn.name);
-	if (conf_int(c, s, "retry.after", f->retry_after_s, 1, 3600, &v, errstr, errstr_size))
+	if (conf_int(c, s, "retry.after", f->retry_after_s, 1, 3600, &v, errstr, errstr_size) ||
+	    conf_duration_ms(c, s, "unavailable.after", f->unavailable_after_ms,
+			     &f->unavailable_after_ms, errstr, errstr_size))
 		return -1;
 	f->retry_after_s = (int)v;
 	/* tokens: "token" (blank-separated; use ${VAR}) and "token.file" (one per line) */

@@ -27,6 +27,7 @@ struct fhttp {
 	struct lsn *lsn;
 	struct fhttp_stats stats;
 	uint64_t seq;
+	struct fh_req *ihead, *itail; /* submitted, awaiting the commit; oldest first */
 };
 
 void fhttp_conf_defaults(struct fhttp_conf *c)
@@ -42,6 +43,26 @@ void fhttp_conf_defaults(struct fhttp_conf *c)
 	c->lsn.max_pending = 16;
 	snprintf(c->base, sizeof c->base, "/fhir");
 	c->retry_after_s = 5;
+	c->unavailable_after_ms = 5000;
+}
+
+/* Kafka does not commit: the oldest submitted request waits too long. */
+static int stalled(const struct fhttp *f)
+{
+	return f->ihead && util_mono_ms() - f->ihead->submitted_ms > f->conf.unavailable_after_ms;
+}
+
+static void inflight_remove(struct fhttp *f, struct fh_req *r)
+{
+	if (r->iprev)
+		r->iprev->inext = r->inext;
+	else if (f->ihead == r)
+		f->ihead = r->inext;
+	if (r->inext)
+		r->inext->iprev = r->iprev;
+	else if (f->itail == r)
+		f->itail = r->iprev;
+	r->iprev = r->inext = NULL;
 }
 
 /* ---- answering ---------------------------------------------------------------- */
@@ -271,6 +292,7 @@ static void job_done_cb(struct pub_job *job, enum pub_status st, const char *rea
 
 	r->job = NULL;
 	pub_job_free(job);
+	inflight_remove(f, r);
 	if (ok) {
 		if (e) {
 			e->state = LEDGER_COMMITTED;
@@ -372,6 +394,13 @@ static void settle(struct fh_req *r)
 	e->state = LEDGER_INFLIGHT;
 	e->ts_ms = util_wall_ms();
 	e->owner = r;
+	r->submitted_ms = util_mono_ms();
+	r->iprev = f->itail;
+	if (f->itail)
+		f->itail->inext = r;
+	else
+		f->ihead = r;
+	f->itail = r;
 }
 
 /* ---- a request ----------------------------------------------------------------- */
@@ -604,7 +633,7 @@ static void frame_cb(void *opaque, struct lsn_slot *slot, const unsigned char *f
 				"Content-Type must be FHIR JSON, FHIR XML or application/fhir+ndjson");
 		return;
 	}
-	if ((f->env.draining && *f->env.draining) || !pipeline_can_accept(f->env.pl)) {
+	if ((f->env.draining && *f->env.draining) || !pipeline_can_accept(f->env.pl) || stalled(f)) {
 		f->stats.unavailable++;
 		respond_outcome(r, 503, "error", "transient",
 				"Kafka cannot take more now; retry after Retry-After seconds");

@@ -15,10 +15,11 @@
  *
  * The answer is written only after the request's events (and dead letters)
  * are committed. A rejected resource gets 422 (400 when unreadable) with an
- * OperationOutcome naming the path and the reason, never a value. While the
- * publisher cannot take more (Kafka unavailable, max.inflight reached) or
- * the bridge is draining: 503 with Retry-After, nothing read into the
- * pipeline. A commit that fails: 503 too, and the client resends.
+ * OperationOutcome naming the path and the reason, never a value. While
+ * Kafka is unavailable (a request has waited unavailable.after for its
+ * commit, or the publisher holds max.inflight jobs) or the bridge is
+ * draining: 503 with Retry-After, nothing read into the pipeline; the
+ * requests already submitted wait for their commit. A commit that fails: 503 too, and the client resends.
  *
  * Resends: a request's ledger key is the content hash the file drops and
  * `hl7bridge map` use for the same resource (SHA-256 of its canonical JSON,
@@ -58,6 +59,9 @@ struct fhttp_conf {
 	char tokens[FHTTP_MAX_TOKENS][256]; /* accepted bearer tokens; none: no authentication */
 	int ntokens;
 	int retry_after_s;          /* Retry-After of a 503 */
+	/* Kafka counts as unavailable (new requests get 503) while a submitted
+	 * request has waited this long for its commit, or the publisher is full. */
+	int64_t unavailable_after_ms;
 };
 
 void fhttp_conf_defaults(struct fhttp_conf *c);

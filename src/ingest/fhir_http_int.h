@@ -67,6 +67,8 @@ struct fh_req {
 	size_t events;
 	uint8_t key[LEDGER_KEY_LEN];
 	struct fh_req *waiters, *next_waiter;
+	int64_t submitted_ms;      /* monotonic, once its job is submitted */
+	struct fh_req *iprev, *inext; /* the listener's submitted requests, oldest first */
 };
 
 /* The answer for a decided request (status filled), NULL on memory failure. */

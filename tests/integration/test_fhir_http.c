@@ -652,3 +652,36 @@ Test(fhir_http, kill9_under_load_exactly_once, .timeout = 300)
 		    retries);
 	cr_assert_eq(itest_daemon_stop(e.pid), 0);
 }
+
+/* ---- interop: a real FHIR client library ------------------------------------------------------ */
+
+/* fhir.resources (pydantic FHIR R4B models) + requests, in a venv made by
+ * tests/integration/py/setup.sh: tests/integration/py/fhir_client.py builds
+ * the resources with the models, POSTs them and reads every answer back
+ * into FHIR models. */
+Test(fhir_http, python_fhir_client_interop, .timeout = 600)
+{
+	struct fenv e;
+	char cmd[2000], py[600] = "", run[64], id[96], out[700];
+	const char *src = getenv("HB_SRCDIR");
+	snprintf(cmd, sizeof cmd, "HB_PY_REQUIREMENTS=fhir-requirements.txt '%s/tests/integration/py/setup.sh'",
+		 src);
+	FILE *p = popen(cmd, "r");
+	if (!p || !fgets(py, sizeof py, p) || pclose(p) != 0)
+		cr_skip_test("cannot install fhir.resources and requests (no PyPI?)");
+	py[strcspn(py, "\n")] = '\0';
+	fenv_conf(&e, "[fhir ehr]\nbind = 127.0.0.1:0\n");
+	fenv_start(&e);
+	itest_unique_name(run, sizeof run, "PY");
+	snprintf(out, sizeof out, "%s.py.out", e.log);
+	snprintf(cmd, sizeof cmd, "'%s' '%s/tests/integration/py/fhir_client.py' http://127.0.0.1:%d/fhir %s >'%s' 2>&1",
+		 py, src, e.ports[0], run, out);
+	cr_assert_eq(system(cmd), 0, "the Python FHIR client failed: see %s", out);
+	const char *upd = topic(&e, "patient.updated");
+	const char *ids[] = { "-p1", "-t0", "-t1", "-t2", "-sub" };
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		snprintf(id, sizeof id, "\"%s%s\"", run, ids[i]);
+		cr_assert_eq(count(upd, id), 1, "%s", id);
+	}
+	cr_assert_eq(itest_daemon_stop(e.pid), 0);
+}
