@@ -32,6 +32,8 @@ struct fenv {
 	pid_t pid;
 };
 
+static const char *g_linger = "2ms";
+
 static void fenv_conf(struct fenv *e, const char *sections)
 {
 	const char *src = getenv("HB_SRCDIR");
@@ -47,8 +49,8 @@ static void fenv_conf(struct fenv *e, const char *sections)
 		"[bridge]\ninstance = %s\nmappings = %s/mappings\nschemas = %s/conf/schemas\n"
 		"[kafka]\nbootstrap.servers = %s\n"
 		"[topics]\npartitions = 3\ndeadletter = %s\nstate = %s\nprefix = %s.\n"
-		"[publisher]\nlanes = 2\nlinger = 2ms\n[http]\nbind = 127.0.0.1:0\n%s",
-		e->inst, src, src, itest_bootstrap(), e->dlq, e->state, e->prefix, sections);
+		"[publisher]\nlanes = 2\nlinger = %s\n[http]\nbind = 127.0.0.1:0\n%s",
+		e->inst, src, src, itest_bootstrap(), e->dlq, e->state, e->prefix, g_linger, sections);
 	fclose(f);
 }
 
@@ -549,6 +551,15 @@ Test(fhir_http, tls_mtls_token_matrix, .timeout = 180)
 	itest_unique_name(id, sizeof id, "TOK2");
 	cr_assert_eq(post(tp, "/fhir/Patient", JSON, "Authorization: bearer file-token-2\r\n", patient(id),
 			  out, sizeof out), 201);
+
+	/* SIGHUP reloads the FHIR listeners' certificates with the rest */
+	kill(e.pid, SIGHUP);
+	sleep(1);
+	char grep[800];
+	snprintf(grep, sizeof grep, "grep -q 'reloaded:' '%s'", e.log);
+	cr_assert_eq(system(grep), 0, "no reload in %s", e.log);
+	itest_unique_name(id, sizeof id, "HUP");
+	cr_assert_eq(tls_post(e.ports[1], e.tlsdir, "client", NULL, id), 201);
 	cr_assert_eq(itest_daemon_stop(e.pid), 0);
 }
 
@@ -684,4 +695,47 @@ Test(fhir_http, python_fhir_client_interop, .timeout = 600)
 		cr_assert_eq(count(upd, id), 1, "%s", id);
 	}
 	cr_assert_eq(itest_daemon_stop(e.pid), 0);
+}
+
+/* ---- SIGTERM: what was read is committed and answered ------------------------------------------ */
+
+Test(fhir_http, sigterm_answers_what_it_read, .timeout = 120)
+{
+	struct fenv e;
+	int fds[50], created = 0, unavailable = 0;
+	char run[64], id[96], out[4096];
+	g_linger = "700ms"; /* the first half is still waiting for its commit at SIGTERM */
+	fenv_conf(&e, "[fhir ehr]\nbind = 127.0.0.1:0\n");
+	fenv_start(&e);
+	itest_unique_name(run, sizeof run, "TERM");
+	for (int i = 0; i < 50; i++) {
+		fds[i] = hconnect(e.ports[0]);
+		cr_assert_geq(fds[i], 0);
+	}
+	for (int i = 0; i < 50; i++) {
+		snprintf(id, sizeof id, "%s-%02d", run, i);
+		cr_assert_eq(hsend(fds[i], "/fhir/Patient", JSON, NULL, patient(id)), 0);
+		if (i == 24) {
+			usleep(200000); /* read and submitted, not committed */
+			kill(e.pid, SIGTERM);
+			usleep(100000);
+		}
+	}
+	for (int i = 0; i < 50; i++) {
+		int st = hread(fds[i], out, sizeof out);
+		cr_assert(st == 201 || st == 503, "request %d: %d %s", i, st, out);
+		created += st == 201;
+		unavailable += st == 503;
+		close(fds[i]);
+	}
+	int status;
+	cr_assert_eq(waitpid(e.pid, &status, 0), e.pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+	char **vals;
+	int got = itest_consume_all(topic(&e, "patient.updated"), "read_committed", 51, 5000, &vals);
+	itest_free_values(vals, got);
+	cr_log_info("SIGTERM: %d answered 201, %d answered 503", created, unavailable);
+	cr_assert_eq(got, created, "events %d, 201 answers %d", got, created);
+	cr_assert_geq(created, 25, "requests read before SIGTERM are committed and answered");
+	cr_assert_gt(unavailable, 0, "requests after SIGTERM are answered 503");
 }
