@@ -381,6 +381,22 @@ Test(fhir_http, hostile_requests, .timeout = 120)
 	deep[n++] = '}';
 	deep[n] = '\0';
 	cr_assert_eq(post(port, "/fhir/Patient", JSON, NULL, deep, out, sizeof out), 400, "%s", out);
+	/* XML with a DOCTYPE (external entities): refused, nothing read from disk */
+	const char *xxe = "<?xml version=\"1.0\"?><!DOCTYPE p [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>"
+			  "<Patient xmlns=\"http://hl7.org/fhir\"><id value=\"&e;\"/></Patient>";
+	cr_assert_eq(post(port, "/fhir/Patient", "application/fhir+xml", NULL, xxe, out, sizeof out), 400,
+		     "%s", out);
+	cr_assert_null(strstr(out, "root:"));
+	/* invalid UTF-8 and a NUL inside a JSON string */
+	const char bad_utf8[] = "{\"resourceType\":\"Patient\",\"id\":\"a\xff\xfe\"}";
+	cr_assert_eq(post(port, "/fhir/Patient", JSON, NULL, bad_utf8, out, sizeof out), 400, "%s", out);
+	/* a Bundle whose entry is not an object, and one with no entries at all */
+	cr_assert_eq(post(port, "/fhir", JSON, NULL,
+			  "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[7]}", out, sizeof out),
+		     200, "%s", out);
+	cr_assert(strstr(out, "400 Bad Request"), "%s", out);
+	cr_assert_eq(post(port, "/fhir", JSON, NULL, "{\"resourceType\":\"Bundle\",\"type\":\"batch\"}", out,
+			  sizeof out), 200, "%s", out);
 	/* a chunked body, and two pipelined requests in one write */
 	itest_unique_name(id, sizeof id, "CH");
 	const char *p = patient(id);
