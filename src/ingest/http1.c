@@ -268,6 +268,10 @@ int h1_decoder_feed(struct h1_decoder *d, const void *data, size_t len, size_t *
 					    : st == 501 ? "unsupported Transfer-Encoding"
 							: "malformed request head");
 			d->head_len = d->len;
+			size_t el;
+			const char *ex = h1_header(&r, "Expect", &el);
+			d->expect_continue = r.minor_version >= 1 && (r.chunked || r.content_length > 0) &&
+					     ex && el == 12 && strncasecmp(ex, "100-continue", 12) == 0;
 			if (r.chunked) {
 				d->state = S_CHUNK_SIZE;
 				d->line_len = 0;
@@ -279,8 +283,13 @@ int h1_decoder_feed(struct h1_decoder *d, const void *data, size_t len, size_t *
 				d->body_left = (size_t)r.content_length;
 				d->state = S_BODY;
 			} else {
+				d->expect_continue = 0;
 				*consumed = i;
 				return frame_out(d, frame, flen);
+			}
+			if (d->expect_continue) {
+				*consumed = i;
+				return 2;
 			}
 			break;
 		}

@@ -52,6 +52,7 @@ struct h1_decoder {
 	size_t head_len, body_left;
 	char line[80];              /* a chunk-size or trailer line being read */
 	size_t line_len;
+	int expect_continue;        /* the head asked for "100 Continue" */
 };
 
 void h1_decoder_init(struct h1_decoder *d, size_t max_head, size_t max_body);
@@ -60,7 +61,9 @@ void h1_decoder_clear(struct h1_decoder *d);
 /* Consume bytes from (data, len) until a request completes or input runs
  * out. *consumed gets the bytes used. Returns 1 with (*frame, *frame_len) =
  * head + body (valid until the next call), 0 when all input was consumed
- * without completing a request, -1 when the request is malformed or too
+ * without completing a request, 2 when a head with "Expect: 100-continue"
+ * was accepted and its body is awaited (answer "HTTP/1.1 100 Continue" if
+ * nothing else is owed on the connection, then feed on), -1 when the request is malformed or too
  * large: *status is the HTTP status to answer with (400, 413, 431, 501) and
  * errstr says why; the connection must then be closed. */
 int h1_decoder_feed(struct h1_decoder *d, const void *data, size_t len, size_t *consumed,

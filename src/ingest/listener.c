@@ -370,6 +370,13 @@ static void conn_process(struct lsn_conn *c)
 			lsn_slot_reply_last(s, resp, h1_error_response(status, err, resp, sizeof resp));
 			break;
 		}
+		if (r == 2) { /* HTTP "Expect: 100-continue": say so unless answers are owed first */
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			if (c->pending == 0 && wbuf_append(c, (const unsigned char *)cont, sizeof cont - 1) == 0 &&
+			    conn_flush(c) != 0)
+				break;
+			continue;
+		}
 		if (r < 0) {
 			l->stats.oversize++;
 			log_warn("mllp", "%s: %s", c->origin, err);

@@ -411,6 +411,19 @@ Test(fhir_http, hostile_requests, .timeout = 120)
 	cr_assert_eq(hread(fd, out, sizeof out), 201, "%s", out);
 	cr_assert_eq(hread(fd, out, sizeof out), 200);
 	cr_assert(strstr(out, "CapabilityStatement"));
+	/* Expect: 100-continue (curl's habit for bodies over 1 KiB) */
+	itest_unique_name(id, sizeof id, "EX");
+	p = patient(id);
+	n = snprintf(req, sizeof req, "POST /fhir/Patient HTTP/1.1\r\nExpect: 100-continue\r\n"
+		     "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n", JSON, strlen(p));
+	send_all(fd, req, (size_t)n);
+	char cont[26];
+	cr_assert_eq(recv(fd, cont, 25, MSG_WAITALL), 25);
+	cont[25] = '\0';
+	cr_assert_str_eq(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+	send_all(fd, p, strlen(p));
+	cr_assert_eq(hread(fd, out, sizeof out), 201, "%s", out);
+	cr_assert_eq(count(topic(&e, "patient.updated"), id), 1);
 	/* a slow client's unfinished request is cut off at request.timeout */
 	send_all(fd, "POST /fhir/Patient HTTP/1.1\r\nContent-Length: 10\r\n\r\n{", 52);
 	char c;

@@ -149,3 +149,22 @@ Test(http1, error_response_is_complete)
 	cr_assert_eq(n, strlen(out));
 	cr_assert_null(strstr(body, "\"big\""));
 }
+
+Test(http1, expect_continue_is_reported_once)
+{
+	struct h1_decoder d;
+	const unsigned char *f;
+	size_t used, fl;
+	int st;
+	char err[64];
+	const char *h = "POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+	h1_decoder_init(&d, 1024, 100);
+	cr_assert_eq(h1_decoder_feed(&d, h, strlen(h), &used, &f, &fl, &st, err, sizeof err), 2);
+	cr_assert_eq(used, strlen(h));
+	cr_assert_eq(h1_decoder_feed(&d, "ok", 2, &used, &f, &fl, &st, err, sizeof err), 1);
+	cr_assert_eq(fl, strlen(h) + 2);
+	/* no body: nothing to continue */
+	const char *g = "GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n";
+	cr_assert_eq(h1_decoder_feed(&d, g, strlen(g), &used, &f, &fl, &st, err, sizeof err), 1);
+	h1_decoder_clear(&d);
+}
