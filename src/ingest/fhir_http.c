@@ -461,7 +461,8 @@ static void copy_request_id(struct fh_req *r, const struct h1_request *hr)
 }
 
 /* Read the body of a POST and hand its resources to item_cb. */
-static void ingest(struct fh_req *r, const char *type, int process_message, int ndjson)
+static void ingest(struct fh_req *r, const char *type, const char *put_id, int process_message,
+		   int ndjson)
 {
 	struct fhttp *f = r->f;
 	int64_t now = util_wall_ms();
@@ -511,8 +512,17 @@ static void ingest(struct fh_req *r, const char *type, int process_message, int 
 		respond_outcome(r, 400, "error", "invalid", err);
 		return;
 	}
+	if (put_id) { /* an R4 rest-hook with payload: PUT [base]/{Type}/{id} */
+		const char *rid = json_string_value(json_object_get(res, "id"));
+		if (!rid || strcmp(rid, put_id) != 0) {
+			json_decref(res);
+			f->stats.bad_request++;
+			respond_outcome(r, 400, "error", "invalid", "the resource's id does not match the URL's");
+			return;
+		}
+	}
 	r->shape = FH_RESOURCE;
-	r->type_level = type != NULL;
+	r->type_level = type != NULL && !put_id; /* POST: 201; PUT: 200 */
 	snprintf(r->rtype, sizeof r->rtype, "%s", rt);
 	if (strcmp(rt, "Bundle") == 0) {
 		const char *bt = fhir_bundle_type(res);
@@ -616,14 +626,15 @@ static void frame_cb(void *opaque, struct lsn_slot *slot, const unsigned char *f
 	}
 	int is_get = hr.method_len == 3 && memcmp(hr.method, "GET", 3) == 0;
 	int is_post = hr.method_len == 4 && memcmp(hr.method, "POST", 4) == 0;
+	int is_put = hr.method_len == 3 && memcmp(hr.method, "PUT", 3) == 0;
 	if (is_get && strcmp(rest, "/metadata") == 0) {
 		respond(r, 200, fh_capability(f->conf.base));
 		return;
 	}
-	if (!is_post) {
+	if (!is_post && !is_put) {
 		f->stats.bad_request++;
 		respond_outcome(r, 405, "error", "not-supported",
-				"this endpoint takes POST (and GET [base]/metadata)");
+				"this endpoint takes POST, PUT [base]/{Type}/{id} and GET [base]/metadata");
 		return;
 	}
 	int kind = body_kind(&hr);
@@ -639,23 +650,37 @@ static void frame_cb(void *opaque, struct lsn_slot *slot, const unsigned char *f
 				"Kafka cannot take more now; retry after Retry-After seconds");
 		return;
 	}
-	if (rest[0] == '\0' || strcmp(rest, "/") == 0 || strcmp(rest, "/Bundle") == 0) {
-		ingest(r, NULL, 0, kind == 1);
-	} else if (strcmp(rest, "/$process-message") == 0) {
-		ingest(r, NULL, 1, 0);
+	if (is_post && (rest[0] == '\0' || strcmp(rest, "/") == 0 || strcmp(rest, "/Bundle") == 0)) {
+		ingest(r, NULL, NULL, 0, kind == 1);
+	} else if (is_post && strcmp(rest, "/$process-message") == 0) {
+		ingest(r, NULL, NULL, 1, 0);
 	} else {
 		const char *t = rest + 1;
+		char *slash = strchr(rest + 1, '/');
+		const char *id = NULL;
+		if (is_put && slash) { /* [base]/{Type}/{id}: FHIR ids are [A-Za-z0-9-.]{1,64} */
+			*slash = '\0';
+			id = slash + 1;
+			size_t il = strlen(id);
+			int idok = il > 0 && il <= 64;
+			for (size_t i = 0; idok && i < il; i++)
+				idok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+				       (id[i] >= '0' && id[i] <= '9') || id[i] == '-' || id[i] == '.';
+			if (!idok)
+				id = NULL;
+		}
 		size_t tl = strlen(t);
 		int ok = tl > 0 && tl < sizeof r->rtype && t[0] >= 'A' && t[0] <= 'Z';
 		for (size_t i = 0; ok && i < tl; i++)
 			ok = (t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z');
-		if (!ok || kind == 1) {
+		if (!ok || kind == 1 || (is_put && !id)) {
 			f->stats.bad_request++;
 			respond_outcome(r, 404, "error", "not-found",
-					"POST [base]/{Type}, [base] or [base]/$process-message");
+					"POST [base]/{Type}, PUT [base]/{Type}/{id}, POST [base] or "
+					"[base]/$process-message");
 			return;
 		}
-		ingest(r, t, 0, 0);
+		ingest(r, t, id, 0, 0);
 	}
 }
 

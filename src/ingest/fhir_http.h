@@ -7,6 +7,8 @@
  *
  * Requests:
  *   POST [base]/{Type}            one resource (JSON or XML)       201 / 200
+ *   PUT  [base]/{Type}/{id}       one resource (an R4 rest-hook
+ *                                 Subscription with payload)       200
  *   POST [base]                   transaction, batch, message,
  *                                 subscription-notification Bundle,
  *                                 or application/fhir+ndjson       200 + response Bundle / OperationOutcome

@@ -324,6 +324,21 @@ Test(fhir_http, shapes_rejects_and_resends, .timeout = 240)
 	cr_assert_eq(post(port, "/fhir", JSON, NULL, hb, out, sizeof out), 200, "%s", out);
 	cr_assert(strstr(out, "heartbeat received"), "%s", out);
 
+	/* R4 rest-hook with payload: PUT [base]/{Type}/{id} */
+	itest_unique_name(a, sizeof a, "PUT");
+	int pfd = hconnect(port);
+	char preq[2048];
+	int pn = snprintf(preq, sizeof preq, "PUT /fhir/Patient/%s HTTP/1.1\r\nContent-Type: %s\r\n"
+			  "Content-Length: %zu\r\n\r\n%s", a, JSON, strlen(patient(a)), patient(a));
+	send_all(pfd, preq, (size_t)pn);
+	cr_assert_eq(hread(pfd, out, sizeof out), 200, "%s", out);
+	pn = snprintf(preq, sizeof preq, "PUT /fhir/Patient/other HTTP/1.1\r\nContent-Type: %s\r\n"
+		      "Content-Length: %zu\r\n\r\n%s", JSON, strlen(patient(a)), patient(a));
+	send_all(pfd, preq, (size_t)pn);
+	cr_assert_eq(hread(pfd, out, sizeof out), 400, "%s", out);
+	close(pfd);
+	cr_assert_eq(count(upd, a), 1);
+
 	/* refused before the pipeline */
 	cr_assert_eq(post(port, "/fhir/Observation", JSON, NULL, patient("x"), out, sizeof out), 400);
 	cr_assert_eq(post(port, "/fhir/Patient", JSON, NULL, "{\"resourceType\":", out, sizeof out), 400);
