@@ -524,3 +524,17 @@ struct evenc *pipeline_evenc(struct pipeline *p)
 {
 	return &p->enc;
 }
+
+void pipeline_note_rejection(struct pipeline *p, enum pipeline_stage st, int code,
+			     const char *answer, const char *reason, const char *origin,
+			     const char *id)
+{
+	struct pipeline_rejection *r = &p->recent[p->nrecent++ % PIPELINE_RECENT_REJECTIONS];
+	r->ts_ms = util_wall_ms();
+	r->stage = st;
+	r->code = code;
+	snprintf(r->ack, sizeof r->ack, "%s", answer);
+	snprintf(r->reason, sizeof r->reason, "%s", reason);
+	snprintf(r->origin, sizeof r->origin, "%s", origin);
+	snprintf(r->msh10, sizeof r->msh10, "%s", id ? id : "-");
+}

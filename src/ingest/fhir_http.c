@@ -232,6 +232,8 @@ static int item_cb(const struct map_item *it, void *opaque)
 	fi->kind = (uint8_t)fa.kind;
 	fi->count = (uint8_t)fa.count;
 	fi->code = code;
+	if (fa.kind >= FATE_REJECT)
+		r->note_rejections = 1;
 	if (fa.kind != FATE_PUBLISH && !(fi->reason = strdup(reason ? reason : "")))
 		return -1;
 	if (fa.deadletter) {
@@ -249,9 +251,30 @@ static int item_cb(const struct map_item *it, void *opaque)
 
 /* ---- the ledger and the commit --------------------------------------------------- */
 
+/* r's first-time rejections, for the status page ("Recent rejections"). */
+static void note_rejections(struct fh_req *r)
+{
+	for (size_t i = 0; i < r->nitems; i++) {
+		const struct fh_item *it = &r->items[i];
+		char where[280];
+		if (it->kind == FH_SKIPPED || it->kind < FATE_REJECT)
+			continue;
+		snprintf(where, sizeof where, "%s entry %zu", r->origin, it->index);
+		pipeline_note_rejection(r->f->env.pl,
+					it->count == FATE_COUNT_REJECTED_PARSE ? PIPELINE_STAGE_PARSE
+									       : PIPELINE_STAGE_MAP,
+					it->code,
+					it->count == FATE_COUNT_REJECTED_PARSE ? "400" : "422",
+					it->reason ? it->reason : "", where, r->request_id);
+		log_warn("fhir", "%s: rejected: %s", where, it->reason ? it->reason : "");
+	}
+}
+
 static void count(struct fh_req *r)
 {
 	struct fhttp_stats *s = &r->f->stats;
+	if (r->note_rejections)
+		note_rejections(r);
 	for (size_t i = 0; i < r->nitems; i++) {
 		const struct fh_item *it = &r->items[i];
 		if (it->kind == FH_SKIPPED)

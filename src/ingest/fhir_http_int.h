@@ -56,6 +56,7 @@ struct fh_req {
 	int atomic_fail;      /* a transaction or message with a rejected entry */
 	int internal;         /* encoding failed */
 	int duplicate;        /* answered from the ledger */
+	int note_rejections;  /* some resource was rejected */
 	const char *body;     /* during the frame callback only */
 	size_t body_len;
 	const char *ctype;

@@ -349,6 +349,12 @@ Test(fhir_http, shapes_rejects_and_resends, .timeout = 240)
 			  "{\"resourceType\":\"Observation\",\"status\":\"final\"}", out, sizeof out), 200);
 	cr_assert(strstr(out, "no mapping matched"), "%s", out);
 	cr_assert_eq(itest_daemon_stop(e.pid), 0);
+	/* the log names rejections, never values */
+	char grep[700];
+	snprintf(grep, sizeof grep, "grep -q 'fhir.*rejected: mapping' '%s'", e.log);
+	cr_assert_eq(system(grep), 0, "no rejection logged in %s", e.log);
+	snprintf(grep, sizeof grep, "grep -q -e Secretname -e Canaryvalue '%s'", e.log);
+	cr_assert_neq(system(grep), 0, "a value in the log %s", e.log);
 }
 
 /* ---- hostile requests ------------------------------------------------------------------ */
