@@ -17,6 +17,7 @@
 #include "daemon_conf.h"
 #include "daemon_priv.h"
 #include "log.h"
+#include "ingest/fhir_http.h"
 #include "ingest/filedrop.h"
 #include "map/map.h"
 #include "obs/hist.h"
@@ -49,6 +50,8 @@ struct daemon {
 	int nlsn;
 	struct drop *drops[DAEMON_MAX_DROPS];
 	int ndrops;
+	struct fhttp *fhir[DAEMON_MAX_FHIR];
+	int nfhir;
 	ev_async wake;
 	ev_signal sigterm, sigint, sighup;
 	ev_timer tick, deadline;
@@ -92,7 +95,7 @@ static void obs_publish(struct daemon *d)
 	struct obs_snapshot *snap;
 	struct obs_sources src = { d->s.instance, d->started_ms, d->pl, d->lsn, d->nlsn,
 				   d->s.nlsn, d->ledger, d->ledger_rebuilt, d->pub, d->draining,
-				   d->drops, d->ndrops };
+				   d->drops, d->ndrops, d->fhir, d->nfhir };
 	if (!d->http || !(snap = malloc(sizeof *snap)))
 		return;
 	obs_collect(snap, &src);
@@ -114,6 +117,9 @@ static int idle_everywhere(struct daemon *d)
 		return 0;
 	for (int i = 0; i < d->nlsn; i++)
 		if (lsn_busy(d->lsn[i]))
+			return 0;
+	for (int i = 0; i < d->nfhir; i++)
+		if (lsn_busy(fhttp_listener(d->fhir[i])))
 			return 0;
 	for (int i = 0; i < d->ndrops; i++)
 		if (!drop_idle(d->drops[i]))
@@ -198,6 +204,8 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	obs_publish(d); /* not ready any more */
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_stop_accepting(d->lsn[i]);
+	for (int i = 0; i < d->nfhir; i++)
+		lsn_stop_accepting(fhttp_listener(d->fhir[i]));
 	for (int i = 0; i < d->ndrops; i++)
 		drop_stop(d->drops[i]);
 	ev_timer_set(&d->deadline, (double)d->s.shutdown_timeout_ms / 1000.0, 0.);
@@ -225,8 +233,9 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	map_diag_clear(&diag);
 	map_set_topic_prefix(maps, d->s.topics.prefix);
 	/* Check every certificate before switching anything. */
-	for (int i = 0; i < d->nlsn; i++) {
-		const struct lsn_conf *lc = lsn_config(d->lsn[i]);
+	for (int i = 0; i < d->nlsn + d->nfhir; i++) {
+		const struct lsn_conf *lc = lsn_config(i < d->nlsn ? d->lsn[i]
+								  : fhttp_listener(d->fhir[i - d->nlsn]));
 		if (lc->tls) {
 			SSL_CTX *probe = tls_ctx_new(&lc->tls_conf, err, sizeof err);
 			if (!probe) {
@@ -249,10 +258,11 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	 * holder frees it when that request is done. */
 	mapref_install(d->mref, next);
 	d->maps = maps;
-	for (int i = 0; i < d->nlsn; i++) {
-		const struct lsn_conf *lc = lsn_config(d->lsn[i]);
+	for (int i = 0; i < d->nlsn + d->nfhir; i++) {
+		struct lsn *l = i < d->nlsn ? d->lsn[i] : fhttp_listener(d->fhir[i - d->nlsn]);
+		const struct lsn_conf *lc = lsn_config(l);
 		struct tls_conf tc = lc->tls_conf;
-		if (lc->tls && lsn_reload_tls(d->lsn[i], &tc, err, sizeof err) != 0)
+		if (lc->tls && lsn_reload_tls(l, &tc, err, sizeof err) != 0)
 			log_error("daemon", "listener %s: %s", lc->name, err);
 	}
 	for (int i = 0; i < d->ndrops; i++)
@@ -423,6 +433,22 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 			 lsn_port(d->lsn[i]), d->s.lsn[i].name,
 			 d->s.lsn[i].tls ? (d->s.lsn[i].tls_conf.verify_client ? ", mutual TLS" : ", TLS") : "");
 	}
+	/* FHIR over HTTP: the same mappings, ledger, publisher and topics */
+	struct fhttp_env fenv = { d->pl, d->pub, d->ledger, d->s.topics.deadletter,
+				  d->s.pl.deadletter, d->s.pl.unmatched, d->s.topics.raw,
+				  d->s.topics.raw_fhir, d->s.pl.avro, &d->draining };
+	for (int i = 0; i < d->s.nfhir; i++) {
+		const struct fhttp_conf *fc = &d->s.fhir[i];
+		d->fhir[i] = fhttp_new(d->loop, fc, &fenv, err, errsz);
+		if (!d->fhir[i])
+			return -1;
+		d->nfhir++;
+		log_info("daemon", "FHIR listening on %s:%d%s (%s%s%s)",
+			 fc->lsn.host[0] ? fc->lsn.host : "*", lsn_port(fhttp_listener(d->fhir[i])),
+			 fc->base, fc->lsn.name,
+			 fc->lsn.tls ? (fc->lsn.tls_conf.verify_client ? ", mutual TLS" : ", TLS") : "",
+			 fc->ntokens ? ", bearer tokens" : "");
+	}
 	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.avro, d->s.instance,
 				 d->s.topics.prefix, d->s.topics.deadletter, d->s.topics.raw,
 				 d->s.topics.raw_hl7v2, d->s.topics.raw_fhir };
@@ -443,6 +469,9 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		int n = snprintf(line, sizeof line, "READY");
 		for (int i = 0; i < d->nlsn && n < (int)sizeof line - 8; i++)
 			n += snprintf(line + n, sizeof line - (size_t)n, " %d", lsn_port(d->lsn[i]));
+		for (int i = 0; i < d->nfhir && n < (int)sizeof line - 16; i++)
+			n += snprintf(line + n, sizeof line - (size_t)n, " fhir=%d",
+				      lsn_port(fhttp_listener(d->fhir[i])));
 		if (d->http)
 			n += snprintf(line + n, sizeof line - (size_t)n, " http=%d", http_port(d->http));
 		n += snprintf(line + n, sizeof line - (size_t)n, "\n");
@@ -473,6 +502,8 @@ static void teardown(struct daemon *d)
 	http_stop(d->http); /* first: it reads the publisher */
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_free(d->lsn[i]);
+	for (int i = 0; i < d->nfhir; i++)
+		fhttp_free(d->fhir[i]);
 	/* Drops stop first so their workers submit nothing more; the publisher
 	 * then commits what is queued and delivers the completions (which the
 	 * drops' callbacks use); only then do the workers end. */

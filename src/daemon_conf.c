@@ -114,6 +114,75 @@ static int load_listener(struct conf *c, struct conf_section *s, struct lsn_conf
 	return 0;
 }
 
+/* [fhir NAME]: the [listener] keys (TLS, limits) with HTTP's names and
+ * defaults, the base path and bearer tokens. */
+static int load_fhir(struct conf *c, struct conf_section *s, struct fhttp_conf *f, char *errstr,
+		     size_t errstr_size)
+{
+	int64_t v;
+	struct fhttp_conf def;
+	fhttp_conf_defaults(&def);
+	fhttp_conf_defaults(f);
+	if (load_listener(c, s, &f->lsn, errstr, errstr_size) != 0)
+		return -1;
+	f->lsn.http = 1;
+	f->lsn.max_header = def.lsn.max_header;
+	if (!conf_kv(s, "bind"))
+		snprintf(f->lsn.port, sizeof f->lsn.port, "%s", def.lsn.port);
+	if (!conf_kv(s, "max.connections"))
+		f->lsn.max_connections = def.lsn.max_connections;
+	if (!conf_kv(s, "max.pending"))
+		f->lsn.max_pending = def.lsn.max_pending;
+	if (conf_size(c, s, "max.body.size", conf_kv(s, "max.frame.size") ? (int64_t)f->lsn.max_frame
+									     : (int64_t)def.lsn.max_frame,
+		      &v, errstr, errstr_size))
+		return -1;
+	f->lsn.max_frame = (size_t)v;
+	if (conf_size(c, s, "max.header.size", (int64_t)f->lsn.max_header, &v, errstr, errstr_size))
+		return -1;
+	f->lsn.max_header = (size_t)v;
+	if (conf_duration_ms(c, s, "request.timeout", f->lsn.frame_timeout_ms, &f->lsn.frame_timeout_ms,
+			     errstr, errstr_size) ||
+	    copy_str(f->base, sizeof f->base, conf_str(s, "base", def.base), c, s, "base", errstr,
+		     errstr_size))
+		return -1;
+	if (f->base[0] != '/')
+		return util_seterr(errstr, errstr_size, "%s:%d: [fhir %s] base: must start with /",
+				   c->path, s->line, f->lsn.name);
+	if (conf_int(c, s, "retry.after", f->retry_after_s, 1, 3600, &v, errstr, errstr_size) ||
+	    conf_duration_ms(c, s, "unavailable.after", f->unavailable_after_ms,
+			     &f->unavailable_after_ms, errstr, errstr_size))
+		return -1;
+	f->retry_after_s = (int)v;
+	/* tokens: "token" (blank-separated; use ${VAR}) and "token.file" (one per line) */
+	char toks[4096];
+	const char *tf = conf_str(s, "token.file", "");
+	snprintf(toks, sizeof toks, "%s", conf_str(s, "token", ""));
+	if (tf[0]) {
+		FILE *fp = fopen(tf, "r");
+		size_t l = strlen(toks);
+		if (!fp)
+			return util_seterr(errstr, errstr_size, "%s:%d: [fhir %s] token.file: cannot read %s",
+					   c->path, s->line, f->lsn.name, tf);
+		if (l + 1 < sizeof toks) {
+			toks[l++] = '\n';
+			l += fread(toks + l, 1, sizeof toks - 1 - l, fp);
+			toks[l] = '\0';
+		}
+		fclose(fp);
+	}
+	for (char *save = NULL, *t = strtok_r(toks, " \t\r\n", &save); t;
+	     t = strtok_r(NULL, " \t\r\n", &save)) {
+		if (f->ntokens == FHTTP_MAX_TOKENS || strlen(t) >= sizeof f->tokens[0])
+			return util_seterr(errstr, errstr_size,
+					   "%s:%d: [fhir %s]: at most %d tokens of up to %zu characters",
+					   c->path, s->line, f->lsn.name, FHTTP_MAX_TOKENS,
+					   sizeof f->tokens[0] - 1);
+		snprintf(f->tokens[f->ntokens++], sizeof f->tokens[0], "%s", t);
+	}
+	return 0;
+}
+
 static int load_drop(struct conf *c, struct conf_section *s, const struct daemon_settings *ds,
 		     struct drop_conf *d, char *errstr, size_t errstr_size)
 {
@@ -377,6 +446,18 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 		if (load_drop(c, dsn, s, &s->drops[s->ndrops], errstr, errstr_size) != 0)
 			return -1;
 		s->ndrops++;
+	}
+	/* FHIR over HTTP */
+	for (struct conf_section *fs = conf_next(c, "fhir", NULL); fs; fs = conf_next(c, "fhir", fs)) {
+		if (s->nfhir == DAEMON_MAX_FHIR)
+			return util_seterr(errstr, errstr_size, "%s:%d: more than %d [fhir] listeners",
+					   c->path, fs->line, DAEMON_MAX_FHIR);
+		if (!fs->name)
+			return util_seterr(errstr, errstr_size, "%s:%d: a FHIR listener needs a name: [fhir NAME]",
+					   c->path, fs->line);
+		if (load_fhir(c, fs, &s->fhir[s->nfhir], errstr, errstr_size) != 0)
+			return -1;
+		s->nfhir++;
 	}
 	return conf_unused(c, errstr, errstr_size);
 }

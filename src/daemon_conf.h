@@ -1,7 +1,7 @@
 /*
  * daemon_conf — the daemon's settings from the configuration file: [bridge],
  * [hl7], [publisher], [ledger], [registry], [topics], [http], every
- * [listener NAME] and every [drop NAME]. conf/hl7bridge.conf documents each key. Unknown keys are
+ * [listener NAME], every [drop NAME] and every [fhir NAME]. conf/hl7bridge.conf documents each key. Unknown keys are
  * errors (file:line), so a typo never silently keeps a default.
  */
 #ifndef HB_DAEMON_CONF_H
@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "ingest/fhir_http.h"
 #include "ingest/filedrop.h"
 #include "ingest/listener.h"
 #include "log.h"
@@ -21,6 +22,7 @@
 
 #define DAEMON_MAX_LISTENERS 16
 #define DAEMON_MAX_DROPS 16
+#define DAEMON_MAX_FHIR 8
 
 struct daemon_settings {
 	char instance[64];
@@ -49,6 +51,9 @@ struct daemon_settings {
 	struct drop_conf drops[DAEMON_MAX_DROPS];
 	int ndrops;
 	struct http_conf http;
+
+	struct fhttp_conf fhir[DAEMON_MAX_FHIR];
+	int nfhir;
 };
 
 /* Fill s from c (after kconf_build has consumed [kafka]). Returns 0, or -1

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fate.h"
 #include "log.h"
 #include "map/input.h"
 #include "map/source_hl7.h"
@@ -409,8 +410,10 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 			p->stats.rejected_parse++;
 			note_rejection(p, m, PIPELINE_STAGE_PARSE);
 		}
-		if (p->conf.deadletter && !(e && e->state == LEDGER_COMMITTED))
-			dead_letter(p, m, "parse");
+		struct fate f = fate_decide(&(struct fate_policy){ p->conf.deadletter, p->conf.unmatched },
+					    0, MAP_ERROR);
+		if (f.deadletter && !(e && e->state == LEDGER_COMMITTED))
+			dead_letter(p, m, f.stage);
 		else
 			reply(m, 1);
 		return;
@@ -468,49 +471,70 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 		      &nev, &rej);
 	hl7_msg_clear(&h);
 
-	switch (r) {
-	case MAP_OK:
+	/* fate.c decides, as for files and FHIR over HTTP */
+	struct fate f = fate_decide(&(struct fate_policy){ p->conf.deadletter, p->conf.unmatched },
+				    1, r);
+	if (f.kind != FATE_PUBLISH)
+		pub_job_free(b.job);
+	switch (f.kind) {
+	case FATE_PUBLISH:
 		if (!publish) { /* cannot happen: a duplicate of an accepted message returned above */
 			reply(m, 1);
 			return;
 		}
 		submit(p, m, b.job);
 		return;
-	case MAP_UNMATCHED:
-		pub_job_free(b.job);
-		if (p->conf.unmatched == MAP_UNMATCHED_REJECT) {
-			reject(m, HL7_ACK_REJECT, rej.err_code, rej.reason);
-			if (publish) {
-				p->stats.rejected_unmatched++;
-				note_rejection(p, m, PIPELINE_STAGE_MAP);
-			}
-			reply(m, 1);
-		} else if (p->conf.unmatched == MAP_UNMATCHED_DEADLETTER && publish) {
-			/* accepted (AA) once the dead letter is committed */
-			m->err_code = rej.err_code;
-			snprintf(m->reason, sizeof m->reason, "%s", rej.reason);
+	case FATE_FILTER:
+		/* accepted (AA); under "deadletter" once the dead letter is committed */
+		m->err_code = rej.err_code;
+		snprintf(m->reason, sizeof m->reason, "%s", rej.reason);
+		if (publish)
 			p->stats.filtered++;
-			dead_letter(p, m, "map");
-		} else {
-			if (publish)
-				p->stats.filtered++;
+		if (f.deadletter && publish)
+			dead_letter(p, m, f.stage);
+		else
 			reply(m, 1);
-		}
 		return;
-	case MAP_REJECTED:
-	case MAP_ERROR:
+	case FATE_REJECT:
+	case FATE_REFUSE:
 	default:
-		pub_job_free(b.job);
-		reject(m, HL7_ACK_ERROR, rej.err_code, rej.reason);
+		reject(m, f.kind == FATE_REJECT ? HL7_ACK_ERROR : HL7_ACK_REJECT, rej.err_code, rej.reason);
 		if (publish) {
-			p->stats.rejected_map++;
+			if (f.count == FATE_COUNT_REJECTED_UNMATCHED)
+				p->stats.rejected_unmatched++;
+			else
+				p->stats.rejected_map++;
 			note_rejection(p, m, PIPELINE_STAGE_MAP);
 		}
 		log_warn("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, m->reason);
-		if (p->conf.deadletter && publish)
-			dead_letter(p, m, "map");
+		if (f.deadletter && publish)
+			dead_letter(p, m, f.stage);
 		else
 			reply(m, 1);
 		return;
 	}
+}
+
+const struct map_set *pipeline_maps(const struct pipeline *p)
+{
+	return p->maps;
+}
+
+struct evenc *pipeline_evenc(struct pipeline *p)
+{
+	return &p->enc;
+}
+
+void pipeline_note_rejection(struct pipeline *p, enum pipeline_stage st, int code,
+			     const char *answer, const char *reason, const char *origin,
+			     const char *id)
+{
+	struct pipeline_rejection *r = &p->recent[p->nrecent++ % PIPELINE_RECENT_REJECTIONS];
+	r->ts_ms = util_wall_ms();
+	r->stage = st;
+	r->code = code;
+	snprintf(r->ack, sizeof r->ack, "%s", answer);
+	snprintf(r->reason, sizeof r->reason, "%s", reason);
+	snprintf(r->origin, sizeof r->origin, "%s", origin);
+	snprintf(r->msh10, sizeof r->msh10, "%s", id ? id : "-");
 }

@@ -117,4 +117,17 @@ const char *pipeline_stage_name(enum pipeline_stage st);
 size_t pipeline_recent_rejections(const struct pipeline *p, struct pipeline_rejection *out,
 				  size_t max);
 
+/* For the FHIR listener, on the loop thread: the current mapping set and
+ * its event encoder (both replaced by pipeline_set_maps on reload). */
+/* Add another input's first-time rejection to the recent ones (the status
+ * page's "Recent rejections"); answer is what its sender got ("422"). The
+ * counters are the caller's. */
+void pipeline_note_rejection(struct pipeline *p, enum pipeline_stage st, int code,
+			     const char *answer, const char *reason, const char *origin,
+			     const char *id);
+
+struct evenc;
+const struct map_set *pipeline_maps(const struct pipeline *p);
+struct evenc *pipeline_evenc(struct pipeline *p);
+
 #endif

@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "digest.h"
+#include "fate.h"
 #include "log.h"
 #include "map/input.h"
 #include "publish/records.h"
@@ -206,20 +207,28 @@ static int dead_letter(struct shard *sh, const struct map_item *it, const char *
 {
 	struct drop *d = sh->f->d;
 	char cs[16];
-	if (!d->c.deadletter)
-		return 0;
 	snprintf(cs, sizeof cs, "%d", code);
 	sh->dead++;
 	return records_add_deadletter(sh->job, d->dl_topic, it->raw, it->raw_len, it->content_type,
 				      stage, cs, reason, &(struct rec_origin){ origin, msgid });
 }
 
-/* A message that produced no event: reported, and dead-lettered by policy. */
-static int reject(struct shard *sh, const struct map_item *it, const char *stage, int code,
+/* Carry out the message's fate (fate.c decides, as for MLLP and FHIR over
+ * HTTP): rejections are reported; dead letters as the fate says. */
+static int settle(struct shard *sh, const struct map_item *it, const struct fate *f, int code,
 		  const char *reason, const char *origin)
 {
-	report_error(sh, it, code, reason);
-	return dead_letter(sh, it, stage, code, reason, origin, it->in ? it->in->message_id : NULL);
+	if (f->kind == FATE_PUBLISH) {
+		sh->published++;
+		return 0;
+	}
+	if (f->kind == FATE_FILTER)
+		sh->filtered++;
+	else
+		report_error(sh, it, code, reason);
+	if (!f->deadletter)
+		return 0;
+	return dead_letter(sh, it, f->stage, code, reason, origin, it->in ? it->in->message_id : NULL);
 }
 
 /* item_cb's answers besides 0 (go on): stop for now (shutdown, a slice
@@ -267,8 +276,9 @@ static int item_cb(const struct map_item *it, void *opaque)
 		/* committed before a crash: only rebuild the report */
 		if (!it->in)
 			report_error(sh, it, it->err_code, it->error);
-		else if ((r = map_apply(d->maps, it->in, 0, NULL, NULL, NULL, &rej)) == MAP_REJECTED ||
-			 r == MAP_ERROR)
+		else if ((r = map_apply(d->maps, it->in, 0, NULL, NULL, NULL, &rej)) != MAP_OK &&
+			 fate_decide(&(struct fate_policy){ d->c.deadletter, d->c.unmatched }, 1, r)
+					 .kind >= FATE_REJECT)
 			report_error(sh, it, rej.err_code, rej.reason);
 		return 0;
 	}
@@ -280,8 +290,10 @@ static int item_cb(const struct map_item *it, void *opaque)
 			return ITEM_FAIL;
 	}
 	snprintf(origin, sizeof origin, "file:%s:%s#%zu", d->c.name, f->name, it->index);
+	struct fate_policy pol = { d->c.deadletter, d->c.unmatched };
 	if (!it->in) {
-		if (reject(sh, it, "parse", it->err_code, it->error, origin) != 0)
+		struct fate fa = fate_decide(&pol, 0, MAP_ERROR);
+		if (settle(sh, it, &fa, it->err_code, it->error, origin) != 0)
 			return ITEM_FAIL;
 	} else {
 		struct evctx x = { sh, origin, 0, "" };
@@ -292,11 +304,8 @@ static int item_cb(const struct map_item *it, void *opaque)
 			log_error("drop", "%s: %s: %s; stopping this file", d->c.name, it->label, x.err);
 			return ITEM_FAIL;
 		}
-		if (r == MAP_OK)
-			sh->published++;
-		else if (r == MAP_UNMATCHED && d->c.unmatched == MAP_UNMATCHED_FILTER)
-			sh->filtered++;
-		else if (reject(sh, it, "map", rej.err_code, rej.reason, origin) != 0)
+		struct fate fa = fate_decide(&pol, 1, r);
+		if (settle(sh, it, &fa, rej.err_code, rej.reason, origin) != 0)
 			return ITEM_FAIL;
 		if (d->env.raw)
 			records_add_raw(sh->job,

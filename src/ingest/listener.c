@@ -13,6 +13,7 @@
 
 #include <openssl/err.h>
 
+#include "ingest/http1.h"
 #include "ingest/mllp.h"
 #include "log.h"
 #include "util.h"
@@ -24,6 +25,7 @@ struct lsn_slot {
 	struct lsn_conn *conn; /* NULL once the connection is gone */
 	int answered;
 	int close_after;
+	int close_when_written; /* HTTP: the reply is the connection's last */
 	unsigned char *reply; /* framed */
 	size_t reply_len;
 };
@@ -38,6 +40,7 @@ struct lsn_conn {
 	ev_io rio, wio;
 	ev_timer idle, handshake, frame;
 	struct mllp_decoder dec;
+	struct h1_decoder hdec; /* conf.http */
 	unsigned char rbuf[LSN_READ_CHUNK];
 	size_t rlen, roff;
 	unsigned char *wbuf;
@@ -119,8 +122,18 @@ static void conn_free(struct lsn_conn *c, const char *reason)
 			SSL_shutdown(c->ssl);
 		SSL_free(c->ssl);
 	}
+	if (l->conf.http && !c->ssl) {
+		/* HTTP: a client may still be sending (an answered error, or a
+		 * body we refused): read what has arrived, so that closing does
+		 * not reset the connection before it reads our answer */
+		char drain[4096];
+		shutdown(c->fd, SHUT_WR);
+		for (int k = 0; k < 64 && recv(c->fd, drain, sizeof drain, MSG_DONTWAIT) > 0; k++)
+			;
+	}
 	close(c->fd);
 	mllp_decoder_clear(&c->dec);
+	h1_decoder_clear(&c->hdec);
 	free(c->wbuf);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -176,7 +189,7 @@ static int conn_flush(struct lsn_conn *c)
 		c->pending--;
 		if (s->close_after)
 			c->closing = 1;
-		else if (wbuf_append(c, s->reply, s->reply_len) != 0)
+		else if (wbuf_append(c, s->reply, s->reply_len) != 0 || s->close_when_written)
 			c->closing = 1;
 		free(s->reply);
 		free(s);
@@ -230,7 +243,7 @@ static int conn_flush(struct lsn_conn *c)
 	return 0;
 }
 
-void lsn_slot_reply(struct lsn_slot *s, const void *reply, size_t len)
+static void slot_reply(struct lsn_slot *s, const void *reply, size_t len, int last)
 {
 	struct lsn_conn *c = s->conn;
 	if (!c) { /* the connection went away while the work was in flight */
@@ -239,8 +252,16 @@ void lsn_slot_reply(struct lsn_slot *s, const void *reply, size_t len)
 	}
 	c->l->pending_total--;
 	s->answered = 1;
+	s->close_when_written = last;
 	if (!reply) {
 		s->close_after = 1;
+	} else if (c->l->conf.http) { /* a complete HTTP response */
+		s->reply = malloc(len ? len : 1);
+		if (!s->reply)
+			s->close_after = 1;
+		else
+			memcpy(s->reply, reply, len);
+		s->reply_len = len;
 	} else {
 		s->reply = malloc(len + MLLP_OVERHEAD);
 		if (!s->reply)
@@ -250,6 +271,21 @@ void lsn_slot_reply(struct lsn_slot *s, const void *reply, size_t len)
 	}
 	if (s == c->head)
 		conn_flush(c);
+}
+
+void lsn_slot_reply(struct lsn_slot *s, const void *reply, size_t len)
+{
+	slot_reply(s, reply, len, 0);
+}
+
+void lsn_slot_reply_last(struct lsn_slot *s, const void *reply, size_t len)
+{
+	slot_reply(s, reply, len, 1);
+}
+
+static size_t dec_pending(const struct lsn_conn *c)
+{
+	return c->l->conf.http ? h1_decoder_pending(&c->hdec) : mllp_decoder_pending(&c->dec);
 }
 
 const char *lsn_slot_origin(const struct lsn_slot *s)
@@ -292,7 +328,7 @@ static void conn_process(struct lsn_conn *c)
 	while (c->roff < c->rlen && !c->close_reason && !c->closing) {
 		const unsigned char *frame;
 		size_t used, flen;
-		int r;
+		int r, status = 0;
 
 		if (c->pending >= l->conf.max_pending) {
 			stop_reading(c);
@@ -303,9 +339,44 @@ static void conn_process(struct lsn_conn *c)
 			c->waiting_bp = 1;
 			break;
 		}
-		r = mllp_decoder_feed(&c->dec, c->rbuf + c->roff, c->rlen - c->roff, &used, &frame,
-				      &flen, err, sizeof err);
+		if (l->conf.http)
+			r = h1_decoder_feed(&c->hdec, c->rbuf + c->roff, c->rlen - c->roff, &used,
+					    &frame, &flen, &status, err, sizeof err);
+		else
+			r = mllp_decoder_feed(&c->dec, c->rbuf + c->roff, c->rlen - c->roff, &used,
+					      &frame, &flen, err, sizeof err);
 		c->roff += used;
+		if (r < 0 && l->conf.http) {
+			/* answer in order, after what is pending, then close */
+			char resp[1024];
+			struct lsn_slot *s = calloc(1, sizeof *s);
+			l->stats.oversize += status == 413 || status == 431;
+			log_warn("mllp", "%s: HTTP %d: %s", c->origin, status, err);
+			if (!s) {
+				conn_free(c, "out of memory");
+				break;
+			}
+			s->conn = c;
+			if (c->tail)
+				c->tail->next = s;
+			else
+				c->head = s;
+			c->tail = s;
+			c->pending++;
+			l->pending_total++;
+			c->roff = c->rlen;
+			stop_reading(c);
+			c->eof = 1;
+			lsn_slot_reply_last(s, resp, h1_error_response(status, err, resp, sizeof resp));
+			break;
+		}
+		if (r == 2) { /* HTTP "Expect: 100-continue": say so unless answers are owed first */
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+			if (c->pending == 0 && wbuf_append(c, (const unsigned char *)cont, sizeof cont - 1) == 0 &&
+			    conn_flush(c) != 0)
+				break;
+			continue;
+		}
 		if (r < 0) {
 			l->stats.oversize++;
 			log_warn("mllp", "%s: %s", c->origin, err);
@@ -314,7 +385,7 @@ static void conn_process(struct lsn_conn *c)
 		}
 		if (r == 1) {
 			completed = 1;
-			if (mllp_frame_kind(frame, flen) != MLLP_FRAME_MESSAGE)
+			if (!l->conf.http && mllp_frame_kind(frame, flen) != MLLP_FRAME_MESSAGE)
 				continue; /* a sender's commit acknowledgement: nothing to answer */
 			struct lsn_slot *s = calloc(1, sizeof *s);
 			if (!s) {
@@ -341,7 +412,7 @@ static void conn_process(struct lsn_conn *c)
 		 * every read ends mid-frame is healthy), and only while we read
 		 * (back-pressure holding the sender is our delay, not theirs). */
 		int paused = c->roff < c->rlen || c->pending >= l->conf.max_pending || c->waiting_bp;
-		int partial = mllp_decoder_pending(&c->dec) > 0;
+		int partial = dec_pending(c) > 0;
 		if (completed || paused || !partial)
 			ev_timer_stop(l->loop, &c->frame);
 		if (partial && !paused && !ev_is_active(&c->frame)) {
@@ -430,8 +501,7 @@ static void conn_read(struct lsn_conn *c)
 			c->eof = 1;
 			stop_reading(c);
 			if (c->pending == 0 && c->wlen == c->woff)
-				conn_free(c, mllp_decoder_pending(&c->dec) ? "peer closed mid-frame"
-									    : "peer closed");
+				conn_free(c, dec_pending(c) ? "peer closed mid-frame" : "peer closed");
 			return;
 		}
 		ev_timer_again(c->l->loop, &c->idle);
@@ -523,10 +593,13 @@ static void conn_new(struct lsn *l, int fd, const struct sockaddr_storage *peer)
 	c->fd = fd;
 	c->id = ++g_conn_ids;
 	describe_peer(peer, p, sizeof p);
-	snprintf(c->origin, sizeof c->origin, "mllp:%s:%s#%llu", l->conf.name, p,
-		 (unsigned long long)c->id);
+	snprintf(c->origin, sizeof c->origin, "%s:%s:%s#%llu", l->conf.http ? "fhir" : "mllp",
+		 l->conf.name, p, (unsigned long long)c->id);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	mllp_decoder_init(&c->dec, l->conf.max_frame);
+	if (l->conf.http)
+		h1_decoder_init(&c->hdec, l->conf.max_header, l->conf.max_frame);
+	else
+		mllp_decoder_init(&c->dec, l->conf.max_frame);
 	ev_io_init(&c->rio, rio_cb, fd, EV_READ);
 	ev_io_init(&c->wio, wio_cb, fd, EV_WRITE);
 	ev_init(&c->idle, idle_cb);

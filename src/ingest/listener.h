@@ -38,6 +38,12 @@ struct lsn_conf {
 	size_t max_frame;
 	int max_pending;
 	size_t max_write_buffer;
+	/* 1: frames are HTTP/1.1 requests (ingest/http1.h: head + body, max_frame
+	 * bounds the body, max_header the head) and replies are complete HTTP
+	 * responses written as given; a malformed or too large request is
+	 * answered 400/413/431/501 by the listener and the connection closed. */
+	int http;
+	size_t max_header;
 };
 
 void lsn_conf_defaults(struct lsn_conf *c);
@@ -90,5 +96,8 @@ uint64_t lsn_slot_conn_id(const struct lsn_slot *s);
  * connection without answering (e.g. the publisher failed: no positive ACK
  * may be sent). The slot is consumed. */
 void lsn_slot_reply(struct lsn_slot *s, const void *reply, size_t len);
+/* Answer a slot, then close the connection once the answer is written
+ * (HTTP "Connection: close"). */
+void lsn_slot_reply_last(struct lsn_slot *s, const void *reply, size_t len);
 
 #endif

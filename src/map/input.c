@@ -294,6 +294,13 @@ static int fhir_one(struct split *s, json_t *res, const char *raw, size_t raw_le
 	return s->cb(&it, s->opaque);
 }
 
+int map_input_fhir(const char *name, json_t *res, const char *raw, size_t raw_len,
+		   const char *ctype, int64_t now_ms, map_item_cb cb, void *opaque)
+{
+	struct split s = { name, raw, now_ms, cb, opaque, NULL, 0, NULL };
+	return fhir_one(&s, res, raw, raw_len, ctype, 0, 0);
+}
+
 /* NDJSON: more than one line that starts with '{' in its first column (a
  * pretty-printed resource indents its nested objects). */
 static int is_ndjson(const char *buf, size_t len)

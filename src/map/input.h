@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "map/map.h"
 #include "parse/hl7.h"
 #include "publish/ledger.h"
@@ -37,6 +39,13 @@ typedef int (*map_item_cb)(const struct map_item *it, void *opaque);
  * an unreadable JSON/XML document); messages delivered before stay delivered. */
 int map_input_items(const char *name, const char *buf, size_t len, int64_t now_ms,
 		    map_item_cb cb, void *opaque, char *errstr, size_t errstr_size);
+
+/* One FHIR resource the caller has read already (from raw, raw_len, of
+ * content type ctype), delivered as map_input_items would: a Bundle entry
+ * by entry, numbered from 0. For the FHIR listener, which looks at a
+ * Bundle's type before handing it over. */
+int map_input_fhir(const char *name, json_t *res, const char *raw, size_t raw_len,
+		   const char *ctype, int64_t now_ms, map_item_cb cb, void *opaque);
 
 /* Reading one input with several threads: thread `mine` of `of` gets the
  * messages of the slices (runs of `slice` consecutive messages, numbered

@@ -20,7 +20,7 @@ void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 	snprintf(s->version, sizeof s->version, "%s", PACKAGE_VERSION);
 	s->producers = src->pub != NULL;
 	s->ledger = src->ledger && src->ledger_rebuilt;
-	s->listeners = src->nlsn > 0 && src->nlsn == src->nlsn_expected;
+	s->listeners = src->nlsn + src->nfhir > 0 && src->nlsn == src->nlsn_expected;
 	s->draining = src->draining;
 	s->fatal = src->pub && pub_fatal(src->pub, NULL, 0);
 	if (src->pl) {
@@ -45,6 +45,20 @@ void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 		snprintf(s->drops[s->ndrops].path, sizeof s->drops[0].path, "%s", c->path);
 		drop_get_stats(src->drops[i], &s->drops[s->ndrops].st);
 		s->ndrops++;
+	}
+	for (int i = 0; i < src->nfhir && s->nin < OBS_MAX_LISTENERS; i++) {
+		struct obs_input *in = &s->in[s->nin++];
+		struct lsn *l = fhttp_listener(src->fhir[i]);
+		const struct lsn_conf *c = lsn_config(l);
+		snprintf(in->name, sizeof in->name, "%s", c->name);
+		snprintf(in->kind, sizeof in->kind, "fhir");
+		snprintf(in->format, sizeof in->format, "fhir");
+		snprintf(in->bind, sizeof in->bind, "%s:%d", c->host[0] ? c->host : "*", lsn_port(l));
+		in->tls = c->tls;
+		lsn_get_stats(l, &in->st);
+		snprintf(s->fhir[s->nfhir].name, sizeof s->fhir[0].name, "%s", c->name);
+		fhttp_get_stats(src->fhir[i], &s->fhir[s->nfhir].st);
+		s->nfhir++;
 	}
 	if (src->ledger)
 		s->ledger_keys = ledger_size(src->ledger);
@@ -163,6 +177,38 @@ static void inputs(FILE *o, const struct obs_snapshot *s)
 			fputs(fams[f].name, o);
 			input_labels(o, &s->in[i]);
 			fprintf(o, " %llu\n", U(v[f]));
+		}
+	}
+	family(o, "hl7bridge_fhir_requests_total", "counter",
+	       "FHIR requests by listener and answer: ok (2xx, committed), rejected (422/400 by the "
+	       "mappings), bad_request, unauthorized, unavailable (503), failed (not committed), "
+	       "duplicate and joined (resends), notification (handshake/heartbeat, not published).");
+	for (int i = 0; i < s->nfhir; i++) {
+		const struct fhttp_stats *st = &s->fhir[i].st;
+		const char *names[] = { "ok", "rejected", "bad_request", "unauthorized", "unavailable",
+					"failed", "duplicate", "joined", "notification" };
+		uint64_t v[] = { st->ok, st->rejected, st->bad_request, st->unauthorized,
+				 st->unavailable, st->failed, st->duplicates, st->joined,
+				 st->notifications };
+		for (int k = 0; k < 9; k++) {
+			fputs("hl7bridge_fhir_requests_total{input=\"", o);
+			lv(o, s->fhir[i].name);
+			fprintf(o, "\",outcome=\"%s\"} %llu\n", names[k], U(v[k]));
+		}
+	}
+	family(o, "hl7bridge_fhir_resources_total", "counter",
+	       "Resources in first-time FHIR requests by listener and fate (published, filtered, "
+	       "rejected by a mapping, refused: unreadable or unmatched under reject), and events.");
+	for (int i = 0; i < s->nfhir; i++) {
+		const struct fhttp_stats *st = &s->fhir[i].st;
+		const char *names[] = { "published", "filtered", "rejected", "refused", "deadlettered",
+					"events" };
+		uint64_t v[] = { st->published, st->filtered, st->mapping_rejected, st->refused,
+				 st->deadlettered, st->events };
+		for (int k = 0; k < 6; k++) {
+			fputs("hl7bridge_fhir_resources_total{input=\"", o);
+			lv(o, s->fhir[i].name);
+			fprintf(o, "\",outcome=\"%s\"} %llu\n", names[k], U(v[k]));
 		}
 	}
 	family(o, "hl7bridge_files_total", "counter",

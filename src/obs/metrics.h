@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "ingest/fhir_http.h"
 #include "ingest/filedrop.h"
 #include "ingest/listener.h"
 #include "pipeline.h"
@@ -63,6 +64,12 @@ struct obs_snapshot {
 	/* Why the bridge cannot work although everything is up (a drop folder
 	 * it cannot use); "" when nothing is wrong. Not ready while set. */
 	char problem[256];
+	/* FHIR listeners (their connections are in `in` too, kind "fhir") */
+	struct {
+		char name[64];
+		struct fhttp_stats st;
+	} fhir[OBS_MAX_LISTENERS];
+	int nfhir;
 };
 
 /* What the loop knows; NULL/0 for what does not exist yet. */
@@ -78,6 +85,8 @@ struct obs_sources {
 	int draining;
 	struct drop *const *drops;
 	int ndrops;
+	struct fhttp *const *fhir;
+	int nfhir;
 };
 
 /* On the loop thread. */

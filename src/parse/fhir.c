@@ -242,6 +242,7 @@ json_t *fhir_read(const char *buf, size_t len, const fhir_limits_t *lim,
 static const char *const bundle_types[] = {
 	"document", "message", "transaction", "transaction-response", "batch",
 	"batch-response", "history", "searchset", "collection",
+	"subscription-notification", /* R4B and R5 */
 };
 
 const char *fhir_bundle_type(const json_t *bundle)

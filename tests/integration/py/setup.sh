@@ -5,15 +5,17 @@
 #   tests/integration/py/setup.sh      # then: HB_PYTHON=$(tests/integration/py/setup.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-venv=${HB_PY_VENV:-$here/.venv}
+# HB_PY_REQUIREMENTS=fhir-requirements.txt: another set, in its own venv.
+req=$here/${HB_PY_REQUIREMENTS:-requirements.txt}
+venv=${HB_PY_VENV:-$here/.venv${HB_PY_REQUIREMENTS:+-${HB_PY_REQUIREMENTS%.txt}}}
 stamp="$venv/.requirements.txt"
 
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/requirements.txt" "$stamp"; then
-	echo "[py] installing $(grep -v '^#' "$here/requirements.txt" | tr '\n' ' ')into $venv" >&2
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$stamp"; then
+	echo "[py] installing $(grep -v '^#' "$req" | tr '\n' ' ')into $venv" >&2
 	rm -rf "$venv"
 	python3 -m venv "$venv" >&2
 	"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-		-r "$here/requirements.txt" >&2
-	cp "$here/requirements.txt" "$stamp"
+		-r "$req" >&2
+	cp "$req" "$stamp"
 fi
 echo "$venv/bin/python"
