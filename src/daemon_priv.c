@@ -119,18 +119,28 @@ int daemon_priv_check(const struct daemon_settings *s, char *errstr, size_t errs
 	return 0;
 }
 
-int daemon_priv_tls_check(const struct daemon_settings *s, char *errstr, size_t errstr_size)
+/* Load a listener's TLS material once, as its start or a reload would. */
+static int tls_probe(const struct lsn_conf *l, const char *kind, char *errstr, size_t errstr_size)
 {
 	char err[512];
-	for (int i = 0; i < s->nlsn; i++) {
-		SSL_CTX *probe;
-		if (!s->lsn[i].tls)
-			continue;
-		probe = tls_ctx_new(&s->lsn[i].tls_conf, err, sizeof err);
-		if (!probe)
-			return util_seterr(errstr, errstr_size, "listener %s: %s", s->lsn[i].name, err);
-		SSL_CTX_free(probe);
-	}
+	SSL_CTX *probe;
+	if (!l->tls)
+		return 0;
+	probe = tls_ctx_new(&l->tls_conf, err, sizeof err);
+	if (!probe)
+		return util_seterr(errstr, errstr_size, "%s %s: %s", kind, l->name, err);
+	SSL_CTX_free(probe);
+	return 0;
+}
+
+int daemon_priv_tls_check(const struct daemon_settings *s, char *errstr, size_t errstr_size)
+{
+	for (int i = 0; i < s->nlsn; i++)
+		if (tls_probe(&s->lsn[i], "listener", errstr, errstr_size) != 0)
+			return -1;
+	for (int i = 0; i < s->nfhir; i++)
+		if (tls_probe(&s->fhir[i].lsn, "fhir", errstr, errstr_size) != 0)
+			return -1;
 	if (s->http.enabled && s->http.tls_cert[0]) {
 		const char *files[2] = { s->http.tls_cert, s->http.tls_key };
 		for (int i = 0; i < 2; i++)
@@ -248,11 +258,12 @@ int daemon_priv_audit(const struct daemon_settings *s, const char *conf_path,
 	    (!kafka_mechanism || !kafka_mechanism[0] || strcasecmp(kafka_mechanism, "PLAIN") == 0))
 		log_warn("daemon", "[kafka] SASL PLAIN over plaintext: the Kafka password crosses the "
 				   "network in clear; use security.protocol = SASL_SSL");
-	for (int i = 0; i < s->nlsn; i++) {
-		if (!s->lsn[i].tls)
+	for (int i = 0; i < s->nlsn + s->nfhir; i++) {
+		const struct lsn_conf *l = i < s->nlsn ? &s->lsn[i] : &s->fhir[i - s->nlsn].lsn;
+		if (!l->tls)
 			continue;
-		snprintf(what, sizeof what, "listener %s", s->lsn[i].name);
-		if (check_cert(what, s->lsn[i].tls_conf.cert, errstr, errstr_size) != 0)
+		snprintf(what, sizeof what, "%s %s", i < s->nlsn ? "listener" : "fhir", l->name);
+		if (check_cert(what, l->tls_conf.cert, errstr, errstr_size) != 0)
 			return -1;
 	}
 	if (s->http.enabled && check_cert("[http]", s->http.tls_cert, errstr, errstr_size) != 0)
