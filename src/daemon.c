@@ -25,6 +25,7 @@
 #include "pipeline.h"
 #include "publish/kconf.h"
 #include "publish/ledger.h"
+#include "publish/ledger_tail.h"
 #include "publish/pub.h"
 #include "publish/registry.h"
 #include "publish/topics.h"
@@ -43,6 +44,7 @@ struct daemon {
 	struct registry *reg;
 	struct pub *pub;
 	struct ledger *ledger;
+	struct ltail *tail; /* [ledger] shared: the other instances' commits */
 	struct pipeline *pl;
 	struct lsn *lsn[DAEMON_MAX_LISTENERS];
 	int nlsn;
@@ -107,7 +109,7 @@ static void obs_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static int idle_everywhere(struct daemon *d)
 {
-	if (pub_inflight(d->pub) > 0)
+	if (pub_inflight(d->pub) > 0 || ltail_busy(d->tail))
 		return 0;
 	for (int i = 0; i < d->nlsn; i++)
 		if (lsn_busy(d->lsn[i]))
@@ -379,10 +381,21 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	d->ledger = ledger_new(d->s.ledger_window_ms);
 	if (!d->ledger)
 		return util_seterr(err, errsz, "out of memory");
-	applied = ledger_rebuild(d->ledger, rd_kafka_conf_dup(d->kc), d->s.topics.state,
-				 (int)d->s.ledger_rebuild_timeout_ms, err, errsz);
-	if (applied < 0)
-		return -1;
+	if (d->s.ledger_shared) {
+		/* The rebuild's consumer goes on as the ledger tail. */
+		rd_kafka_topic_partition_list_t *ends = NULL;
+		rd_kafka_t *rk = ledger_rebuild_open(d->ledger, rd_kafka_conf_dup(d->kc), d->s.topics.state,
+						     (int)d->s.ledger_rebuild_timeout_ms, &applied, &ends,
+						     err, errsz);
+		struct ltail_conf tc = { d->loop, d->ledger, d->s.instance, d->s.topics.state, d->kc };
+		if (!rk || !(d->tail = ltail_new(&tc, rk, ends, err, errsz)))
+			return -1;
+	} else {
+		applied = ledger_rebuild(d->ledger, rd_kafka_conf_dup(d->kc), d->s.topics.state,
+					 (int)d->s.ledger_rebuild_timeout_ms, err, errsz);
+		if (applied < 0)
+			return -1;
+	}
 	log_info("daemon", "ledger rebuilt from %s: %ld records, %zu keys", d->s.topics.state, applied,
 		 ledger_size(d->ledger));
 	d->ledger_rebuilt = 1;
@@ -390,6 +403,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	d->pl = pipeline_new(&d->s.pl, d->pub, d->ledger, err, errsz);
 	if (!d->pl || pipeline_set_maps(d->pl, d->maps, d->reg, err, errsz) != 0)
 		return -1;
+	pipeline_set_tail(d->pl, d->tail);
 
 	struct lsn_sink sink = { sink_can_accept, sink_frame, d };
 	for (int i = 0; i < d->s.nlsn; i++) {
@@ -403,7 +417,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	}
 	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.avro, d->s.instance,
 				 d->s.topics.prefix, d->s.topics.deadletter, d->s.topics.raw,
-				 d->s.topics.raw_hl7v2, d->s.topics.raw_fhir };
+				 d->s.topics.raw_hl7v2, d->s.topics.raw_fhir, d->tail };
 	for (int i = 0; i < d->s.ndrops; i++) {
 		d->drops[i] = drop_new(d->loop, &d->s.drops[i], &denv, err, errsz);
 		if (!d->drops[i])
@@ -443,11 +457,25 @@ static void log_publisher_summary(struct daemon *d)
 		 (unsigned long long)st.jobs_committed, hist_quantile(ch, 0.5) / 1000.0,
 		 hist_quantile(ch, 0.99) / 1000.0, hist_quantile(jh, 0.5) / 1000.0,
 		 hist_quantile(jh, 0.99) / 1000.0);
+	if (d->tail) {
+		struct ltail_stats ts;
+		ltail_get_stats(d->tail, &ts);
+		log_info("daemon",
+			 "shared ledger: %llu barriers for %llu messages/files, barrier p50 %.1f ms p99 "
+			 "%.1f ms max %.1f ms; %llu records from the state topic, %llu failed ListOffsets",
+			 (unsigned long long)ts.barriers, (unsigned long long)ts.waiters,
+			 ts.barrier_p50_us / 1000.0, ts.barrier_p99_us / 1000.0, ts.barrier_max_us / 1000.0,
+			 (unsigned long long)ts.records, (unsigned long long)ts.query_errors);
+	}
 }
 
 static void teardown(struct daemon *d)
 {
 	http_stop(d->http); /* first: it reads the publisher */
+	/* Messages still waiting for a barrier are answered (no ACK) while
+	 * their connections exist. */
+	ltail_free(d->tail);
+	d->tail = NULL;
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_free(d->lsn[i]);
 	/* Drops stop first so their workers submit nothing more; the publisher
