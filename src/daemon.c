@@ -29,6 +29,7 @@
 #include "publish/pub.h"
 #include "publish/registry.h"
 #include "publish/topics.h"
+#include "takeover.h"
 #include "util.h"
 
 struct daemon {
@@ -45,6 +46,7 @@ struct daemon {
 	struct pub *pub;
 	struct ledger *ledger;
 	struct ltail *tail; /* [ledger] shared: the other instances' commits */
+	struct takeover_watch *watch; /* heartbeats, automatic takeover */
 	struct pipeline *pl;
 	struct lsn *lsn[DAEMON_MAX_LISTENERS];
 	int nlsn;
@@ -424,6 +426,14 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 			return -1;
 		d->ndrops++;
 	}
+	if (d->s.takeover_after_ms &&
+	    d->s.takeover_after_ms <= 2 * d->s.heartbeat_ms + takeover_txn_timeout_ms(d->kc))
+		return util_seterr(err, errsz,
+				   "[bridge] takeover.after must exceed [kafka] transaction.timeout.ms + 2 x "
+				   "[ledger] heartbeat (%lld ms): a live instance could be fenced",
+				   (long long)(2 * d->s.heartbeat_ms + takeover_txn_timeout_ms(d->kc)));
+	if (!d->embedded && !(d->watch = takeover_watch_new(d->loop, d->pub, d->tail, &d->s, d->kc)))
+		return util_seterr(err, errsz, "out of memory");
 	if (drop_privileges(&d->s, err, errsz) != 0)
 		return -1;
 	log_info("daemon", "ready in %lld ms (instance %s)", (long long)(util_mono_ms() - t0),
@@ -474,6 +484,7 @@ static void teardown(struct daemon *d)
 	http_stop(d->http); /* first: it reads the publisher */
 	/* Messages still waiting for a barrier are answered (no ACK) while
 	 * their connections exist. */
+	takeover_watch_stop(d->watch);
 	ltail_free(d->tail);
 	d->tail = NULL;
 	for (int i = 0; i < d->nlsn; i++)
@@ -485,6 +496,7 @@ static void teardown(struct daemon *d)
 		drop_stop(d->drops[i]);
 	if (d->pub)
 		pub_free(d->pub);
+	takeover_watch_free(d->watch); /* after the publisher: a heartbeat job points into it */
 	for (int i = 0; i < d->ndrops; i++)
 		drop_free(d->drops[i]);
 	pipeline_free(d->pl);

@@ -297,11 +297,6 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 		return util_seterr(errstr, errstr_size,
 				   "%s: [bridge] takeover.after needs [ledger] shared = on and a heartbeat",
 				   c->path);
-	if (s->takeover_after_ms && s->takeover_after_ms < 2 * s->heartbeat_ms + s->pub.txn_timeout_ms)
-		return util_seterr(errstr, errstr_size,
-				   "%s: [bridge] takeover.after must exceed [publisher] transaction.timeout "
-				   "+ 2 x [ledger] heartbeat (%lld ms), or a live instance could be fenced",
-				   c->path, (long long)(2 * s->heartbeat_ms + s->pub.txn_timeout_ms));
 
 	/* registry */
 	if (copy_str(s->registry_url, sizeof s->registry_url, conf_str(r, "url", ""), c, r, "url",

@@ -33,6 +33,7 @@ static const struct command commands[] = {
 	{ "check", cmd_check, "check the configuration, every mapping and every event schema" },
 	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
 	{ "consume", cmd_consume, "print what a read_committed consumer sees on topics (JSON lines)" },
+	{ "takeover", cmd_takeover, "take over a dead instance: fence its transactions, resume its files" },
 	{ NULL, NULL, NULL },
 };
 

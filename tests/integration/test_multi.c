@@ -288,3 +288,122 @@ Test(multi, failover_kill9_three_instances, .timeout = 300)
 	cr_expect_eq(dups, 0, "%d duplicates (seed %u, logs %s ...)", dups, seed, c.log[0]);
 	cr_expect_eq(missing, 0, "%d ACKed messages missing (seed %u)", missing, seed);
 }
+
+/* ---- takeover of a dead instance's file --------------------------------------- */
+
+#define FILE_MSGS 3000
+
+static int in_dir(const char *dir, const char *sub, const char *name)
+{
+	char p[700];
+	struct stat st;
+	snprintf(p, sizeof p, "%s/%s/%s", dir, sub, name);
+	return stat(p, &st) == 0;
+}
+
+static int wait_in_dir(const char *dir, const char *sub, const char *name, int secs)
+{
+	for (int i = 0; i < secs * 10; i++) {
+		if (in_dir(dir, sub, name))
+			return 1;
+		usleep(100000);
+	}
+	return 0;
+}
+
+/* FILE_MSGS ADT^A01 back to back, patient ids "<tag><k>", dropped by rename. */
+static void drop_batch(const struct cluster *c, const char *tag, const char *name)
+{
+	char tmp[600], to[600], id[200];
+	snprintf(tmp, sizeof tmp, "%s/inbox", c->drop);
+	mkdir(c->drop, 0755);
+	mkdir(tmp, 0755);
+	snprintf(tmp, sizeof tmp, "%s/inbox/.%s.part", c->drop, name);
+	snprintf(to, sizeof to, "%s/inbox/%s", c->drop, name);
+	FILE *f = fopen(tmp, "wb");
+	cr_assert_not_null(f);
+	for (int k = 0; k < FILE_MSGS; k++) {
+		snprintf(id, sizeof id, "%s%d", tag, k);
+		char *m = icl_adt(id);
+		fputs(m, f);
+		free(m);
+	}
+	fclose(f);
+	cr_assert_eq(rename(tmp, to), 0);
+}
+
+static int run_takeover(const struct cluster *c, int by, int victim, const char *flags)
+{
+	char cmd[1400];
+	snprintf(cmd, sizeof cmd, "%s/hl7bridge takeover %s -c %s %s >>%s 2>&1", getenv("HB_BUILDDIR"),
+		 c->inst[victim], c->conf[by], flags, c->log[by]);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *drop_section(const struct cluster *c, const char *more)
+{
+	static char buf[1024];
+	snprintf(buf, sizeof buf,
+		 "[drop main]\npath = %s\nquiet.period = 200ms\nrescan = 500ms\n"
+		 "max.messages.per.transaction = 10\nmax.inflight = 1\nthreads = 1\n%s",
+		 c->drop, more ? more : "");
+	return buf;
+}
+
+/* A dies (-9) in the middle of a file; `takeover` refuses while its
+ * heartbeat is recent, then with --force fences it and puts the file back;
+ * B resumes it: every message once. */
+Test(multi, takeover_command_finishes_a_dead_instances_file, .timeout = 180)
+{
+	struct cluster c = { .n = 2 };
+	char tag[160], topic[240], work[400];
+	int got, dups, missing;
+
+	{
+		char base[96];
+		itest_unique_name(base, sizeof base, "itm");
+		snprintf(c.drop, sizeof c.drop, "/tmp/%s.drop", base);
+	}
+	char drop_dir[256];
+	snprintf(drop_dir, sizeof drop_dir, "%s", c.drop);
+	cluster_conf(&c, NULL);
+	snprintf(c.drop, sizeof c.drop, "%s", drop_dir);
+	/* both instances share one drop */
+	for (int i = 0; i < c.n; i++) {
+		FILE *f = fopen(c.conf[i], "a");
+		fputs(drop_section(&c, NULL), f);
+		fclose(f);
+	}
+	snprintf(tag, sizeof tag, "%sF", c.run);
+	snprintf(topic, sizeof topic, "%spatient.created", c.prefix);
+	snprintf(work, sizeof work, "work/%s", c.inst[0]);
+
+	start(&c, 0);
+	drop_batch(&c, tag, "big.hl7");
+	cr_assert(wait_in_dir(c.drop, work, "big.hl7", 20), "A did not claim the file (%s)", c.log[0]);
+	/* some slices committed, not all */
+	for (int i = 0; i < 100 && icl_count_in_file(c.log[0], "publishing big.hl7") == 0; i++)
+		usleep(20000);
+	usleep(300000);
+	kill(c.pid[0], SIGKILL);
+	waitpid(c.pid[0], NULL, 0);
+	cr_assert(in_dir(c.drop, work, "big.hl7"), "A finished the file before it was killed; "
+						   "the test proves nothing (log %s)", c.log[0]);
+
+	start(&c, 1);
+	/* A's heartbeat is a second old: refused */
+	cr_expect_eq(run_takeover(&c, 1, 0, ""), 1, "takeover of a live-looking instance was not refused");
+	cr_expect(in_dir(c.drop, work, "big.hl7"), "the refused takeover moved the file");
+	cr_assert_eq(run_takeover(&c, 1, 0, "--force"), 0, "takeover failed (%s)", c.log[1]);
+	cr_assert(wait_in_dir(c.drop, "done", "big.hl7", 90), "B did not finish the file (%s)", c.log[1]);
+	cr_expect(icl_count_in_file(c.log[1], "resumes at message") == 1, "B did not resume (%s)",
+		  c.log[1]);
+	tally(topic, tag, FILE_MSGS, &got, &dups, &missing);
+	cr_expect_eq(itest_daemon_stop(c.pid[1]), 0);
+	cr_expect_eq(dups, 0, "%d duplicates (%s, %s)", dups, c.log[0], c.log[1]);
+	cr_expect_eq(missing, 0, "%d missing (%s, %s)", missing, c.log[0], c.log[1]);
+	/* a second takeover finds nothing left to move */
+	cr_expect_eq(run_takeover(&c, 1, 0, "--force"), 0);
+	cr_expect(icl_count_in_file(c.log[1], "moved 0 files") == 1, "second takeover (%s)", c.log[1]);
+}
