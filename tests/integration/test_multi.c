@@ -30,6 +30,7 @@ struct cluster {
 	pthread_mutex_t mu;
 	pid_t pid[MAXI];
 	int port[MAXI]; /* -1 while down */
+	const char *kafka_extra, *bridge_extra; /* more keys for [kafka] and [bridge] */
 };
 
 static void cluster_conf(struct cluster *c, const char *extra)
@@ -50,13 +51,14 @@ static void cluster_conf(struct cluster *c, const char *extra)
 		cr_assert_not_null(f);
 		fprintf(f,
 			"[http]\nbind = 127.0.0.1:0\n"
-			"[bridge]\ninstance = %s\nmappings = %s/mappings\nschemas = %s/conf/schemas\n"
-			"[kafka]\nbootstrap.servers = %s\n"
+			"[bridge]\ninstance = %s\nmappings = %s/mappings\nschemas = %s/conf/schemas\n%s"
+			"[kafka]\nbootstrap.servers = %s\n%s"
 			"[topics]\nprefix = %s\npartitions = 1\nstate.partitions = 3\ndeadletter = %s.dlq\n"
 			"state = %s\n"
 			"[publisher]\nlanes = 2\nlinger = 2ms\n"
 			"[listener plain]\nbind = 127.0.0.1:0\n%s",
-			c->inst[i], src, src, itest_bootstrap(), c->prefix, base, c->state,
+			c->inst[i], src, src, c->bridge_extra ? c->bridge_extra : "", itest_bootstrap(),
+			c->kafka_extra ? c->kafka_extra : "", c->prefix, base, c->state,
 			extra ? extra : "");
 		fclose(f);
 		c->port[i] = -1;
@@ -292,6 +294,7 @@ Test(multi, failover_kill9_three_instances, .timeout = 300)
 /* ---- takeover of a dead instance's file --------------------------------------- */
 
 #define FILE_MSGS 3000
+#define AUTO_FILE_MSGS 4000
 
 static int in_dir(const char *dir, const char *sub, const char *name)
 {
@@ -311,8 +314,8 @@ static int wait_in_dir(const char *dir, const char *sub, const char *name, int s
 	return 0;
 }
 
-/* FILE_MSGS ADT^A01 back to back, patient ids "<tag><k>", dropped by rename. */
-static void drop_batch(const struct cluster *c, const char *tag, const char *name)
+/* n ADT^A01 back to back, patient ids "<tag><k>", dropped by rename. */
+static void drop_batch_n(const struct cluster *c, const char *tag, const char *name, int n)
 {
 	char tmp[600], to[600], id[200];
 	snprintf(tmp, sizeof tmp, "%s/inbox", c->drop);
@@ -322,7 +325,7 @@ static void drop_batch(const struct cluster *c, const char *tag, const char *nam
 	snprintf(to, sizeof to, "%s/inbox/%s", c->drop, name);
 	FILE *f = fopen(tmp, "wb");
 	cr_assert_not_null(f);
-	for (int k = 0; k < FILE_MSGS; k++) {
+	for (int k = 0; k < n; k++) {
 		snprintf(id, sizeof id, "%s%d", tag, k);
 		char *m = icl_adt(id);
 		fputs(m, f);
@@ -330,6 +333,11 @@ static void drop_batch(const struct cluster *c, const char *tag, const char *nam
 	}
 	fclose(f);
 	cr_assert_eq(rename(tmp, to), 0);
+}
+
+static void drop_batch(const struct cluster *c, const char *tag, const char *name)
+{
+	drop_batch_n(c, tag, name, FILE_MSGS);
 }
 
 static int run_takeover(const struct cluster *c, int by, int victim, const char *flags)
@@ -346,8 +354,8 @@ static char *drop_section(const struct cluster *c, const char *more)
 	static char buf[1024];
 	snprintf(buf, sizeof buf,
 		 "[drop main]\npath = %s\nquiet.period = 200ms\nrescan = 500ms\n"
-		 "max.messages.per.transaction = 10\nmax.inflight = 1\nthreads = 1\n%s",
-		 c->drop, more ? more : "");
+		 "max.inflight = 1\nthreads = 1\n%s",
+		 c->drop, more ? more : "max.messages.per.transaction = 10\n");
 	return buf;
 }
 
@@ -406,4 +414,48 @@ Test(multi, takeover_command_finishes_a_dead_instances_file, .timeout = 180)
 	/* a second takeover finds nothing left to move */
 	cr_expect_eq(run_takeover(&c, 1, 0, "--force"), 0);
 	cr_expect(icl_count_in_file(c.log[1], "moved 0 files") == 1, "second takeover (%s)", c.log[1]);
+}
+
+/* The same without an operator: B saw A's heartbeats, A dies (-9) mid-file,
+ * and after takeover.after of silence B fences A and finishes the file. */
+Test(multi, automatic_takeover_after_silence, .timeout = 180)
+{
+	struct cluster c = { .n = 2,
+			     .kafka_extra = "transaction.timeout.ms = 5000\nsocket.timeout.ms = 5000\n"
+					    "message.timeout.ms = 5000\n",
+			     .bridge_extra = "takeover.after = 8s\n" };
+	char tag[160], topic[240], work[400], drop_dir[256], base[96];
+	int got, dups, missing;
+
+	itest_unique_name(base, sizeof base, "itm");
+	snprintf(drop_dir, sizeof drop_dir, "/tmp/%s.drop", base);
+	/* transaction.timeout.ms 5 s + 2 x 1 s < takeover.after 8 s */
+	cluster_conf(&c, "[ledger]\nheartbeat = 1s\n");
+	snprintf(c.drop, sizeof c.drop, "%s", drop_dir);
+	for (int i = 0; i < c.n; i++) {
+		FILE *f = fopen(c.conf[i], "a");
+		/* A is slow (a message a transaction), B quick */
+		fputs(drop_section(&c, i == 0 ? "max.messages.per.transaction = 1\n"
+					      : "max.messages.per.transaction = 500\n"),
+		      f);
+		fclose(f);
+	}
+	snprintf(tag, sizeof tag, "%sT", c.run);
+	snprintf(topic, sizeof topic, "%spatient.created", c.prefix);
+	snprintf(work, sizeof work, "work/%s", c.inst[0]);
+
+	start(&c, 0);
+	drop_batch_n(&c, tag, "auto.hl7", AUTO_FILE_MSGS);
+	cr_assert(wait_in_dir(c.drop, work, "auto.hl7", 20), "A did not claim the file (%s)", c.log[0]);
+	start(&c, 1);
+	usleep(1500000); /* B reads A's heartbeats */
+	kill(c.pid[0], SIGKILL);
+	waitpid(c.pid[0], NULL, 0);
+	cr_assert(in_dir(c.drop, work, "auto.hl7"), "A finished before it was killed (%s)", c.log[0]);
+	cr_assert(wait_in_dir(c.drop, "done", "auto.hl7", 60), "B did not finish the file (%s)", c.log[1]);
+	cr_expect(icl_count_in_file(c.log[1], "taken over:") == 1, "no takeover in %s", c.log[1]);
+	tally(topic, tag, AUTO_FILE_MSGS, &got, &dups, &missing);
+	cr_expect_eq(itest_daemon_stop(c.pid[1]), 0);
+	cr_expect_eq(dups, 0, "%d duplicates (%s, %s)", dups, c.log[0], c.log[1]);
+	cr_expect_eq(missing, 0, "%d missing (%s, %s)", missing, c.log[0], c.log[1]);
 }
