@@ -245,6 +245,8 @@ int takeover_heartbeat(struct pub *pub, const char *state_topic, const char *ins
 	int vl = snprintf(val, sizeof val, "{\"ts\":%" PRId64 ",\"lanes\":%d}", util_wall_ms(), lanes);
 	static uint64_t turn; /* loop thread: each lane's commits take their turn */
 	struct pub_job *job = pub_job_new(hb_done_cb, last_ok_ms);
+	if (job)
+		pub_job_set_internal(job);
 	if (!job || kl >= (int)sizeof key ||
 	    pub_job_add(job, state_topic, key, (size_t)kl, val, (size_t)vl, NULL, 0) != 0 ||
 	    pub_submit(pub, UINT64_MAX - turn++ % 4096, job) != 0) {
