@@ -23,10 +23,14 @@
 #define LTAIL_QUERY_TIMEOUT_MS 5000
 #define LTAIL_SLOW_MS 5000
 
+/* Barriers whose end offsets were read and not yet reached. */
+#define LTAIL_MAX_TARGETS 32
+
 /* One record (or barrier mark) from the thread to the loop. */
 struct ltail_item {
 	struct ltail_item *next;
-	int mark;          /* barrier reached */
+	int mark;          /* barrier `seq` reached */
+	uint64_t seq;
 	int has_value;
 	int64_t ts_ms;
 	size_t klen, vlen;
@@ -52,20 +56,25 @@ struct ltail {
 	rd_kafka_t *hw;             /* read_uncommitted handle for ListOffsets */
 	rd_kafka_queue_t *cq;       /* rk's consumer queue (yield wakes the poll) */
 	int nparts;
-	int64_t *pos, *target;      /* per partition */
-	int active;                 /* target set, not reached */
-	int64_t active_since, last_slow_log;
+	int64_t *pos;               /* per partition */
+	/* Barriers in flight, oldest first: each its sequence number and
+	 * the end offsets (ntargets x nparts) it waits for. Several can wait
+	 * at once, so a message arriving during one barrier does not wait for
+	 * that one to pass before its own ListOffsets is sent. */
+	int64_t *targets;
+	uint64_t target_seq[LTAIL_MAX_TARGETS];
+	int64_t target_since[LTAIL_MAX_TARGETS];
+	int ntargets;
+	int64_t last_slow_log;
 
 	/* shared, under mu */
 	pthread_mutex_t mu;
-	int requested;
+	uint64_t req_seq;   /* newest barrier asked for (loop) */
+	uint64_t taken_seq; /* newest whose ListOffsets the thread has begun */
 	struct ltail_item *qhead, *qtail;
 
-	/* loop */
-	struct ltail_waiter *cur, *cur_tail;   /* covered by the barrier in flight */
-	struct ltail_waiter *pend, *pend_tail; /* parked since it was issued */
-	int in_flight;
-	int64_t issued_us;
+	/* loop: parked waiters, oldest first, each with the barrier it waits for */
+	struct ltail_waiter *whead, *wtail;
 	struct hist lat;
 	uint64_t barriers, waiters, records;
 	atomic_uint_fast64_t query_errors;
@@ -120,7 +129,7 @@ static struct ltail_item *item_new(const rd_kafka_message_t *m)
 
 /* Ask the broker for the end of every partition (read_uncommitted: the high
  * watermark). 0, or -1 (retried by the caller). */
-static int query_end(struct ltail *t)
+static int query_end(struct ltail *t, int64_t *target)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(t->nparts);
 	rd_kafka_resp_err_t e;
@@ -132,7 +141,7 @@ static int query_end(struct ltail *t)
 		if (l->elems[p].err || l->elems[p].offset < 0)
 			rc = -1;
 		else
-			t->target[l->elems[p].partition] = l->elems[p].offset;
+			target[l->elems[p].partition] = l->elems[p].offset;
 	}
 	if (e)
 		rc = -1;
@@ -140,9 +149,11 @@ static int query_end(struct ltail *t)
 	return rc;
 }
 
+/* Refresh the positions; is the oldest barrier's target reached? */
 static int reached(struct ltail *t)
 {
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(t->nparts);
+	const int64_t *target = t->targets;
 	int ok = 1;
 	for (int p = 0; p < t->nparts; p++)
 		rd_kafka_topic_partition_list_add(l, t->topic, p);
@@ -154,7 +165,7 @@ static int reached(struct ltail *t)
 				t->pos[l->elems[p].partition] = l->elems[p].offset;
 	rd_kafka_topic_partition_list_destroy(l);
 	for (int p = 0; p < t->nparts; p++)
-		if (t->pos[p] < t->target[p])
+		if (t->pos[p] < target[p])
 			ok = 0;
 	return ok;
 }
@@ -164,14 +175,14 @@ static void slow_log(struct ltail *t)
 {
 	t->last_slow_log = util_mono_ms();
 	for (int p = 0; p < t->nparts; p++)
-		if (t->pos[p] < t->target[p])
+		if (t->pos[p] < t->targets[p])
 			log_warn("ltail",
 				 "state topic %s: new messages have waited %lld ms for partition %d: read "
 				 "up to offset %lld of %lld (a transaction is still open there, e.g. of "
 				 "an instance that died; it ends when that instance restarts or is taken "
 				 "over, or after transaction.timeout.ms)",
-				 t->topic, (long long)(util_mono_ms() - t->active_since), p,
-				 (long long)t->pos[p], (long long)t->target[p]);
+				 t->topic, (long long)(util_mono_ms() - t->target_since[0]), p,
+				 (long long)t->pos[p], (long long)t->targets[p]);
 }
 
 static void *tail_main(void *arg)
@@ -181,17 +192,20 @@ static void *tail_main(void *arg)
 
 	while (!atomic_load(&t->stop)) {
 		struct ltail_item *head = NULL, **tailp = &head;
-		int want;
+		uint64_t want = 0;
 
 		pthread_mutex_lock(&t->mu);
-		want = t->requested && !t->active;
-		if (want)
-			t->requested = 0;
+		if (t->req_seq > t->taken_seq && t->ntargets < LTAIL_MAX_TARGETS) {
+			/* Waiters parked from now on belong to the next barrier:
+			 * this one's ListOffsets may come before their arrival. */
+			want = t->taken_seq = t->req_seq;
+		}
 		pthread_mutex_unlock(&t->mu);
 		if (want) {
-			if (query_end(t) == 0) {
-				t->active = 1;
-				t->active_since = util_mono_ms();
+			if (query_end(t, t->targets + (size_t)t->ntargets * (size_t)t->nparts) == 0) {
+				t->target_seq[t->ntargets] = want;
+				t->target_since[t->ntargets] = util_mono_ms();
+				t->ntargets++;
 			} else {
 				atomic_fetch_add(&t->query_errors, 1);
 				if (util_mono_ms() - last_err_log > 10000) {
@@ -200,15 +214,17 @@ static void *tail_main(void *arg)
 						 t->topic);
 					last_err_log = util_mono_ms();
 				}
+				/* The barrier is asked again (its waiters arrived
+				 * before this later ListOffsets: still correct). */
 				pthread_mutex_lock(&t->mu);
-				t->requested = 1;
+				t->taken_seq = want - 1;
 				pthread_mutex_unlock(&t->mu);
 				usleep(LTAIL_RETRY_MS * 1000);
 				continue;
 			}
 		}
 		rd_kafka_message_t *m =
-			rd_kafka_consumer_poll(t->rk, t->active ? LTAIL_POLL_ACTIVE_MS : LTAIL_POLL_IDLE_MS);
+			rd_kafka_consumer_poll(t->rk, t->ntargets ? LTAIL_POLL_ACTIVE_MS : LTAIL_POLL_IDLE_MS);
 		for (int n = 0; m && n < 1000; n++) {
 			if (m->partition >= 0 && m->partition < t->nparts) {
 				if (!m->err && m->offset + 1 > t->pos[m->partition])
@@ -231,17 +247,24 @@ static void *tail_main(void *arg)
 		}
 		if (m)
 			rd_kafka_message_destroy(m);
-		if (t->active && util_mono_ms() - t->active_since > LTAIL_SLOW_MS &&
+		if (t->ntargets && util_mono_ms() - t->target_since[0] > LTAIL_SLOW_MS &&
 		    util_mono_ms() - t->last_slow_log > LTAIL_SLOW_MS)
 			slow_log(t);
-		if (t->active && reached(t)) {
+		/* Barriers pass in order: a later one's offsets are never lower. */
+		while (t->ntargets && reached(t)) {
 			struct ltail_item *mk = calloc(1, sizeof *mk);
-			if (mk) { /* else: checked again after the next poll */
-				mk->mark = 1;
-				*tailp = mk;
-				tailp = &mk->next;
-				t->active = 0;
-			}
+			if (!mk)
+				break; /* checked again after the next poll */
+			mk->mark = 1;
+			mk->seq = t->target_seq[0];
+			*tailp = mk;
+			tailp = &mk->next;
+			t->ntargets--;
+			memmove(t->targets, t->targets + t->nparts,
+				(size_t)t->ntargets * (size_t)t->nparts * sizeof *t->targets);
+			memmove(t->target_seq, t->target_seq + 1, (size_t)t->ntargets * sizeof *t->target_seq);
+			memmove(t->target_since, t->target_since + 1,
+				(size_t)t->ntargets * sizeof *t->target_since);
 		}
 		if (head) {
 			pthread_mutex_lock(&t->mu);
@@ -293,34 +316,23 @@ static void note_heartbeat(struct ltail *t, const struct ltail_item *it)
 
 static void request(struct ltail *t)
 {
-	pthread_mutex_lock(&t->mu);
-	t->requested = 1;
-	pthread_mutex_unlock(&t->mu);
-	t->in_flight = 1;
-	t->issued_us = util_mono_us();
 	if (t->cq)
 		rd_kafka_queue_yield(t->cq);
 }
 
-static void barrier_passed(struct ltail *t)
+/* Barrier `seq` passed: call back every waiter parked for it or before. */
+static void barrier_passed(struct ltail *t, uint64_t seq)
 {
-	struct ltail_waiter *w = t->cur, *next;
 	int64_t now_us = util_mono_us();
-	hist_record(&t->lat, (uint64_t)(now_us - t->issued_us));
 	t->barriers++;
-	t->cur = t->cur_tail = NULL;
-	t->in_flight = 0;
-	if (t->pend) {
-		t->cur = t->pend;
-		t->cur_tail = t->pend_tail;
-		t->pend = t->pend_tail = NULL;
-		request(t);
-	}
-	/* The callbacks may park nothing new for this barrier: it has passed. */
-	for (; w; w = next) {
-		next = w->next;
+	while (t->whead && t->whead->seq <= seq) {
+		struct ltail_waiter *w = t->whead;
+		t->whead = w->next;
+		if (!t->whead)
+			t->wtail = NULL;
 		w->next = NULL;
 		t->waiters++;
+		hist_record(&t->lat, (uint64_t)(now_us - w->parked_us));
 		w->cb(w, 1);
 	}
 }
@@ -338,7 +350,7 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 	for (; it; it = next) {
 		next = it->next;
 		if (it->mark) {
-			barrier_passed(t);
+			barrier_passed(t, it->seq);
 		} else if (it->klen >= 3 && memcmp(it->key, "hb/", 3) == 0) {
 			note_heartbeat(t, it);
 		} else {
@@ -355,22 +367,29 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 
 void ltail_wait(struct ltail *t, struct ltail_waiter *w)
 {
+	int fresh;
 	w->next = NULL;
-	if (!t->in_flight) {
-		t->cur = t->cur_tail = w;
-		request(t);
-		return;
-	}
-	if (t->pend_tail)
-		t->pend_tail->next = w;
+	w->parked_us = util_mono_us();
+	/* Join the newest barrier while its ListOffsets has not begun (it will
+	 * be later than this arrival); else ask for a new one. */
+	pthread_mutex_lock(&t->mu);
+	fresh = t->req_seq == t->taken_seq;
+	if (fresh)
+		t->req_seq++;
+	w->seq = t->req_seq;
+	pthread_mutex_unlock(&t->mu);
+	if (t->wtail)
+		t->wtail->next = w;
 	else
-		t->pend = w;
-	t->pend_tail = w;
+		t->whead = w;
+	t->wtail = w;
+	if (fresh)
+		request(t);
 }
 
 int ltail_busy(const struct ltail *t)
 {
-	return t && (t->cur || t->pend);
+	return t && t->whead;
 }
 
 struct ltail *ltail_new(const struct ltail_conf *c, rd_kafka_t *consumer,
@@ -394,8 +413,8 @@ struct ltail *ltail_new(const struct ltail_conf *c, rd_kafka_t *consumer,
 	consumer = NULL;
 	t->nparts = ends->cnt;
 	t->pos = calloc((size_t)t->nparts + 1, sizeof *t->pos);
-	t->target = calloc((size_t)t->nparts + 1, sizeof *t->target);
-	if (!t->pos || !t->target) {
+	t->targets = calloc((size_t)LTAIL_MAX_TARGETS * (size_t)(t->nparts + 1), sizeof *t->targets);
+	if (!t->pos || !t->targets) {
 		util_seterr(errstr, errstr_size, "out of memory");
 		goto fail;
 	}
@@ -456,17 +475,12 @@ void ltail_free(struct ltail *t)
 		free(it);
 	}
 	/* Waiters get no decision: the caller answers them without one. */
-	for (int pass = 0; pass < 2; pass++) {
-		w = pass ? t->pend : t->cur;
-		if (pass)
-			t->pend = t->pend_tail = NULL;
-		else
-			t->cur = t->cur_tail = NULL;
-		for (; w; w = next) {
-			next = w->next;
-			w->next = NULL;
-			w->cb(w, 0);
-		}
+	w = t->whead;
+	t->whead = t->wtail = NULL;
+	for (; w; w = next) {
+		next = w->next;
+		w->next = NULL;
+		w->cb(w, 0);
 	}
 	if (t->cq)
 		rd_kafka_queue_destroy(t->cq);
@@ -477,7 +491,7 @@ void ltail_free(struct ltail *t)
 	if (t->hw)
 		rd_kafka_destroy(t->hw);
 	free(t->pos);
-	free(t->target);
+	free(t->targets);
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 }

@@ -16,9 +16,10 @@
  * behind one still open, and the last stable offset would stop before it)
  * and calls the waiter back on the loop once its read_committed position
  * has reached them on every partition and every record before that point is
- * applied. One barrier serves every waiter parked before it was issued;
- * waiters parked while it runs wait for the next one (their arrival may be
- * later than its ListOffsets). A barrier lasts until every transaction open
+ * applied. One barrier serves every waiter parked before its ListOffsets
+ * began; a waiter parked after that asks for the next barrier, whose
+ * ListOffsets is sent at once (several barriers may wait together; they
+ * pass in order). A barrier lasts until every transaction open
  * at its ListOffsets has ended: normally one commit; a transaction left
  * open by a dead instance holds it until that instance restarts (or is
  * taken over: both abort it) or the broker aborts it after
@@ -45,7 +46,10 @@ struct ltail;
  * barrier passed (no decision may be taken from the ledger then). */
 struct ltail_waiter {
 	void (*cb)(struct ltail_waiter *w, int ok);
+	/* the tail's */
 	struct ltail_waiter *next;
+	uint64_t seq;       /* the barrier it waits for */
+	int64_t parked_us;
 };
 
 struct ltail_conf {
@@ -73,7 +77,7 @@ struct ltail_stats {
 	uint64_t waiters;        /* waiters called back after a barrier */
 	uint64_t records;        /* state records applied from the tail */
 	uint64_t query_errors;   /* failed ListOffsets (retried) */
-	uint64_t barrier_p50_us, barrier_p99_us, barrier_max_us; /* issue → callbacks */
+	uint64_t barrier_p50_us, barrier_p99_us, barrier_max_us; /* a waiter's wait: parked → called back */
 };
 void ltail_get_stats(const struct ltail *t, struct ltail_stats *out);
 
