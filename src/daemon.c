@@ -318,6 +318,12 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	if (!d->kc || daemon_settings_load(d->conf, &d->s, err, errsz) != 0)
 		return -1;
 	log_setup(d->s.log_level, d->s.log_format);
+	if (d->s.takeover_after_ms &&
+	    d->s.takeover_after_ms <= 2 * d->s.heartbeat_ms + takeover_txn_timeout_ms(d->kc))
+		return util_seterr(err, errsz,
+				   "[bridge] takeover.after must exceed [kafka] transaction.timeout.ms + 2 x "
+				   "[ledger] heartbeat (%lld ms): a live instance could be fenced",
+				   (long long)(2 * d->s.heartbeat_ms + takeover_txn_timeout_ms(d->kc)));
 
 	d->maps = map_set_load(d->s.mappings, d->s.schemas, &diag);
 	if (!d->maps) {
@@ -426,12 +432,6 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 			return -1;
 		d->ndrops++;
 	}
-	if (d->s.takeover_after_ms &&
-	    d->s.takeover_after_ms <= 2 * d->s.heartbeat_ms + takeover_txn_timeout_ms(d->kc))
-		return util_seterr(err, errsz,
-				   "[bridge] takeover.after must exceed [kafka] transaction.timeout.ms + 2 x "
-				   "[ledger] heartbeat (%lld ms): a live instance could be fenced",
-				   (long long)(2 * d->s.heartbeat_ms + takeover_txn_timeout_ms(d->kc)));
 	if (!d->embedded && !(d->watch = takeover_watch_new(d->loop, d->pub, d->tail, &d->s, d->kc)))
 		return util_seterr(err, errsz, "out of memory");
 	if (drop_privileges(&d->s, err, errsz) != 0)

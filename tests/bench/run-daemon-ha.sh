@@ -11,8 +11,9 @@
 #
 # Needs HB_KAFKA_BOOTSTRAP (a running broker). Knobs: CONNS (default "1 64
 # 256"), MSGS_PER_CONN (default 40, at least 300 in all). Prints one line per
-# run: msgs/s, the ACK latency p50/p99 (the worse sender's), the daemons'
-# barrier p50/p99 from their exit line. Writes $OUT (default
+# run: msgs/s, the ACK latency p50/p99 (the worse sender's), a message's
+# barrier wait p50/p99 from the daemons' exit line, and how many messages one
+# ListOffsets served (msgs/LO). Writes $OUT (default
 # BUILDDIR/bench-daemon-ha.txt).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -107,7 +108,7 @@ run() {
 	for p in "${spids[@]}"; do wait "$p" || echo "a sender failed: $(cat "$work"/send-*)" >&2; done
 	t1=$(date +%s.%N)
 	stop_all
-	local ok=0 p50=0 p99=0 b50=- b99=-
+	local ok=0 p50=0 p99=0 b50=- b99=- nb=0 nw=0
 	for i in $(seq 1 "$ninst"); do
 		ok=$((ok + $(sed -n 's/.*AA\/CA \([0-9]*\),.*/\1/p' "$work/send-$i")))
 		read -r a b < <(sed -n 's/.*p50 \([0-9.]*\) p99 \([0-9.]*\).*/\1 \2/p' "$work/send-$i")
@@ -115,17 +116,23 @@ run() {
 		p99=$(awk -v x="$p99" -v y="$b" 'BEGIN { print (y > x ? y : x) }')
 		local bl
 		bl=$(grep -h "shared ledger:" "$work"/bench-"$run_id"-"$mode"-"$conns"-"$i".log | tail -1 || true)
-		[ -n "$bl" ] && { b50=$(sed -n 's/.*barrier p50 \([0-9.]*\) ms.*/\1/p' <<<"$bl"); b99=$(sed -n 's/.*p99 \([0-9.]*\) ms max.*/\1/p' <<<"$bl"); }
+		[ -n "$bl" ] && {
+			b50=$(sed -n 's/.*barrier p50 \([0-9.]*\) ms.*/\1/p' <<<"$bl")
+			b99=$(sed -n 's/.*p99 \([0-9.]*\) ms max.*/\1/p' <<<"$bl")
+			nb=$((nb + $(sed -n 's/.*: \([0-9]*\) barriers.*/\1/p' <<<"$bl")))
+			nw=$((nw + $(sed -n 's/.* barriers for \([0-9]*\) .*/\1/p' <<<"$bl")))
+		}
 	done
 	local tput
 	tput=$(awk -v n="$ok" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-	printf '%-4s %5d %7d %7d %9s %8s %8s %10s %10s\n' "$mode" "$conns" "$n" "$ok" "$tput" "$p50" "$p99" "$b50" "$b99"
+	printf '%-4s %5d %7d %7d %9s %8s %8s %10s %10s %9s\n' "$mode" "$conns" "$n" "$ok" "$tput" "$p50" "$p99" \
+		"$b50" "$b99" "$( [ "$nb" -gt 0 ] && awk -v w="$nw" -v b="$nb" 'BEGIN { printf "%.1f", w / b }' || echo -)"
 }
 
 {
 echo "# hl7bridge shared-ledger benchmark, $(date -u +%FT%TZ), git $(cd "$src" && git rev-parse --short HEAD)"
 echo "# machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-4s %5s %7s %7s %9s %8s %8s %10s %10s\n' mode conns msgs AA msgs/s p50_ms p99_ms barrier50 barrier99
+printf '%-4s %5s %7s %7s %9s %8s %8s %10s %10s %9s\n' mode conns msgs AA msgs/s p50_ms p99_ms barrier50 barrier99 msgs/LO
 } | tee "$out"
 for c in $conns_list; do
 	for m in off one two; do
