@@ -378,13 +378,12 @@ static void dead_letter(struct pipeline *p, struct pl_msg *m, const char *stage)
 
 static void decide(struct pipeline *p, struct pl_msg *m);
 
-/* A message absent from the ledger is new only once the ledger tail has read
- * every commit of every instance up to its arrival (ledger_tail.h): park it
- * until the next barrier, then decide again. Returns 1 when parked. */
+/* The barrier passed: decide again (or, when the tail stopped, answer with
+ * no ACK). */
 static void barrier_cb(struct ltail_waiter *w, int ok)
 {
 	struct pl_msg *m = container_of(w, struct pl_msg, tw);
-	if (!ok) { /* shutting down: no decision, no ACK */
+	if (!ok) {
 		m->p->stats.failed++;
 		reply(m, 0);
 		return;
@@ -393,6 +392,10 @@ static void barrier_cb(struct ltail_waiter *w, int ok)
 	decide(m->p, m);
 }
 
+/* A message absent from the ledger is new only once the ledger tail has read
+ * every commit of every instance up to its arrival (ledger_tail.h): park it
+ * until a barrier, then decide again. Returns 1 when parked. Parked messages
+ * are bounded by the listeners' connections and per-connection pipelining. */
 static int park(struct pipeline *p, struct pl_msg *m)
 {
 	if (!p->tail || m->barrier_passed)
