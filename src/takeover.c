@@ -306,9 +306,9 @@ static void *takeover_main(void *arg)
 			  w->victim, err);
 	} else {
 		int moved = takeover_files(w->s->drops, w->s->ndrops, w->victim);
-		log_warn("takeover", "instance %s taken over: %d lanes fenced, %d claimed files back in "
+		log_warn("takeover", "instance %s taken over: %d lanes fenced, %d claimed file%s back in "
 				     "the inbox",
-			 w->victim, lanes, moved);
+			 w->victim, lanes, moved, moved == 1 ? "" : "s");
 	}
 	atomic_store(&w->th_done, 1);
 	return NULL;

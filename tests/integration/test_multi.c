@@ -314,8 +314,10 @@ static int wait_in_dir(const char *dir, const char *sub, const char *name, int s
 	return 0;
 }
 
-/* n ADT^A01 back to back, patient ids "<tag><k>", dropped by rename. */
-static void drop_batch_n(const struct cluster *c, const char *tag, const char *name, int n)
+/* n ADT^A01 back to back, patient ids "<tag><k>", dropped by rename (or
+ * written in place: then a drop takes it after its quiet period). */
+static void drop_batch_n(const struct cluster *c, const char *tag, const char *name, int n,
+			 int in_place)
 {
 	char tmp[600], to[600], id[200];
 	snprintf(tmp, sizeof tmp, "%s/inbox", c->drop);
@@ -323,7 +325,7 @@ static void drop_batch_n(const struct cluster *c, const char *tag, const char *n
 	mkdir(tmp, 0755);
 	snprintf(tmp, sizeof tmp, "%s/inbox/.%s.part", c->drop, name);
 	snprintf(to, sizeof to, "%s/inbox/%s", c->drop, name);
-	FILE *f = fopen(tmp, "wb");
+	FILE *f = fopen(in_place ? to : tmp, "wb");
 	cr_assert_not_null(f);
 	for (int k = 0; k < n; k++) {
 		snprintf(id, sizeof id, "%s%d", tag, k);
@@ -332,12 +334,13 @@ static void drop_batch_n(const struct cluster *c, const char *tag, const char *n
 		free(m);
 	}
 	fclose(f);
-	cr_assert_eq(rename(tmp, to), 0);
+	if (!in_place)
+		cr_assert_eq(rename(tmp, to), 0);
 }
 
 static void drop_batch(const struct cluster *c, const char *tag, const char *name)
 {
-	drop_batch_n(c, tag, name, FILE_MSGS);
+	drop_batch_n(c, tag, name, FILE_MSGS, 0);
 }
 
 static int run_takeover(const struct cluster *c, int by, int victim, const char *flags)
@@ -349,13 +352,13 @@ static int run_takeover(const struct cluster *c, int by, int victim, const char 
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static char *drop_section(const struct cluster *c, const char *more)
+static char *drop_section(const struct cluster *c, const char *more, const char *quiet)
 {
 	static char buf[1024];
 	snprintf(buf, sizeof buf,
-		 "[drop main]\npath = %s\nquiet.period = 200ms\nrescan = 500ms\n"
+		 "[drop main]\npath = %s\nquiet.period = %s\nrescan = 500ms\n"
 		 "max.inflight = 1\nthreads = 1\n%s",
-		 c->drop, more ? more : "max.messages.per.transaction = 10\n");
+		 c->drop, quiet ? quiet : "200ms", more ? more : "max.messages.per.transaction = 10\n");
 	return buf;
 }
 
@@ -380,7 +383,7 @@ Test(multi, takeover_command_finishes_a_dead_instances_file, .timeout = 180)
 	/* both instances share one drop */
 	for (int i = 0; i < c.n; i++) {
 		FILE *f = fopen(c.conf[i], "a");
-		fputs(drop_section(&c, NULL), f);
+		fputs(drop_section(&c, NULL, NULL), f);
 		fclose(f);
 	}
 	snprintf(tag, sizeof tag, "%sF", c.run);
@@ -434,9 +437,12 @@ Test(multi, automatic_takeover_after_silence, .timeout = 180)
 	snprintf(c.drop, sizeof c.drop, "%s", drop_dir);
 	for (int i = 0; i < c.n; i++) {
 		FILE *f = fopen(c.conf[i], "a");
-		/* A is slow (a message a transaction), B quick */
+		/* A is slow (a message a transaction) and takes a file written in
+		 * place after 200 ms; B is quick and would wait a minute (a file
+		 * moved back by a takeover it takes at once) */
 		fputs(drop_section(&c, i == 0 ? "max.messages.per.transaction = 1\n"
-					      : "max.messages.per.transaction = 500\n"),
+					      : "max.messages.per.transaction = 500\n",
+				   i == 0 ? "200ms" : "60s"),
 		      f);
 		fclose(f);
 	}
@@ -445,9 +451,9 @@ Test(multi, automatic_takeover_after_silence, .timeout = 180)
 	snprintf(work, sizeof work, "work/%s", c.inst[0]);
 
 	start(&c, 0);
-	drop_batch_n(&c, tag, "auto.hl7", AUTO_FILE_MSGS);
-	cr_assert(wait_in_dir(c.drop, work, "auto.hl7", 20), "A did not claim the file (%s)", c.log[0]);
 	start(&c, 1);
+	drop_batch_n(&c, tag, "auto.hl7", AUTO_FILE_MSGS, 1);
+	cr_assert(wait_in_dir(c.drop, work, "auto.hl7", 20), "A did not claim the file (%s)", c.log[0]);
 	usleep(1500000); /* B reads A's heartbeats */
 	kill(c.pid[0], SIGKILL);
 	waitpid(c.pid[0], NULL, 0);
