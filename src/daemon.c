@@ -487,6 +487,8 @@ static void teardown(struct daemon *d)
 	takeover_watch_stop(d->watch);
 	ltail_free(d->tail);
 	d->tail = NULL;
+	if (d->pl)
+		pipeline_set_tail(d->pl, NULL); /* (drops ask only from the loop, which has stopped) */
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_free(d->lsn[i]);
 	/* Drops stop first so their workers submit nothing more; the publisher
