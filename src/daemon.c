@@ -94,7 +94,7 @@ static void obs_publish(struct daemon *d)
 	struct obs_snapshot *snap;
 	struct obs_sources src = { d->s.instance, d->started_ms, d->pl, d->lsn, d->nlsn,
 				   d->s.nlsn, d->ledger, d->ledger_rebuilt, d->pub, d->draining,
-				   d->drops, d->ndrops };
+				   d->drops, d->ndrops, d->tail };
 	if (!d->http || !(snap = malloc(sizeof *snap)))
 		return;
 	obs_collect(snap, &src);

@@ -24,6 +24,7 @@
 #include "ingest/listener.h"
 #include "pipeline.h"
 #include "publish/kstats.h"
+#include "publish/ledger_tail.h"
 #include "publish/pub.h"
 
 #define OBS_MAX_LISTENERS 16
@@ -60,6 +61,8 @@ struct obs_snapshot {
 	} drops[OBS_MAX_LISTENERS];
 	int ndrops;
 	size_t ledger_keys;
+	int shared;               /* [ledger] shared: the tail's figures below */
+	struct ltail_stats tail;
 };
 
 /* What the loop knows; NULL/0 for what does not exist yet. */
@@ -75,6 +78,7 @@ struct obs_sources {
 	int draining;
 	struct drop *const *drops;
 	int ndrops;
+	const struct ltail *tail; /* NULL: the ledger is not shared */
 };
 
 /* On the loop thread. */

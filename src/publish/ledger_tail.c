@@ -76,7 +76,7 @@ struct ltail {
 	/* loop: parked waiters, oldest first, each with the barrier it waits for */
 	struct ltail_waiter *whead, *wtail;
 	struct hist lat;
-	uint64_t barriers, waiters, records;
+	uint64_t barriers, waiters, records, parked;
 	atomic_uint_fast64_t query_errors;
 	struct ltail_peer peers[LTAIL_MAX_PEERS];
 	int npeers;
@@ -332,6 +332,7 @@ static void barrier_passed(struct ltail *t, uint64_t seq)
 			t->wtail = NULL;
 		w->next = NULL;
 		t->waiters++;
+		t->parked--;
 		hist_record(&t->lat, (uint64_t)(now_us - w->parked_us));
 		w->cb(w, 1);
 	}
@@ -383,6 +384,7 @@ void ltail_wait(struct ltail *t, struct ltail_waiter *w)
 	else
 		t->whead = w;
 	t->wtail = w;
+	t->parked++;
 	if (fresh)
 		request(t);
 }
@@ -504,6 +506,7 @@ void ltail_get_stats(const struct ltail *t, struct ltail_stats *out)
 	out->barriers = t->barriers;
 	out->waiters = t->waiters;
 	out->records = t->records;
+	out->parked = t->parked;
 	out->query_errors = atomic_load(&((struct ltail *)t)->query_errors);
 	out->barrier_p50_us = hist_quantile(&t->lat, 0.5);
 	out->barrier_p99_us = hist_quantile(&t->lat, 0.99);

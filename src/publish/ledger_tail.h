@@ -77,6 +77,7 @@ struct ltail_stats {
 	uint64_t waiters;        /* waiters called back after a barrier */
 	uint64_t records;        /* state records applied from the tail */
 	uint64_t query_errors;   /* failed ListOffsets (retried) */
+	uint64_t parked;         /* waiters parked now */
 	uint64_t barrier_p50_us, barrier_p99_us, barrier_max_us; /* a waiter's wait: parked → called back */
 };
 void ltail_get_stats(const struct ltail *t, struct ltail_stats *out);

@@ -30,6 +30,7 @@ struct cluster {
 	pthread_mutex_t mu;
 	pid_t pid[MAXI];
 	int port[MAXI]; /* -1 while down */
+	int http[MAXI];
 	const char *kafka_extra, *bridge_extra; /* more keys for [kafka] and [bridge] */
 };
 
@@ -67,11 +68,12 @@ static void cluster_conf(struct cluster *c, const char *extra)
 
 static void start(struct cluster *c, int i)
 {
-	int port;
-	pid_t pid = itest_daemon_start(c->conf[i], c->log[i], &port);
+	int port, http;
+	pid_t pid = itest_daemon_start_http(c->conf[i], c->log[i], &port, &http);
 	pthread_mutex_lock(&c->mu);
 	c->pid[i] = pid;
 	c->port[i] = port;
+	c->http[i] = http;
 	pthread_mutex_unlock(&c->mu);
 }
 
@@ -152,6 +154,21 @@ Test(multi, resend_to_a_running_peer, .timeout = 180)
 	cr_expect_eq(dups, 0, "%d duplicates (logs %s, %s)", dups, c.log[0], c.log[1]);
 	cr_expect_eq(missing, 0, "%d missing", missing);
 	cr_expect_eq(got, 200, "%d events", got);
+	/* Metrics: A decided its 200 new messages after barriers; B answered
+	 * the resends from A's records, read by its tail; nothing parked. */
+	for (int i = 0; i < 2; i++) {
+		char url[128], *m = NULL;
+		snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", c.http[i]);
+		cr_expect_eq(itest_http("GET", url, NULL, &m), 200);
+		cr_expect(m && strstr(m, "\nhl7bridge_ledger_parked 0\n"), "parked messages on %d", i);
+		const char *w = m ? strstr(m, "\nhl7bridge_ledger_barrier_waits_total ") : NULL;
+		const char *r = m ? strstr(m, "\nhl7bridge_ledger_tail_records_total ") : NULL;
+		if (i == 0)
+			cr_expect(w && atol(w + 38) >= 200, "A decided fewer than 200 after a barrier");
+		else
+			cr_expect(r && atol(r + 37) >= 1, "B applied none of A's records");
+		free(m);
+	}
 	for (int i = 0; i < 3; i++)
 		cr_expect_eq(itest_daemon_stop(c.pid[i]), 0, "instance %d did not stop cleanly (%s)", i,
 			     c.log[i]);
