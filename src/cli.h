@@ -26,5 +26,6 @@ int cmd_run(int argc, char **argv);
 int cmd_consume(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
+int cmd_takeover(int argc, char **argv);
 
 #endif

@@ -27,9 +27,11 @@
 #include "pipeline.h"
 #include "publish/kconf.h"
 #include "publish/ledger.h"
+#include "publish/ledger_tail.h"
 #include "publish/pub.h"
 #include "publish/registry.h"
 #include "publish/topics.h"
+#include "takeover.h"
 #include "util.h"
 
 struct daemon {
@@ -45,6 +47,8 @@ struct daemon {
 	struct registry *reg;
 	struct pub *pub;
 	struct ledger *ledger;
+	struct ltail *tail; /* [ledger] shared: the other instances' commits */
+	struct takeover_watch *watch; /* heartbeats, automatic takeover */
 	struct pipeline *pl;
 	struct lsn *lsn[DAEMON_MAX_LISTENERS];
 	int nlsn;
@@ -93,9 +97,23 @@ static void sink_frame(void *opaque, struct lsn_slot *slot, const unsigned char 
 static void obs_publish(struct daemon *d)
 {
 	struct obs_snapshot *snap;
-	struct obs_sources src = { d->s.instance, d->started_ms, d->pl, d->lsn, d->nlsn,
-				   d->s.nlsn, d->ledger, d->ledger_rebuilt, d->pub, d->draining,
-				   d->drops, d->ndrops, d->fhir, d->nfhir };
+	struct obs_sources src = {
+		.instance = d->s.instance,
+		.started_ms = d->started_ms,
+		.pl = d->pl,
+		.lsn = d->lsn,
+		.nlsn = d->nlsn,
+		.nlsn_expected = d->s.nlsn,
+		.ledger = d->ledger,
+		.ledger_rebuilt = d->ledger_rebuilt,
+		.pub = d->pub,
+		.draining = d->draining,
+		.drops = d->drops,
+		.ndrops = d->ndrops,
+		.fhir = d->fhir,
+		.nfhir = d->nfhir,
+		.tail = d->tail,
+	};
 	if (!d->http || !(snap = malloc(sizeof *snap)))
 		return;
 	obs_collect(snap, &src);
@@ -113,7 +131,7 @@ static void obs_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 static int idle_everywhere(struct daemon *d)
 {
-	if (pub_inflight(d->pub) > 0)
+	if (pub_inflight(d->pub) > 0 || ltail_busy(d->tail))
 		return 0;
 	for (int i = 0; i < d->nlsn; i++)
 		if (lsn_busy(d->lsn[i]))
@@ -346,6 +364,12 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		if (rc != 0)
 			return -1;
 	}
+	if (d->s.takeover_after_ms &&
+	    d->s.takeover_after_ms <= 2 * d->s.heartbeat_ms + takeover_txn_timeout_ms(d->kc))
+		return util_seterr(err, errsz,
+				   "[bridge] takeover.after must exceed [kafka] transaction.timeout.ms + 2 x "
+				   "[ledger] heartbeat (%lld ms): a live instance could be fenced",
+				   (long long)(2 * d->s.heartbeat_ms + takeover_txn_timeout_ms(d->kc)));
 
 	d->maps = map_set_load(d->s.mappings, d->s.schemas, &diag);
 	if (!d->maps) {
@@ -411,10 +435,21 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	d->ledger = ledger_new(d->s.ledger_window_ms);
 	if (!d->ledger)
 		return util_seterr(err, errsz, "out of memory");
-	applied = ledger_rebuild(d->ledger, rd_kafka_conf_dup(d->kc), d->s.topics.state,
-				 (int)d->s.ledger_rebuild_timeout_ms, err, errsz);
-	if (applied < 0)
-		return -1;
+	if (d->s.ledger_shared) {
+		/* The rebuild's consumer goes on as the ledger tail. */
+		rd_kafka_topic_partition_list_t *ends = NULL;
+		rd_kafka_t *rk = ledger_rebuild_open(d->ledger, rd_kafka_conf_dup(d->kc), d->s.topics.state,
+						     (int)d->s.ledger_rebuild_timeout_ms, &applied, &ends,
+						     err, errsz);
+		struct ltail_conf tc = { d->loop, d->ledger, d->s.instance, d->s.topics.state, d->kc };
+		if (!rk || !(d->tail = ltail_new(&tc, rk, ends, err, errsz)))
+			return -1;
+	} else {
+		applied = ledger_rebuild(d->ledger, rd_kafka_conf_dup(d->kc), d->s.topics.state,
+					 (int)d->s.ledger_rebuild_timeout_ms, err, errsz);
+		if (applied < 0)
+			return -1;
+	}
 	log_info("daemon", "ledger rebuilt from %s: %ld records, %zu keys", d->s.topics.state, applied,
 		 ledger_size(d->ledger));
 	d->ledger_rebuilt = 1;
@@ -422,6 +457,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	d->pl = pipeline_new(&d->s.pl, d->pub, d->ledger, err, errsz);
 	if (!d->pl || pipeline_set_maps(d->pl, d->maps, d->reg, err, errsz) != 0)
 		return -1;
+	pipeline_set_tail(d->pl, d->tail);
 
 	struct lsn_sink sink = { sink_can_accept, sink_frame, d };
 	for (int i = 0; i < d->s.nlsn; i++) {
@@ -451,13 +487,15 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	}
 	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.avro, d->s.instance,
 				 d->s.topics.prefix, d->s.topics.deadletter, d->s.topics.raw,
-				 d->s.topics.raw_hl7v2, d->s.topics.raw_fhir };
+				 d->s.topics.raw_hl7v2, d->s.topics.raw_fhir, d->tail };
 	for (int i = 0; i < d->s.ndrops; i++) {
 		d->drops[i] = drop_new(d->loop, &d->s.drops[i], &denv, err, errsz);
 		if (!d->drops[i])
 			return -1;
 		d->ndrops++;
 	}
+	if (!d->embedded && !(d->watch = takeover_watch_new(d->loop, d->pub, d->tail, &d->s, d->kc)))
+		return util_seterr(err, errsz, "out of memory");
 	if (daemon_priv_prepare(&d->s, err, errsz) != 0 || drop_privileges(&d->s, err, errsz) != 0 ||
 	    (d->s.user[0] && daemon_priv_check(&d->s, err, errsz) != 0))
 		return -1;
@@ -495,11 +533,28 @@ static void log_publisher_summary(struct daemon *d)
 		 (unsigned long long)st.jobs_committed, hist_quantile(ch, 0.5) / 1000.0,
 		 hist_quantile(ch, 0.99) / 1000.0, hist_quantile(jh, 0.5) / 1000.0,
 		 hist_quantile(jh, 0.99) / 1000.0);
+	if (d->tail) {
+		struct ltail_stats ts;
+		ltail_get_stats(d->tail, &ts);
+		log_info("daemon",
+			 "shared ledger: %llu barriers for %llu messages/files, barrier p50 %.1f ms p99 "
+			 "%.1f ms max %.1f ms; %llu records from the state topic, %llu failed ListOffsets",
+			 (unsigned long long)ts.barriers, (unsigned long long)ts.waiters,
+			 ts.barrier_p50_us / 1000.0, ts.barrier_p99_us / 1000.0, ts.barrier_max_us / 1000.0,
+			 (unsigned long long)ts.records, (unsigned long long)ts.query_errors);
+	}
 }
 
 static void teardown(struct daemon *d)
 {
 	http_stop(d->http); /* first: it reads the publisher */
+	/* Messages still waiting for a barrier are answered (no ACK) while
+	 * their connections exist. */
+	takeover_watch_stop(d->watch);
+	ltail_free(d->tail);
+	d->tail = NULL;
+	if (d->pl)
+		pipeline_set_tail(d->pl, NULL); /* (drops ask only from the loop, which has stopped) */
 	for (int i = 0; i < d->nlsn; i++)
 		lsn_free(d->lsn[i]);
 	for (int i = 0; i < d->nfhir; i++)
@@ -511,6 +566,7 @@ static void teardown(struct daemon *d)
 		drop_stop(d->drops[i]);
 	if (d->pub)
 		pub_free(d->pub);
+	takeover_watch_free(d->watch); /* after the publisher: a heartbeat job points into it */
 	for (int i = 0; i < d->ndrops; i++)
 		drop_free(d->drops[i]);
 	pipeline_free(d->pl);

@@ -5,7 +5,8 @@
  * Start-up, in order: configuration → mappings and schemas (all or nothing)
  * → Kafka configuration (or the embedded broker) → topics → Schema Registry
  * (Avro) → publisher lanes (init_transactions fences zombies) → ledger
- * rebuilt from the state topic → listeners open → ready. Any failure before
+ * rebuilt from the state topic (its consumer then goes on as the ledger
+ * tail, ledger_tail.h) → listeners open → ready. Any failure before
  * "ready" exits 1 with the reason.
  *
  * Signals: SIGHUP reloads mappings and TLS certificates, all or nothing;

@@ -405,6 +405,16 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 	    conf_duration_ms(c, l, "rebuild.timeout", 60000, &s->ledger_rebuild_timeout_ms, errstr,
 			     errstr_size))
 		return -1;
+	if (on_off(c, l, "shared", 1, &s->ledger_shared, errstr, errstr_size) ||
+	    conf_duration_ms(c, l, "heartbeat", 5000, &s->heartbeat_ms, errstr, errstr_size))
+		return -1;
+	if (strcmp(conf_str(b, "takeover.after", "off"), "off") != 0 &&
+	    conf_duration_ms(c, b, "takeover.after", 0, &s->takeover_after_ms, errstr, errstr_size))
+		return -1;
+	if (s->takeover_after_ms && (!s->ledger_shared || !s->heartbeat_ms))
+		return util_seterr(errstr, errstr_size,
+				   "%s: [bridge] takeover.after needs [ledger] shared = on and a heartbeat",
+				   c->path);
 
 	/* registry */
 	if (copy_str(s->registry_url, sizeof s->registry_url, conf_str(r, "url", ""), c, r, "url",

@@ -36,6 +36,9 @@ struct daemon_settings {
 	struct pub_conf pub;
 	int64_t ledger_window_ms;
 	int64_t ledger_rebuild_timeout_ms;
+	int ledger_shared;             /* [ledger] shared: tail + barrier (ledger_tail.h) */
+	int64_t heartbeat_ms;          /* [ledger] heartbeat: hb/<instance> records, 0 = off */
+	int64_t takeover_after_ms;     /* [bridge] takeover.after: 0 = off */
 
 	struct pipeline_conf pl;
 	struct topic_plan topics;

@@ -34,6 +34,7 @@ static const struct command commands[] = {
 	{ "topics", cmd_topics, "create or check the Kafka topics the configuration names" },
 	{ "replay", cmd_replay, "re-map dead letters or raw input with today's mappings, exactly once (--dry-run --diff)" },
 	{ "consume", cmd_consume, "print what a read_committed consumer sees on topics (JSON lines)" },
+	{ "takeover", cmd_takeover, "take over a dead instance: fence its transactions, resume its files" },
 	{ NULL, NULL, NULL },
 };
 

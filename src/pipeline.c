@@ -11,6 +11,7 @@
 #include "map/source_hl7.h"
 #include "parse/hl7.h"
 #include "publish/evenc.h"
+#include "publish/ledger_tail.h"
 #include "publish/records.h"
 #include "util.h"
 
@@ -21,6 +22,7 @@ struct pipeline {
 	char *instance, *deadletter_topic, *raw_topic;
 	struct pub *pub;
 	struct ledger *ledger;
+	struct ltail *tail; /* shared ledger: NULL when alone (tests, tools) */
 	const struct map_set *maps;
 	struct evenc enc;
 	struct hl7_seg *segs; /* parse scratch: messages are parsed one at a time on the loop */
@@ -54,6 +56,8 @@ struct pl_msg {
 	uint8_t ntopics;
 	uint8_t topic_idx[PL_MSG_TOPICS];  /* into stats.topics; PIPELINE_MAX_TOPICS = other */
 	uint32_t topic_events[PL_MSG_TOPICS];
+	struct ltail_waiter tw; /* parked until the ledger tail's barrier */
+	int barrier_passed;
 };
 
 int pipeline_code_index(int code)
@@ -323,7 +327,11 @@ static void job_done_cb(struct pub_job *job, enum pub_status st, const char *rea
 			count_published(p, m);
 		}
 	} else {
-		if (e)
+		/* The ledger tail may have read the key committed (by another
+		 * instance) meanwhile: keep what is committed. */
+		if (e && e->state == LEDGER_COMMITTED)
+			e->owner = NULL;
+		else if (e)
 			ledger_remove(p->ledger, m->key);
 		p->stats.failed++;
 		log_error("pipeline", "%s MSH-10=%s: not committed (%s); no acknowledgement sent",
@@ -369,15 +377,44 @@ static void dead_letter(struct pipeline *p, struct pl_msg *m, const char *stage)
 	submit(p, m, job);
 }
 
+static void decide(struct pipeline *p, struct pl_msg *m);
+
+/* The barrier passed: decide again (or, when the tail stopped, answer with
+ * no ACK). */
+static void barrier_cb(struct ltail_waiter *w, int ok)
+{
+	struct pl_msg *m = container_of(w, struct pl_msg, tw);
+	if (!ok) {
+		m->p->stats.failed++;
+		reply(m, 0);
+		return;
+	}
+	m->barrier_passed = 1;
+	decide(m->p, m);
+}
+
+/* A message absent from the ledger is new only once the ledger tail has read
+ * every commit of every instance up to its arrival (ledger_tail.h): park it
+ * until a barrier, then decide again. Returns 1 when parked. Parked messages
+ * are bounded by the listeners' connections and per-connection pipelining. */
+static int park(struct pipeline *p, struct pl_msg *m)
+{
+	if (!p->tail || m->barrier_passed)
+		return 0;
+	m->tw.cb = barrier_cb;
+	ltail_wait(p->tail, &m->tw);
+	return 1;
+}
+
+void pipeline_set_tail(struct pipeline *p, struct ltail *tail)
+{
+	p->tail = tail;
+}
+
 void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 		  const unsigned char *msg, size_t len, pipeline_done_cb done, void *ctx)
 {
 	struct pl_msg *m = calloc(1, sizeof *m);
-	struct hl7_msg h;
-	struct hl7_error herr;
-	struct hl7_parse_opts o = { p->conf.max_field_len, 0 };
-	struct ledger_entry *e;
-	int publish = 1;
 
 	p->stats.received++;
 	if (!m || !(m->raw = malloc(len ? len : 1))) {
@@ -395,15 +432,29 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	m->status = HL7_ACK_ACCEPT;
 	snprintf(m->origin, sizeof m->origin, "%s", origin ? origin : "?");
 	snprintf(m->msh10, sizeof m->msh10, "-");
+	decide(p, m);
+}
+
+/* Parse, look the key up, map, submit or answer. Runs again (re-parsing)
+ * after a barrier when the key was absent. */
+static void decide(struct pipeline *p, struct pl_msg *m)
+{
+	struct hl7_msg h;
+	struct hl7_error herr;
+	struct hl7_parse_opts o = { p->conf.max_field_len, 0 };
+	struct ledger_entry *e;
+	int publish = 1;
 
 	memset(&h, 0, sizeof h);
 	if (hl7_parse(&h, m->raw, m->len, p->segs, p->conf.max_segments, &o, &herr) != 0) {
 		const void *parts[] = { "unparsed", m->raw };
 		size_t lens[] = { 8, m->len };
 		ledger_hash(m->key, 2, parts, lens);
+		e = ledger_find(p->ledger, m->key);
+		if (!e && p->conf.deadletter && park(p, m))
+			return; /* its dead letter would be published: decide after the barrier */
 		reject(m, HL7_ACK_REJECT, hl7_err_0357(herr.code), herr.msg);
 		log_warn("pipeline", "%s: rejected unreadable message: %s", m->origin, herr.msg);
-		e = ledger_find(p->ledger, m->key);
 		if (e && e->state == LEDGER_COMMITTED) {
 			p->stats.duplicates++;
 		} else {
@@ -427,6 +478,10 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	}
 
 	e = ledger_find(p->ledger, m->key);
+	if (!e && park(p, m)) {
+		hl7_msg_clear(&h);
+		return;
+	}
 	if (e && e->state == LEDGER_INFLIGHT && e->owner) {
 		struct pl_msg *first = e->owner;
 		p->stats.joined++;

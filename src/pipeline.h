@@ -101,6 +101,12 @@ int pipeline_set_maps(struct pipeline *p, const struct map_set *maps, struct reg
 void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 		  const unsigned char *msg, size_t len, pipeline_done_cb done, void *ctx);
 
+/* Share the ledger with other instances (ledger_tail.h): a message whose key
+ * is absent waits for the tail's next barrier before it is decided new.
+ * Messages parked when the tail is freed are answered with no ACK. */
+struct ltail;
+void pipeline_set_tail(struct pipeline *p, struct ltail *tail);
+
 /* Room for another message (publisher and pipeline below their limits)? */
 int pipeline_can_accept(const struct pipeline *p);
 

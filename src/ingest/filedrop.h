@@ -35,6 +35,7 @@
 
 #include "map/map.h"
 #include "publish/ledger.h"
+#include "publish/ledger_tail.h"
 #include "publish/pub.h"
 #include "publish/registry.h"
 
@@ -68,6 +69,9 @@ struct drop_env {
 	int raw;
 	const char *raw_hl7v2_topic;
 	const char *raw_fhir_topic;
+	/* Shared ledger (ledger_tail.h), or NULL: a file's key is looked up only
+	 * after a barrier, so another instance's progress on it is known. */
+	struct ltail *tail;
 };
 
 struct drop_stats {

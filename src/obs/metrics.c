@@ -62,6 +62,10 @@ void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 	}
 	if (src->ledger)
 		s->ledger_keys = ledger_size(src->ledger);
+	if (src->tail) {
+		s->shared = 1;
+		ltail_get_stats(src->tail, &s->tail);
+	}
 }
 
 int obs_ready(const struct obs_snapshot *s)
@@ -292,6 +296,30 @@ static void pipeline(FILE *o, const struct obs_snapshot *s)
 	family(o, "hl7bridge_ledger_keys", "gauge",
 	       "Keys in the in-memory exactly-once ledger (messages in the dedup window, live files).");
 	fprintf(o, "hl7bridge_ledger_keys %zu\n", s->ledger_keys);
+	if (!s->shared)
+		return;
+	family(o, "hl7bridge_ledger_barriers_total", "counter",
+	       "Barriers passed: the ledger tail read the state topic up to its end (one ListOffsets) "
+	       "before new messages and files were decided.");
+	fprintf(o, "hl7bridge_ledger_barriers_total %llu\n", U(s->tail.barriers));
+	family(o, "hl7bridge_ledger_barrier_waits_total", "counter",
+	       "Messages and files decided after waiting for a barrier.");
+	fprintf(o, "hl7bridge_ledger_barrier_waits_total %llu\n", U(s->tail.waiters));
+	family(o, "hl7bridge_ledger_barrier_wait_seconds", "gauge",
+	       "A message's or file's wait for its barrier since start, by quantile.");
+	fprintf(o, "hl7bridge_ledger_barrier_wait_seconds{quantile=\"0.5\"} %.6f\n",
+		(double)s->tail.barrier_p50_us / 1e6);
+	fprintf(o, "hl7bridge_ledger_barrier_wait_seconds{quantile=\"0.99\"} %.6f\n",
+		(double)s->tail.barrier_p99_us / 1e6);
+	fprintf(o, "hl7bridge_ledger_barrier_wait_seconds{quantile=\"1\"} %.6f\n",
+		(double)s->tail.barrier_max_us / 1e6);
+	family(o, "hl7bridge_ledger_parked", "gauge",
+	       "Messages and files waiting for a barrier now (a long wait: a transaction left open, "
+	       "e.g. by an instance that died).");
+	fprintf(o, "hl7bridge_ledger_parked %llu\n", U(s->tail.parked));
+	family(o, "hl7bridge_ledger_tail_records_total", "counter",
+	       "Ledger records of other instances applied from the ledger tail.");
+	fprintf(o, "hl7bridge_ledger_tail_records_total %llu\n", U(s->tail.records));
 }
 
 static void publisher(FILE *o, const struct obs_pubview *v)

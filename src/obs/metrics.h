@@ -25,6 +25,7 @@
 #include "ingest/listener.h"
 #include "pipeline.h"
 #include "publish/kstats.h"
+#include "publish/ledger_tail.h"
 #include "publish/pub.h"
 
 #define OBS_MAX_LISTENERS 16
@@ -70,6 +71,8 @@ struct obs_snapshot {
 		struct fhttp_stats st;
 	} fhir[OBS_MAX_LISTENERS];
 	int nfhir;
+	int shared;               /* [ledger] shared: the tail's figures below */
+	struct ltail_stats tail;
 };
 
 /* What the loop knows; NULL/0 for what does not exist yet. */
@@ -87,6 +90,7 @@ struct obs_sources {
 	int ndrops;
 	struct fhttp *const *fhir;
 	int nfhir;
+	const struct ltail *tail; /* NULL: the ledger is not shared */
 };
 
 /* On the loop thread. */

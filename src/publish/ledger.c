@@ -335,11 +335,16 @@ int ledger_apply_record(struct ledger *l, const void *key, size_t key_len, const
 	} else {
 		e = ledger_upsert(l, digest, kind);
 		if (e) {
+			/* A file's progress only grows: the ledger tail may read a
+			 * slice's record after the loop applied a later slice's
+			 * completion, and a record must not move it back. */
+			uint32_t next = (uint32_t)json_integer_value(json_object_get(v, "next_index"));
 			e->state = LEDGER_COMMITTED;
 			e->ts_ms = ts;
-			e->next_index = (uint32_t)json_integer_value(json_object_get(v, "next_index"));
+			if (next > e->next_index)
+				e->next_index = next;
 			e->total = (uint32_t)json_integer_value(json_object_get(v, "total"));
-			e->done = json_is_true(json_object_get(v, "done"));
+			e->done = (uint8_t)(e->done || json_is_true(json_object_get(v, "done")));
 		}
 	}
 	json_decref(v);
@@ -388,15 +393,17 @@ static rd_kafka_resp_err_t offsets_from(rd_kafka_t *rk, rd_kafka_topic_partition
 	return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
-		    int timeout_ms, char *errstr, size_t errstr_size)
+rd_kafka_t *ledger_rebuild_open(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
+				int timeout_ms, long *applied_out,
+				rd_kafka_topic_partition_list_t **ends_out, char *errstr,
+				size_t errstr_size)
 {
 	rd_kafka_t *rk = NULL;
 	const rd_kafka_metadata_t *md = NULL;
 	rd_kafka_topic_partition_list_t *parts = NULL;
 	rd_kafka_topic_t *t = NULL;
-	long applied = 0, rc = -1;
-	int nparts, eofs = 0;
+	long applied = 0;
+	int nparts, eofs = 0, ok = 0;
 	int64_t start_ms = util_wall_ms() - l->window_ms, deadline;
 	rd_kafka_resp_err_t oerr;
 	char err[512];
@@ -406,11 +413,14 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
 	    rd_kafka_conf_set(conf, "group.id", "hl7bridge-ledger-rebuild", err, sizeof err)) {
 		rd_kafka_conf_destroy(conf);
-		return util_seterr(errstr, errstr_size, "ledger consumer config: %s", err);
+		util_seterr(errstr, errstr_size, "ledger consumer config: %s", err);
+		return NULL;
 	}
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-	if (!rk)
-		return util_seterr(errstr, errstr_size, "ledger consumer: %s", err);
+	if (!rk) {
+		util_seterr(errstr, errstr_size, "ledger consumer: %s", err);
+		return NULL;
+	}
 
 	t = rd_kafka_topic_new(rk, state_topic, NULL);
 	if (rd_kafka_metadata(rk, 0, t, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR ||
@@ -441,6 +451,10 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 		util_seterr(errstr, errstr_size, "state topic %s: assign failed", state_topic);
 		goto out;
 	}
+	/* From here parts holds each partition's position (offset after the
+	 * last record or end seen), for ends_out. */
+	for (int p = 0; p < nparts; p++)
+		parts->elems[p].offset = -1;
 	while (eofs < nparts) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 		if (util_mono_ms() > deadline) {
@@ -452,7 +466,14 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 		}
 		if (!m)
 			continue;
+		if (m->partition >= 0 && m->partition < nparts && !m->err &&
+		    m->offset + 1 > parts->elems[m->partition].offset)
+			parts->elems[m->partition].offset = m->offset + 1;
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			/* where the tail goes on: the end as this read saw it */
+			if (m->partition >= 0 && m->partition < nparts &&
+			    m->offset > parts->elems[m->partition].offset)
+				parts->elems[m->partition].offset = m->offset;
 			eofs++;
 		} else if (m->err) {
 			util_seterr(errstr, errstr_size, "state topic %s: %s", state_topic,
@@ -467,15 +488,36 @@ long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_t
 		}
 		rd_kafka_message_destroy(m);
 	}
-	rc = applied;
+	ok = 1;
 out:
-	if (parts)
-		rd_kafka_topic_partition_list_destroy(parts);
 	if (md)
 		rd_kafka_metadata_destroy(md);
 	if (t)
 		rd_kafka_topic_destroy(t);
+	if (!ok) {
+		if (parts)
+			rd_kafka_topic_partition_list_destroy(parts);
+		rd_kafka_consumer_close(rk);
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	*applied_out = applied;
+	if (ends_out)
+		*ends_out = parts;
+	else
+		rd_kafka_topic_partition_list_destroy(parts);
+	return rk;
+}
+
+long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
+		    int timeout_ms, char *errstr, size_t errstr_size)
+{
+	long applied = 0;
+	rd_kafka_t *rk = ledger_rebuild_open(l, conf, state_topic, timeout_ms, &applied, NULL,
+					     errstr, errstr_size);
+	if (!rk)
+		return -1;
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
-	return rc;
+	return applied;
 }

@@ -113,5 +113,15 @@ int ledger_apply_record(struct ledger *l, const void *key, size_t key_len, const
  * Returns the number of ledger keys applied, or -1 with errstr filled. */
 long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
 		    int timeout_ms, char *errstr, size_t errstr_size);
+/* The same, but the consumer stays open and assigned, positioned where the
+ * rebuild stopped (for the ledger tail, ledger_tail.h): returns it, with
+ * *applied set and *ends (caller destroys) holding every partition's
+ * position, offset -1 for a partition that had nothing to read. NULL with
+ * errstr filled on failure. A file record never moves a file's next_index
+ * back nor clears its done flag (progress only grows). */
+rd_kafka_t *ledger_rebuild_open(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
+				int timeout_ms, long *applied,
+				rd_kafka_topic_partition_list_t **ends, char *errstr,
+				size_t errstr_size);
 
 #endif

@@ -41,6 +41,7 @@ struct pub_job {
 	enum pub_status status;
 	int64_t submit_us;
 	char reason[160];
+	int internal; /* not a message (a heartbeat): out of the job latency and records counts */
 };
 
 struct lane {
@@ -193,6 +194,11 @@ void pub_job_set_cb(struct pub_job *j, pub_done_cb cb, void *opaque)
 	j->opaque = opaque;
 }
 
+void pub_job_set_internal(struct pub_job *j)
+{
+	j->internal = 1;
+}
+
 /* ---- completions ---------------------------------------------------------- */
 
 static void post_completions(struct pub *p, struct pub_job *batch, enum pub_status st,
@@ -202,7 +208,7 @@ static void post_completions(struct pub *p, struct pub_job *batch, enum pub_stat
 	int n = 0;
 	int64_t now = util_mono_us();
 	for (struct pub_job *j = batch; j; j = j->next) {
-		if (st == PUB_COMMITTED)
+		if (st == PUB_COMMITTED && !j->internal)
 			hist_record(&p->job_hist, (uint64_t)(now - j->submit_us));
 		j->status = st;
 		snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
@@ -381,7 +387,8 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 					r->nhdrs))
 				return -1;
 		}
-		atomic_fetch_add(&p->records, (uint64_t)j->n);
+		if (!j->internal)
+			atomic_fetch_add(&p->records, (uint64_t)j->n);
 		if (!j->has_ledger)
 			continue;
 		j->ledger.state = LEDGER_COMMITTED;

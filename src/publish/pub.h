@@ -103,6 +103,9 @@ const struct pub_job *pub_job_next(const struct pub_job *job);
 void *pub_job_opaque(const struct pub_job *job);
 /* Change the completion callback (before submitting). */
 void pub_job_set_cb(struct pub_job *job, pub_done_cb cb, void *opaque);
+/* Not a message (e.g. a heartbeat): left out of pub_job_hist and of
+ * pub_stats.records_produced. */
+void pub_job_set_internal(struct pub_job *job);
 
 /* Submit a job for the lane of `origin`. On success the publisher owns the job
  * until its callback has run (the callback frees it or keeps it).

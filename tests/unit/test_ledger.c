@@ -145,3 +145,39 @@ Test(ledger, batch_records_round_trip)
 	ledger_free(a);
 	ledger_free(b);
 }
+
+/* The ledger tail may read a file's older slice record after the loop applied
+ * a newer completion (or a peer's progress): progress never goes back, done
+ * stays done. And an in-flight message read committed becomes committed. */
+Test(ledger, records_never_move_progress_back)
+{
+	struct ledger *l = ledger_new(3600 * 1000);
+	uint8_t k[LEDGER_KEY_LEN];
+	char rk[LEDGER_RECORD_KEY_MAX];
+	const char *older = "{\"next_index\":20,\"total\":100,\"done\":false,\"ts\":1}";
+	const char *last = "{\"next_index\":100,\"total\":100,\"done\":true,\"ts\":3}";
+	key_of(k, 9);
+	size_t n = ledger_record_key(rk, LEDGER_FILE, k);
+	struct ledger_entry *e = ledger_upsert(l, k, LEDGER_FILE);
+	e->state = LEDGER_COMMITTED;
+	e->next_index = 60;
+	e->total = 100;
+	cr_assert_eq(ledger_apply_record(l, rk, n, older, strlen(older), 0), 1);
+	e = ledger_find(l, k);
+	cr_assert_eq(e->next_index, 60, "moved back to %u", e->next_index);
+	cr_assert_eq(ledger_apply_record(l, rk, n, last, strlen(last), 0), 1);
+	cr_assert(e->next_index == 100 && e->done);
+	cr_assert_eq(ledger_apply_record(l, rk, n, older, strlen(older), 0), 1);
+	cr_assert(e->next_index == 100 && e->done, "done was undone");
+
+	int owner;
+	key_of(k, 10);
+	e = ledger_upsert(l, k, LEDGER_MSG);
+	e->state = LEDGER_INFLIGHT;
+	e->owner = &owner;
+	n = ledger_record_key(rk, LEDGER_MSG, k);
+	cr_assert_eq(ledger_apply_record(l, rk, n, "{\"ack\":\"AA\",\"ts\":5}", 19, 0), 1);
+	e = ledger_find(l, k);
+	cr_assert(e->state == LEDGER_COMMITTED && e->owner == &owner && strcmp(e->ack, "AA") == 0);
+	ledger_free(l);
+}
