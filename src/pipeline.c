@@ -386,6 +386,27 @@ static void copy_id(char *out, size_t cap, struct hl7_view v)
 	out[n] = '\0';
 }
 
+/* An MSH-10 the sender could not recognise in our MSA-2 (HL7 allows 199
+ * characters, and control characters are no part of an id): the message is
+ * answered AR (ERR-3 102) with an escaped, cut copy in MSA-2 (hl7_ack.c). */
+static int msh10_unusable(struct hl7_view v, char *why, size_t whysz)
+{
+	if (v.len > 199) {
+		snprintf(why, whysz, "MSH-10 (message control id) is %zu characters long; at most 199 "
+				     "are accepted", v.len);
+		return 1;
+	}
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned char c = (unsigned char)v.ptr[i];
+		if (c < 0x20 || c == 0x7f) {
+			snprintf(why, whysz, "MSH-10 (message control id) contains a control character "
+					     "(0x%02X at position %zu)", c, i + 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Dead-letter m in a committed transaction, then answer it. A message
  * larger than the dead-letter topic takes is dead-lettered cut to fit (its
  * header hl7bridge-truncated says the full size). */
@@ -491,9 +512,27 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	m->parsed = 1;
 	{
 		struct hl7_view v10;
+		char why[160];
 		hl7_field(&h, 0, 10, &v10);
 		copy_id(m->msh10, sizeof m->msh10, v10);
 		map_input_hl7_key(&h, m->raw, m->len, m->key);
+		if (msh10_unusable(v10, why, sizeof why)) {
+			hl7_msg_clear(&h);
+			reject(m, HL7_ACK_REJECT, 102, why);
+			log_warn("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, why);
+			e = ledger_find(p->ledger, m->key);
+			if (e && e->state == LEDGER_COMMITTED) {
+				p->stats.duplicates++;
+			} else {
+				p->stats.rejected_parse++;
+				note_rejection(p, m, PIPELINE_STAGE_PARSE);
+			}
+			if (p->conf.deadletter && !(e && e->state == LEDGER_COMMITTED))
+				dead_letter(p, m, "parse");
+			else
+				reply(m, 1);
+			return;
+		}
 	}
 
 	e = ledger_find(p->ledger, m->key);

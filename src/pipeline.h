@@ -14,7 +14,9 @@
  *  AE / CE  rejected by a mapping (ERR-3 from table 0357, a reason that names
  *           the target and source path, never a value); dead-lettered in a
  *           committed transaction when dead letters are on;
- *  AR / CR  unreadable, or unmatched under the "reject" policy.
+ *  AR / CR  unreadable, or unmatched under the "reject" policy, or an MSH-10
+ *           with control characters or over 199 characters (ERR-3 102; MSA-2
+ *           echoes it escaped and cut, see hl7_ack.c).
  * A message whose events or raw copy are larger than Kafka takes (the
  * topic's max.message.bytes, the producer's message.max.bytes) gets AE with
  * ERR-3 207 and is dead-lettered, cut to fit if need be: it never blocks

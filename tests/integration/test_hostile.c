@@ -378,3 +378,52 @@ Test(hostile, mllp_failing_lane_readyz_and_sigterm, .timeout = 240)
 	unlink(w.conf);
 	unlink(w.log);
 }
+
+/* Issue 14 item 11: an MSH-10 with a control character or longer than 199
+ * characters got "MSA|AA|" with an empty MSA-2. Now: AR with ERR-3 102, the
+ * id echoed escaped and cut in MSA-2, and the message dead-lettered. */
+Test(hostile, mllp_msh10_unusable_gets_ar, .timeout = 120)
+{
+	struct hw w;
+	struct icl c;
+	char err[512], ack[8192], code[3], id[300];
+
+	hw_names(&w, "h14-msh10");
+	hw_start(&w, NULL, NULL);
+	cr_assert_eq(icl_connect(&c, w.port, NULL, err, sizeof err), 0, "%s", err);
+
+	/* a control character (BEL) in MSH-10 */
+	snprintf(id, sizeof id, "%s-B\aX", w.inst);
+	char *msg = icl_adt(id);
+	cr_assert_gt(icl_exchange(&c, msg, ack, sizeof ack, 30000), 0, "no ACK (see %s)", w.log);
+	icl_msa1(ack, code);
+	cr_assert_str_eq(code, "AR", "%s", ack);
+	char want[400];
+	snprintf(want, sizeof want, "MSA|AR|%s-B\\X07\\X", w.inst);
+	cr_assert(strstr(ack, want) != NULL, "MSA-2 not the escaped id: %s", ack);
+	cr_assert(strstr(ack, "102") && strstr(ack, "control character"), "no ERR 102: %s", ack);
+	cr_assert_null(strchr(ack, '\a'), "a control character went back to the sender");
+	free(msg);
+
+	/* 250 characters */
+	size_t n = (size_t)snprintf(id, sizeof id, "%s-L", w.inst);
+	memset(id + n, 'L', 250 - n);
+	id[250] = '\0';
+	msg = icl_adt(id);
+	cr_assert_gt(icl_exchange(&c, msg, ack, sizeof ack, 30000), 0, "no ACK (see %s)", w.log);
+	icl_msa1(ack, code);
+	cr_assert_str_eq(code, "AR", "%s", ack);
+	snprintf(want, sizeof want, "MSA|AR|%.199s\r", id);
+	cr_assert(strstr(ack, want) != NULL, "MSA-2 not the first 199 characters: %s", ack);
+	cr_assert(strstr(ack, "at most 199"), "no reason: %s", ack);
+	free(msg);
+
+	/* and an ordinary one still gets AA */
+	snprintf(id, sizeof id, "%s-ok", w.inst);
+	msg = icl_adt(id);
+	expect_ack(&w, &c, msg, id, "AA", ack, sizeof ack);
+	free(msg);
+	cr_assert_eq(itest_count_with(w.dlq, "-L", 3000), 1, "the long one is not dead-lettered");
+	icl_close(&c);
+	hw_stop(&w);
+}
