@@ -452,7 +452,7 @@ static void not_publishable(struct pipeline *p, struct pl_msg *m, const char *wh
 	reject(m, m->status == HL7_ACK_REJECT ? HL7_ACK_REJECT : HL7_ACK_ERROR, 207, reason);
 	p->stats.rejected_publish++;
 	note_rejection(p, m, PIPELINE_STAGE_PUBLISH);
-	log_warn("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, m->reason);
+	log_warn_limited("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, m->reason);
 	if (p->conf.deadletter) {
 		dead_letter(p, m, "publish");
 		return;
@@ -495,7 +495,7 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 		size_t lens[] = { 8, m->len };
 		ledger_hash(m->key, 2, parts, lens);
 		reject(m, HL7_ACK_REJECT, hl7_err_0357(herr.code), herr.msg);
-		log_warn("pipeline", "%s: rejected unreadable message: %s", m->origin, herr.msg);
+		log_warn_limited("pipeline", "%s: rejected unreadable message: %s", m->origin, herr.msg);
 		e = ledger_find(p->ledger, m->key);
 		if (e && e->state == LEDGER_COMMITTED) {
 			p->stats.duplicates++;
@@ -519,7 +519,7 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 		if (msh10_unusable(v10, why, sizeof why)) {
 			hl7_msg_clear(&h);
 			reject(m, HL7_ACK_REJECT, 102, why);
-			log_warn("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, why);
+			log_warn_limited("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, why);
 			e = ledger_find(p->ledger, m->key);
 			if (e && e->state == LEDGER_COMMITTED) {
 				p->stats.duplicates++;
@@ -628,7 +628,7 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 			p->stats.rejected_map++;
 			note_rejection(p, m, PIPELINE_STAGE_MAP);
 		}
-		log_warn("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, m->reason);
+		log_warn_limited("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, m->reason);
 		if (p->conf.deadletter && publish)
 			dead_letter(p, m, "map");
 		else

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +25,9 @@
 #include "itest.h"
 
 #define SMALL_TOPIC 65536
+
+/* More [listener plain] lines for the next hw_start. */
+static const char *g_listener_extra = "";
 
 struct hw {
 	char inst[128], prefix[160], dlq[200], state[200], conf[512], log[512];
@@ -110,9 +116,9 @@ static void hw_start(struct hw *w, const char *kafka, const char *linger)
 		"deadletter = %s\nstate = %s\nstate.partitions = 1\n"
 		"[publisher]\nlanes = 1\nlinger = %s\n"
 		"[http]\nbind = 127.0.0.1:0\n"
-		"[listener plain]\nbind = 127.0.0.1:0\n",
+		"[listener plain]\nbind = 127.0.0.1:0\n%s",
 		w->inst, src, src, itest_bootstrap(), kafka ? kafka : "", w->prefix, w->dlq, w->state,
-		linger ? linger : "2ms");
+		linger ? linger : "2ms", g_listener_extra);
 	fclose(f);
 	w->pid = itest_daemon_start_http(w->conf, w->log, &w->port, &w->http);
 }
@@ -425,5 +431,89 @@ Test(hostile, mllp_msh10_unusable_gets_ar, .timeout = 120)
 	free(msg);
 	cr_assert_eq(itest_count_with(w.dlq, "-L", 3000), 1, "the long one is not dead-lettered");
 	icl_close(&c);
+	hw_stop(&w);
+}
+
+/* A plain connection from source address src (another loopback address is
+ * another peer). 0 or -1. */
+static int connect_from(struct icl *c, const char *src, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	memset(c, 0, sizeof *c);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	inet_pton(AF_INET, src, &a.sin_addr);
+	if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&a, sizeof a) != 0)
+		return -1;
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	a.sin_port = htons((uint16_t)port);
+	return connect(c->fd, (struct sockaddr *)&a, sizeof a);
+}
+
+/* Issue 14 item 13 (listener part): connections per source address are
+ * limited, so one host cannot lock out the others; junk outside frames does
+ * not keep a connection past idle.timeout; a flood of empty frames does not
+ * flood the log; an MSH-18 charset nothing can read gets AR, not AA. */
+Test(hostile, mllp_per_peer_limit_idle_logs_charset, .timeout = 120)
+{
+	struct hw w;
+	struct icl c[6], other, junk;
+	char err[512], ack[8192], code[3], id[200];
+
+	hw_names(&w, "h14-peer");
+	g_listener_extra = "max.connections.per.peer = 5\nidle.timeout = 3s\n";
+	hw_start(&w, NULL, NULL);
+	g_listener_extra = "";
+
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(icl_connect(&c[i], w.port, NULL, err, sizeof err), 0, "%s", err);
+	/* the sixth from the same host is closed at once */
+	cr_assert_eq(icl_connect(&c[5], w.port, NULL, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(icl_wait_closed(&c[5], 5000), 1, "a sixth connection from one peer was kept");
+	icl_close(&c[5]);
+	/* another host still gets in and is answered */
+	cr_assert_eq(connect_from(&other, "127.0.0.2", w.port), 0, "cannot connect from 127.0.0.2");
+	snprintf(id, sizeof id, "%s-other", w.inst);
+	char *msg = icl_adt(id);
+	expect_ack(&w, &other, msg, id, "AA", ack, sizeof ack);
+	free(msg);
+	cr_assert_gt(icl_count_in_file(w.log, "max.connections.per.peer (5) reached"), 0);
+
+	/* an MSH-18 nothing can read: AR (was AA) */
+	snprintf(id, sizeof id, "%s-cs", w.inst);
+	char cs[1024];
+	snprintf(cs, sizeof cs,
+		 "MSH|^~\\&|ITEST|ITESTHOSP|HL7BRIDGE|CMM|20261127070000||ADT^A01^ADT_A01|%s|P|2.5.1"
+		 "||||||NO-SUCH-CHARSET\rEVN|A01|20261127070000\rPID|1||%s^^^ITESTHOSP^MR||Example^Sam\r",
+		 id, id);
+	cr_assert_gt(icl_exchange(&c[0], cs, ack, sizeof ack, 30000), 0);
+	icl_msa1(ack, code);
+	cr_assert_str_eq(code, "AR", "unknown charset: %s", ack);
+
+	/* 300 empty frames: each answered AR, a few log lines */
+	int before = icl_count_in_file(w.log, "rejected unreadable message");
+	for (int i = 0; i < 300; i++) {
+		cr_assert_eq(icl_write(&c[1], "\x0b\x1c\r", 3), 0);
+		cr_assert_gt(icl_read_ack(&c[1], ack, sizeof ack, 30000), 0, "empty frame %d", i);
+	}
+	int lines = icl_count_in_file(w.log, "rejected unreadable message") - before;
+	cr_log_info("300 empty frames: %d log lines", lines);
+	cr_assert_leq(lines, 10, "%d log lines for 300 empty frames", lines);
+
+	/* junk outside frames does not reset idle.timeout (3 s) */
+	for (int i = 2; i < 5; i++)
+		icl_close(&c[i]);
+	cr_assert_eq(icl_connect(&junk, w.port, NULL, err, sizeof err), 0, "%s", err);
+	long long t0 = icl_now_ms();
+	int closed = 0;
+	while (!closed && icl_now_ms() - t0 < 10000) {
+		(void)icl_write(&junk, "noise\r\n", 7);
+		closed = icl_wait_closed(&junk, 500);
+	}
+	cr_assert(closed, "junk every 0.5 s kept the connection open past idle.timeout");
+	cr_log_info("junk-only connection closed after %lld ms", icl_now_ms() - t0);
+	icl_close(&junk);
+	icl_close(&c[0]);
+	icl_close(&c[1]);
+	icl_close(&other);
 	hw_stop(&w);
 }
