@@ -210,8 +210,10 @@ static int dead_letter(struct shard *sh, const struct map_item *it, const char *
 		return 0;
 	snprintf(cs, sizeof cs, "%d", code);
 	sh->dead++;
-	return records_add_deadletter(sh->job, d->dl_topic, it->raw, it->raw_len, it->content_type,
-				      stage, cs, reason, &(struct rec_origin){ origin, msgid });
+	/* cut to fit when larger than the topic takes (hl7bridge-truncated) */
+	return records_add_deadletter_fit(sh->job, pub_record_room(d->env.pub, d->dl_topic),
+					  d->dl_topic, it->raw, it->raw_len, it->content_type, stage,
+					  cs, reason, &(struct rec_origin){ origin, msgid });
 }
 
 /* A message that produced no event: reported, and dead-lettered by policy. */
@@ -285,6 +287,11 @@ static int item_cb(const struct map_item *it, void *opaque)
 			return ITEM_FAIL;
 	} else {
 		struct evctx x = { sh, origin, 0, "" };
+		int n0 = pub_job_count(sh->job), too_large = 0;
+		uint64_t ev0 = sh->events;
+		char why[160], reason[256];
+		const char *raw_topic = strcmp(it->content_type, "application/hl7-v2") == 0 ? d->raw_hl7
+											      : d->raw_fhir;
 		r = map_apply(d->maps, it->in, d->env.avro ? MAP_AVRO : 0, add_event_cb, &x, NULL, &rej);
 		if (x.failed) {
 			/* Part of this message's events may be in the slice: do not commit
@@ -292,18 +299,32 @@ static int item_cb(const struct map_item *it, void *opaque)
 			log_error("drop", "%s: %s: %s; stopping this file", d->c.name, it->label, x.err);
 			return ITEM_FAIL;
 		}
-		if (r == MAP_OK)
-			sh->published++;
-		else if (r == MAP_UNMATCHED && d->c.unmatched == MAP_UNMATCHED_FILTER)
-			sh->filtered++;
-		else if (reject(sh, it, "map", rej.err_code, rej.reason, origin) != 0)
-			return ITEM_FAIL;
-		if (d->env.raw)
-			records_add_raw(sh->job,
-					strcmp(it->content_type, "application/hl7-v2") == 0 ? d->raw_hl7
-											    : d->raw_fhir,
-					it->raw, it->raw_len, it->content_type,
+		if (r == MAP_OK && d->env.raw)
+			records_add_raw(sh->job, raw_topic, it->raw, it->raw_len, it->content_type,
 					&(struct rec_origin){ origin, it->in->message_id });
+		if (r == MAP_OK &&
+		    pub_job_check_from(d->env.pub, sh->job, n0, why, sizeof why) != 0) {
+			/* Larger than Kafka takes: never in a slice (it would never
+			 * commit). Rejected like an MLLP message: 207, dead letter. */
+			pub_job_truncate(sh->job, n0);
+			sh->events = ev0;
+			snprintf(reason, sizeof reason, "cannot be published: %s", why);
+			too_large = 1;
+		}
+		if (too_large) {
+			if (reject(sh, it, "publish", 207, reason, origin) != 0)
+				return ITEM_FAIL;
+		} else if (r == MAP_OK) {
+			sh->published++;
+		} else if (r == MAP_UNMATCHED && d->c.unmatched == MAP_UNMATCHED_FILTER) {
+			sh->filtered++;
+		} else if (reject(sh, it, "map", rej.err_code, rej.reason, origin) != 0) {
+			return ITEM_FAIL;
+		}
+		if (d->env.raw && (r != MAP_OK || too_large)) /* not published: cut to fit */
+			records_add_raw_fit(sh->job, pub_record_room(d->env.pub, raw_topic), raw_topic,
+					    it->raw, it->raw_len, it->content_type,
+					    &(struct rec_origin){ origin, it->in->message_id });
 	}
 	size_t per = (size_t)d->c.max_per_txn;
 	if ((it->index + 1) % per == 0 &&

@@ -405,9 +405,10 @@ static int flush_msg_keys(struct lane *l, const struct ledger_entry **keys, size
 
 /* The first record of j that `topic`'s limit does not take: -1 if none,
  * else its index with the reason in j->why. */
-static int job_oversized(const struct pub *p, const struct pub_job *j, char *why, size_t whysz)
+static int job_oversized_from(const struct pub *p, const struct pub_job *j, int from, char *why,
+			      size_t whysz)
 {
-	for (int i = 0; i < j->n; i++) {
+	for (int i = from; i < j->n; i++) {
 		const struct pub_rec *r = &j->recs[i];
 		const char *topic = j->arena + r->topic;
 		size_t size = reclimit_record_size(r->key_len, r->value_len, j->arena + r->hdrs, r->nhdrs);
@@ -419,6 +420,11 @@ static int job_oversized(const struct pub *p, const struct pub_job *j, char *why
 		}
 	}
 	return -1;
+}
+
+static int job_oversized(const struct pub *p, const struct pub_job *j, char *why, size_t whysz)
+{
+	return job_oversized_from(p, j, 0, why, whysz);
 }
 
 static void reject_job(struct pub_job *j, const char *topic, const char *err)
@@ -1032,6 +1038,32 @@ int pub_job_check(const struct pub *p, const struct pub_job *job, char *errstr, 
 		return 0;
 	util_seterr(errstr, errstr_size, "%s", why);
 	return -1;
+}
+
+int pub_job_count(const struct pub_job *job)
+{
+	return job->n;
+}
+
+int pub_job_check_from(const struct pub *p, const struct pub_job *job, int from, char *errstr,
+		       size_t errstr_size)
+{
+	char why[160];
+	if (job_oversized_from(p, job, from, why, sizeof why) < 0)
+		return 0;
+	util_seterr(errstr, errstr_size, "%s", why);
+	return -1;
+}
+
+void pub_job_truncate(struct pub_job *job, int n)
+{
+	if (n < 0 || n >= job->n)
+		return;
+	for (int i = n; i < job->n; i++)
+		job->bytes -= job->recs[i].key_len + job->recs[i].value_len +
+			      strlen(job->arena + job->recs[i].topic);
+	job->used = job->recs[n].topic; /* records are appended in order */
+	job->n = n;
 }
 
 int pub_lane_health(const struct pub *cp, int lane, struct pub_lane_health *out)

@@ -124,6 +124,13 @@ size_t pub_record_room(const struct pub *p, const char *topic);
  * PUB_REJECTED: callers check first to answer without a round trip). */
 int pub_job_check(const struct pub *p, const struct pub_job *job, char *errstr,
 		  size_t errstr_size);
+/* For jobs that carry many messages (a file's slice): the number of records,
+ * the check of records from..end only, and dropping records from..end
+ * (those one message added) again. */
+int pub_job_count(const struct pub_job *job);
+int pub_job_check_from(const struct pub *p, const struct pub_job *job, int from, char *errstr,
+		       size_t errstr_size);
+void pub_job_truncate(struct pub_job *job, int n);
 
 /* Submit a job for the lane of `origin`. On success the publisher owns the job
  * until its callback has run (the callback frees it or keeps it).

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -516,4 +517,65 @@ Test(hostile, mllp_per_peer_limit_idle_logs_charset, .timeout = 120)
 	icl_close(&c[1]);
 	icl_close(&other);
 	hw_stop(&w);
+}
+
+/* The same in a file drop: a message whose event is larger than its topic
+ * takes is rejected in the file's report (207) and dead-lettered; the
+ * messages around it are published and the file reaches done/ (it used to
+ * fail its slice for ever). */
+Test(hostile, mllp_oversized_event_in_a_file_drop, .timeout = 180)
+{
+	struct hw w;
+	char dir[300], path[700], tmp[700], a[200], b[200], c[200];
+	size_t l1, l2, l3;
+
+	hw_names(&w, "h14-fdrop");
+	topic_with(w.created, "max.message.bytes", "65536");
+	snprintf(dir, sizeof dir, "/tmp/%s-drop", w.inst);
+	char extra[512];
+	snprintf(extra, sizeof extra,
+		 "[drop main]\npath = %s\nquiet.period = 1s\nrescan = 1s\n", dir);
+	g_listener_extra = extra; /* appended after [listener plain]: a section of its own */
+	hw_start(&w, NULL, NULL);
+	g_listener_extra = "";
+	snprintf(a, sizeof a, "%s-f1", w.inst);
+	snprintf(b, sizeof b, "%s-fbig", w.inst);
+	snprintf(c, sizeof c, "%s-f3", w.inst);
+	char *m1 = adt_reps(a, "A01", 1, &l1), *m2 = adt_reps(b, "A01", 3000, &l2),
+	     *m3 = adt_reps(c, "A01", 1, &l3);
+	snprintf(tmp, sizeof tmp, "%s/inbox/.big.part", dir);
+	snprintf(path, sizeof path, "%s/inbox", dir);
+	mkdir(dir, 0755);
+	mkdir(path, 0755);
+	FILE *f = fopen(tmp, "wb");
+	cr_assert_not_null(f);
+	fwrite(m1, 1, l1, f);
+	fwrite(m2, 1, l2, f);
+	fwrite(m3, 1, l3, f);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/inbox/big.hl7", dir);
+	cr_assert_eq(rename(tmp, path), 0);
+	snprintf(path, sizeof path, "%s/done/big.hl7.errors.json", dir);
+	int done = 0;
+	for (int i = 0; i < 600 && !done; i++) {
+		done = access(path, F_OK) == 0;
+		if (!done)
+			usleep(100 * 1000);
+	}
+	cr_assert(done, "big.hl7 has no report in done/ (see %s)", w.log);
+	char *rep = icl_slurp(path);
+	cr_assert(strstr(rep, "207") && strstr(rep, "cannot be published"), "report: %s", rep);
+	free(rep);
+	cr_assert_eq(itest_count_with(w.created, a, 3000), 1);
+	cr_assert_eq(itest_count_with(w.created, c, 3000), 1);
+	cr_assert_eq(itest_count_with(w.created, b, 3000), 0);
+	long dl = dead_letter_len(&w, b);
+	cr_assert(dl > 1000 && dl < SMALL_TOPIC, "dead letter cut to %ld", dl);
+	free(m1);
+	free(m2);
+	free(m3);
+	hw_stop(&w);
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
 }
