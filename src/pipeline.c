@@ -346,9 +346,12 @@ static void job_done_cb(struct pub_job *job, enum pub_status st, const char *rea
 
 	if (st == PUB_REJECTED) {
 		/* The broker (or librdkafka) refused a record as too large: answer
-		 * with an ERR and dead-letter a copy that fits. */
+		 * with an ERR and dead-letter a copy that fits. (reason lives in
+		 * the job.) */
+		char why[160];
+		snprintf(why, sizeof why, "%s", reason);
 		pub_job_free(job);
-		not_publishable(p, m, reason);
+		not_publishable(p, m, why);
 		return;
 	}
 	if (ok) {
@@ -441,7 +444,7 @@ static void not_publishable(struct pipeline *p, struct pl_msg *m, const char *wh
 		log_error("pipeline", "%s MSH-10=%s: the dead letter cannot be written either (%s); "
 				      "answered %s without it",
 			  m->origin, m->msh10, why, m->status == HL7_ACK_REJECT ? "AR" : "AE");
-		p->stats.failed++;
+		/* counted already, as the rejection that made it a dead letter */
 		if (m->status == HL7_ACK_ACCEPT)
 			reject(m, HL7_ACK_ERROR, 207, "cannot be published: larger than Kafka takes");
 		reply_all(m, 1);
