@@ -68,6 +68,7 @@ struct daemon {
 	int64_t started_ms;
 	int ledger_rebuilt;
 	char problem[256]; /* a drop folder this process cannot use (readiness) */
+	int64_t failing_logged_ms; /* last "lane failing" line; 0 while every lane commits */
 };
 
 #define OBS_PUBLISH_S 0.25
@@ -177,6 +178,24 @@ static void notify_cb(void *opaque)
 	ev_async_send(d->loop, &d->wake); /* from a lane thread */
 }
 
+/* A lane that keeps failing to commit: say so every 30 s until it commits
+ * again (/readyz says not ready meanwhile). */
+static void check_failing(struct daemon *d)
+{
+	char why[256];
+	int64_t now = util_mono_ms();
+	int n = pub_lanes_failing(d->pub, PUB_FAILING_MS, why, sizeof why);
+	if (n > 0 && (!d->failing_logged_ms || now - d->failing_logged_ms >= 30000)) {
+		log_error("daemon", "publisher: %d lane(s) cannot commit (%s); their senders get no "
+				    "acknowledgement and /readyz answers 503 until it commits again",
+			  n, why);
+		d->failing_logged_ms = now;
+	} else if (n == 0 && d->failing_logged_ms) {
+		log_info("daemon", "publisher: every lane commits again");
+		d->failing_logged_ms = 0;
+	}
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct daemon *d = container_of(w, struct daemon, tick);
@@ -193,6 +212,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (pruned)
 		log_debug("daemon", "ledger: %zu message keys left the dedup window", pruned);
 	check_fatal(d);
+	check_failing(d);
 	if (d->draining && idle_everywhere(d))
 		ev_break(loop, EVBREAK_ALL);
 }
@@ -315,6 +335,35 @@ static int start_embedded(struct daemon *d, char *err, size_t errsz)
 	return 0;
 }
 
+static void pub_note_cb(void *opaque, const char *text)
+{
+	(void)opaque;
+	log_warn("publisher", "%s", text);
+}
+
+/* Frames a listener takes vs what the dead-letter and raw topics take: a
+ * larger message is still answered (AE, dead-lettered cut to fit), but say
+ * so at start. */
+static void check_frame_limits(struct daemon *d)
+{
+	for (int i = 0; i < d->s.nlsn; i++) {
+		const struct lsn_conf *lc = &d->s.lsn[i];
+		size_t need = pub_record_size(0, lc->max_frame, NULL, 0) + 1024; /* + headers */
+		size_t dl = pub_record_room(d->pub, d->s.topics.deadletter);
+		size_t raw = pub_record_room(d->pub, d->s.topics.raw_hl7v2);
+		if (d->s.pl.deadletter && need > dl)
+			log_warn("daemon", "listener %s: max.frame.size = %zu, but topic %s takes records "
+					   "up to %zu bytes: larger rejected messages are dead-lettered cut "
+					   "to fit (header hl7bridge-truncated)",
+				 lc->name, lc->max_frame, d->s.topics.deadletter, dl);
+		if (d->s.topics.raw && need > raw)
+			log_warn("daemon", "listener %s: max.frame.size = %zu, but topic %s takes records "
+					   "up to %zu bytes: larger messages cannot be copied whole and are "
+					   "answered AE (207)",
+				 lc->name, lc->max_frame, d->s.topics.raw_hl7v2, raw);
+	}
+}
+
 static void topics_report(void *opaque, const struct topic_spec *t, int problem, const char *what)
 {
 	if (problem)
@@ -421,6 +470,10 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	d->s.pub.kafka = d->kc;
 	d->s.pub.notify = notify_cb;
 	d->s.pub.notify_opaque = d;
+	d->s.pub.note = pub_note_cb;
+	d->s.pub.stop_timeout_ms = 5000; /* after shutdown.timeout, at most this more */
+	if (d->embedded)
+		d->s.pub.limits_timeout_ms = 0; /* the mock cluster has no DescribeConfigs */
 	if (getenv("HL7BRIDGE_TEST_CRASH_AFTER_PRODUCE"))
 		d->s.pub.crash_after_produce = 1;
 	if (getenv("HL7BRIDGE_TEST_CRASH_AFTER_COMMIT"))
@@ -430,6 +483,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		return -1;
 	log_info("daemon", "%d publisher lanes ready (transactional.id %s-0..%d)", d->s.pub.lanes,
 		 d->s.instance, d->s.pub.lanes - 1);
+	check_frame_limits(d);
 	obs_publish(d);
 
 	d->ledger = ledger_new(d->s.ledger_window_ms);

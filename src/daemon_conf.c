@@ -95,6 +95,10 @@ static int load_listener(struct conf *c, struct conf_section *s, struct lsn_conf
 	if (conf_int(c, s, "max.connections", l->max_connections, 1, 100000, &v, errstr, errstr_size))
 		return -1;
 	l->max_connections = (int)v;
+	if (conf_int(c, s, "max.connections.per.peer", l->max_connections_per_peer, 0, 100000, &v,
+		     errstr, errstr_size))
+		return -1;
+	l->max_connections_per_peer = (int)v;
 	if (conf_duration_ms(c, s, "idle.timeout", l->idle_timeout_ms, &l->idle_timeout_ms, errstr,
 			     errstr_size) ||
 	    conf_duration_ms(c, s, "handshake.timeout", l->handshake_timeout_ms,

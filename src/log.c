@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -101,6 +102,44 @@ void log_vmsg(enum log_level level, const char *module, const char *fmt, va_list
 void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 {
 	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg(level, module, fmt, ap);
+	va_end(ap);
+}
+
+static pthread_mutex_t g_limit_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void log_limited(struct log_limit *lim, enum log_level level, const char *module,
+		 const char *fmt, ...)
+{
+	struct timespec now;
+	long long ms;
+	unsigned long suppressed = 0;
+	int write_it;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	pthread_mutex_lock(&g_limit_mu);
+	if (!lim->window_ms || ms - lim->window_ms >= lim->per_ms) {
+		suppressed = lim->suppressed;
+		lim->suppressed = 0;
+		lim->window_ms = ms;
+		lim->used = 0;
+	}
+	write_it = lim->used < lim->burst;
+	if (write_it)
+		lim->used++;
+	else
+		lim->suppressed++;
+	pthread_mutex_unlock(&g_limit_mu);
+	if (suppressed)
+		log_msg(level, module, "%lu similar lines suppressed (at most %d per %d s)", suppressed,
+			lim->burst, lim->per_ms / 1000);
+	if (!write_it)
+		return;
 	va_start(ap, fmt);
 	log_vmsg(level, module, fmt, ap);
 	va_end(ap);

@@ -38,6 +38,27 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 void log_vmsg(enum log_level level, const char *module, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
 
+/* A call site's budget of lines: at most `burst` per `per_ms`; lines past it
+ * are counted, and the count is written ("N similar lines suppressed")
+ * before the next line the budget allows. For lines a hostile peer can
+ * cause at will (10,000 empty frames must not be 10,000 lines). */
+struct log_limit {
+	int burst;
+	int per_ms;
+	long long window_ms; /* start of the current window (monotonic) */
+	int used;
+	unsigned long suppressed;
+};
+#define LOG_LIMIT_INIT(burst, per_ms) { (burst), (per_ms), 0, 0, 0 }
+void log_limited(struct log_limit *lim, enum log_level level, const char *module,
+		 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* log_warn with a budget of 10 lines per 10 s for this call site. */
+#define log_warn_limited(mod, ...)                                                  \
+	do {                                                                        \
+		static struct log_limit lim_ = LOG_LIMIT_INIT(10, 10000);          \
+		log_limited(&lim_, LOGL_WARN, (mod), __VA_ARGS__);                 \
+	} while (0)
+
 #define log_error(mod, ...) log_msg(LOGL_ERROR, (mod), __VA_ARGS__)
 #define log_warn(mod, ...)  log_msg(LOGL_WARN, (mod), __VA_ARGS__)
 #define log_info(mod, ...)  log_msg(LOGL_INFO, (mod), __VA_ARGS__)

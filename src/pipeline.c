@@ -41,6 +41,7 @@ struct pl_msg {
 	char *raw;
 	size_t len;
 	int parsed;
+	int dl; /* its job is its dead letter */
 	uint64_t origin_id;
 	char origin[192];
 	char msh10[64];
@@ -77,7 +78,7 @@ int pipeline_code_of_index(int idx)
 
 const char *pipeline_stage_name(enum pipeline_stage st)
 {
-	return st == PIPELINE_STAGE_PARSE ? "parse" : "map";
+	return st == PIPELINE_STAGE_PARSE ? "parse" : st == PIPELINE_STAGE_MAP ? "map" : "publish";
 }
 
 /* ---- observability: rejections by stage and code, events by topic ---------- */
@@ -260,6 +261,7 @@ struct build {
 	struct pipeline *p;
 	struct pl_msg *m;
 	struct pub_job *job;
+	int count; /* events to be published (not a resend decided again) */
 };
 
 static int add_event_cb(const struct map_event *ev, void *opaque)
@@ -270,17 +272,46 @@ static int add_event_cb(const struct map_event *ev, void *opaque)
 		log_error("pipeline", "%s MSH-10=%s: %s", b->m->origin, b->m->msh10, err);
 		return -1;
 	}
-	b->p->stats.events++;
-	note_event(b->p, b->m, ev->topic);
+	if (b->count) {
+		b->p->stats.events++;
+		note_event(b->p, b->m, ev->topic);
+	}
 	return 0;
 }
 
 static void job_done_cb(struct pub_job *job, enum pub_status st, const char *reason, void *opaque);
+static void not_publishable(struct pipeline *p, struct pl_msg *m, const char *why);
+
+/* Answer the resends waiting for m, then m (frees them). */
+static void reply_all(struct pl_msg *m, int ok)
+{
+	struct pl_msg *w, *next;
+	for (w = m->waiters; w; w = next) {
+		next = w->next_waiter;
+		w->status = m->status;
+		w->err_code = m->err_code;
+		memcpy(w->reason, m->reason, sizeof w->reason);
+		reply(w, ok);
+	}
+	reply(m, ok);
+}
+
+static void add_raw(struct pipeline *p, struct pl_msg *m, struct pub_job *job)
+{
+	if (p->conf.raw && m->dl) /* cut to fit like its dead letter */
+		records_add_raw_fit(job, pub_record_room(p->pub, p->raw_topic), p->raw_topic, m->raw,
+				    m->len, "application/hl7-v2",
+				    &(struct rec_origin){ m->origin, m->msh10 });
+	else if (p->conf.raw)
+		records_add_raw(job, p->raw_topic, m->raw, m->len, "application/hl7-v2",
+				&(struct rec_origin){ m->origin, m->msh10 });
+}
 
 /* Submit m's job with its ledger record. On failure m is answered with no ACK. */
 static void submit(struct pipeline *p, struct pl_msg *m, struct pub_job *job)
 {
 	struct ledger_entry le, *e;
+	char why[160];
 	memset(&le, 0, sizeof le);
 	memcpy(le.key, m->key, LEDGER_KEY_LEN);
 	le.kind = LEDGER_MSG;
@@ -288,9 +319,13 @@ static void submit(struct pipeline *p, struct pl_msg *m, struct pub_job *job)
 					    : m->status == HL7_ACK_ERROR   ? "AE"
 									   : "AR");
 	pub_job_set_ledger(job, &le);
-	if (p->conf.raw)
-		records_add_raw(job, p->raw_topic, m->raw, m->len, "application/hl7-v2",
-				&(struct rec_origin){ m->origin, m->msh10 });
+	add_raw(p, m, job);
+	if (pub_job_check(p->pub, job, why, sizeof why) != 0) {
+		/* It could never be committed: answer now, do not wedge the lane. */
+		pub_job_free(job);
+		not_publishable(p, m, why);
+		return;
+	}
 	e = ledger_upsert(p->ledger, m->key, LEDGER_MSG);
 	if (!e || pub_submit(p->pub, m->origin_id, job) != 0) {
 		if (e)
@@ -309,11 +344,21 @@ static void submit(struct pipeline *p, struct pl_msg *m, struct pub_job *job)
 
 static void job_done_cb(struct pub_job *job, enum pub_status st, const char *reason, void *opaque)
 {
-	struct pl_msg *m = opaque, *w, *next;
+	struct pl_msg *m = opaque;
 	struct pipeline *p = m->p;
 	struct ledger_entry *e = ledger_find(p->ledger, m->key);
 	int ok = st == PUB_COMMITTED;
 
+	if (st == PUB_REJECTED) {
+		/* The broker (or librdkafka) refused a record as too large: answer
+		 * with an ERR and dead-letter a copy that fits. (reason lives in
+		 * the job.) */
+		char why[160];
+		snprintf(why, sizeof why, "%s", reason);
+		pub_job_free(job);
+		not_publishable(p, m, why);
+		return;
+	}
 	if (ok) {
 		if (e) {
 			e->state = LEDGER_COMMITTED;
@@ -338,14 +383,7 @@ static void job_done_cb(struct pub_job *job, enum pub_status st, const char *rea
 			  m->origin, m->msh10, reason);
 	}
 	pub_job_free(job);
-	for (w = m->waiters; w; w = next) {
-		next = w->next_waiter;
-		w->status = m->status;
-		w->err_code = m->err_code;
-		memcpy(w->reason, m->reason, sizeof w->reason);
-		reply(w, ok);
-	}
-	reply(m, ok);
+	reply_all(m, ok);
 }
 
 /* ---- the message ------------------------------------------------------------ */
@@ -360,15 +398,40 @@ static void copy_id(char *out, size_t cap, struct hl7_view v)
 	out[n] = '\0';
 }
 
-/* Dead-letter m in a committed transaction, then answer it. */
+/* An MSH-10 the sender could not recognise in our MSA-2 (HL7 allows 199
+ * characters, and control characters are no part of an id): the message is
+ * answered AR (ERR-3 102) with an escaped, cut copy in MSA-2 (hl7_ack.c). */
+static int msh10_unusable(struct hl7_view v, char *why, size_t whysz)
+{
+	if (v.len > 199) {
+		snprintf(why, whysz, "MSH-10 (message control id) is %zu characters long; at most 199 "
+				     "are accepted", v.len);
+		return 1;
+	}
+	for (size_t i = 0; i < v.len; i++) {
+		unsigned char c = (unsigned char)v.ptr[i];
+		if (c < 0x20 || c == 0x7f) {
+			snprintf(why, whysz, "MSH-10 (message control id) contains a control character "
+					     "(0x%02X at position %zu)", c, i + 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Dead-letter m in a committed transaction, then answer it. A message
+ * larger than the dead-letter topic takes is dead-lettered cut to fit (its
+ * header hl7bridge-truncated says the full size). */
 static void dead_letter(struct pipeline *p, struct pl_msg *m, const char *stage)
 {
 	char code[16];
 	struct pub_job *job = pub_job_new(job_done_cb, m);
 	snprintf(code, sizeof code, "%d", m->err_code);
-	if (!job || records_add_deadletter(job, p->deadletter_topic, m->raw, m->len,
-					   "application/hl7-v2", stage, code, m->reason,
-					   &(struct rec_origin){ m->origin, m->msh10 }) != 0) {
+	m->dl = 1;
+	if (!job || records_add_deadletter_fit(job, pub_record_room(p->pub, p->deadletter_topic),
+					       p->deadletter_topic, m->raw, m->len,
+					       "application/hl7-v2", stage, code, m->reason,
+					       &(struct rec_origin){ m->origin, m->msh10 }) != 0) {
 		pub_job_free(job);
 		reply(m, 0);
 		return;
@@ -409,6 +472,40 @@ static int park(struct pipeline *p, struct pl_msg *m)
 void pipeline_set_tail(struct pipeline *p, struct ltail *tail)
 {
 	p->tail = tail;
+}
+
+/* m's job can never be committed: a record is larger than Kafka takes. The
+ * message is answered AE (AR stays AR) with ERR-3 207 and a reason naming
+ * the topic and the sizes, and dead-lettered (cut to fit). If even its dead
+ * letter does not fit, the answer goes out without it. Never retried. */
+static void not_publishable(struct pipeline *p, struct pl_msg *m, const char *why)
+{
+	struct ledger_entry *e = ledger_find(p->ledger, m->key);
+	if (m->dl) {
+		if (e && e->owner == m)
+			ledger_remove(p->ledger, m->key);
+		log_error("pipeline", "%s MSH-10=%s: the dead letter cannot be written either (%s); "
+				      "answered %s without it",
+			  m->origin, m->msh10, why, m->status == HL7_ACK_REJECT ? "AR" : "AE");
+		/* counted already, as the rejection that made it a dead letter */
+		if (m->status == HL7_ACK_ACCEPT)
+			reject(m, HL7_ACK_ERROR, 207, "cannot be published: larger than Kafka takes");
+		reply_all(m, 1);
+		return;
+	}
+	char reason[sizeof m->reason];
+	snprintf(reason, sizeof reason, "cannot be published: %s", why);
+	reject(m, m->status == HL7_ACK_REJECT ? HL7_ACK_REJECT : HL7_ACK_ERROR, 207, reason);
+	p->stats.rejected_publish++;
+	note_rejection(p, m, PIPELINE_STAGE_PUBLISH);
+	log_warn_limited("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, m->reason);
+	if (p->conf.deadletter) {
+		dead_letter(p, m, "publish");
+		return;
+	}
+	if (e && e->owner == m)
+		ledger_remove(p->ledger, m->key);
+	reply_all(m, 1);
 }
 
 void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
@@ -454,7 +551,7 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 		if (!e && p->conf.deadletter && park(p, m))
 			return; /* its dead letter would be published: decide after the barrier */
 		reject(m, HL7_ACK_REJECT, hl7_err_0357(herr.code), herr.msg);
-		log_warn("pipeline", "%s: rejected unreadable message: %s", m->origin, herr.msg);
+		log_warn_limited("pipeline", "%s: rejected unreadable message: %s", m->origin, herr.msg);
 		if (e && e->state == LEDGER_COMMITTED) {
 			p->stats.duplicates++;
 		} else {
@@ -472,9 +569,29 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 	m->parsed = 1;
 	{
 		struct hl7_view v10;
+		char why[160];
 		hl7_field(&h, 0, 10, &v10);
 		copy_id(m->msh10, sizeof m->msh10, v10);
 		map_input_hl7_key(&h, m->raw, m->len, m->key);
+		if (msh10_unusable(v10, why, sizeof why)) {
+			hl7_msg_clear(&h);
+			e = ledger_find(p->ledger, m->key);
+			if (!e && p->conf.deadletter && park(p, m))
+				return; /* its dead letter would be published: decide after the barrier */
+			reject(m, HL7_ACK_REJECT, 102, why);
+			log_warn_limited("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, why);
+			if (e && e->state == LEDGER_COMMITTED) {
+				p->stats.duplicates++;
+			} else {
+				p->stats.rejected_parse++;
+				note_rejection(p, m, PIPELINE_STAGE_PARSE);
+			}
+			if (p->conf.deadletter && !(e && e->state == LEDGER_COMMITTED))
+				dead_letter(p, m, "parse");
+			else
+				reply(m, 1);
+			return;
+		}
 	}
 
 	e = ledger_find(p->ledger, m->key);
@@ -508,7 +625,7 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 	struct hl7src_scope scope;
 	struct map_input in;
 	struct map_reject rej;
-	struct build b = { p, m, NULL };
+	struct build b = { p, m, NULL, publish };
 	size_t nev = 0;
 	enum map_result r;
 
@@ -521,8 +638,10 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 	in.message_id = m->msh10;
 	in.now_ms = util_wall_ms();
 	memset(&rej, 0, sizeof rej);
-	b.job = publish ? pub_job_new(job_done_cb, m) : NULL;
-	r = map_apply(p->maps, &in, p->conf.avro ? MAP_AVRO : 0, publish ? add_event_cb : NULL, &b,
+	/* A resend of a rejected message builds its events too: if they are
+	 * larger than Kafka takes, that was the reason, and is again. */
+	b.job = pub_job_new(job_done_cb, m);
+	r = map_apply(p->maps, &in, p->conf.avro ? MAP_AVRO : 0, b.job ? add_event_cb : NULL, &b,
 		      &nev, &rej);
 	hl7_msg_clear(&h);
 
@@ -533,7 +652,15 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 		pub_job_free(b.job);
 	switch (f.kind) {
 	case FATE_PUBLISH:
-		if (!publish) { /* cannot happen: a duplicate of an accepted message returned above */
+		if (!publish) {
+			/* rejected before though mapped: its records were too large */
+			char why[160], reason[sizeof m->reason];
+			add_raw(p, m, b.job);
+			if (pub_job_check(p->pub, b.job, why, sizeof why) != 0) {
+				snprintf(reason, sizeof reason, "cannot be published: %s", why);
+				reject(m, HL7_ACK_ERROR, 207, reason);
+			}
+			pub_job_free(b.job);
 			reply(m, 1);
 			return;
 		}
@@ -561,7 +688,7 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 				p->stats.rejected_map++;
 			note_rejection(p, m, PIPELINE_STAGE_MAP);
 		}
-		log_warn("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, m->reason);
+		log_warn_limited("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, m->reason);
 		if (f.deadletter && publish)
 			dead_letter(p, m, f.stage);
 		else

@@ -14,7 +14,13 @@
  *  AE / CE  rejected by a mapping (ERR-3 from table 0357, a reason that names
  *           the target and source path, never a value); dead-lettered in a
  *           committed transaction when dead letters are on;
- *  AR / CR  unreadable, or unmatched under the "reject" policy.
+ *  AR / CR  unreadable, or unmatched under the "reject" policy, or an MSH-10
+ *           with control characters or over 199 characters (ERR-3 102; MSA-2
+ *           echoes it escaped and cut, see hl7_ack.c).
+ * A message whose events or raw copy are larger than Kafka takes (the
+ * topic's max.message.bytes, the producer's message.max.bytes) gets AE with
+ * ERR-3 207 and is dead-lettered, cut to fit if need be: it never blocks
+ * its lane.
  * A message whose ledger key was already committed is answered again without
  * republishing; one whose first copy is still in flight waits for it.
  */
@@ -47,15 +53,17 @@ struct pipeline_conf {
 enum pipeline_stage {
 	PIPELINE_STAGE_PARSE = 0, /* unreadable: AR */
 	PIPELINE_STAGE_MAP = 1,   /* a mapping rejected it (AE), or none matched under "reject" (AR) */
-	PIPELINE_STAGES = 2,
+	PIPELINE_STAGE_PUBLISH = 2, /* a record larger than Kafka takes (AE, ERR-3 207) */
+	PIPELINE_STAGES = 3,
 };
 
 /* Counters, written on the loop thread only. Once nothing is in flight:
  * received = accepted + rejected_parse + rejected_map + rejected_unmatched
- *            + filtered + duplicates + joined + failed. */
+ *            + rejected_publish + filtered + duplicates + joined + failed. */
 struct pipeline_stats {
 	uint64_t received, accepted, events, duplicates, joined, filtered;
 	uint64_t rejected_parse, rejected_map, rejected_unmatched, deadlettered, failed;
+	uint64_t rejected_publish; /* events (or raw copy) larger than Kafka takes: AE 207 */
 	uint64_t by_code[8]; /* table 0357: 100 101 102 200 201 203 207 other */
 	/* First-time rejections (resends answered from the ledger are duplicates)
 	 * by stage and by_code index. */

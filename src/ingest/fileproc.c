@@ -209,8 +209,10 @@ static int dead_letter(struct shard *sh, const struct map_item *it, const char *
 	char cs[16];
 	snprintf(cs, sizeof cs, "%d", code);
 	sh->dead++;
-	return records_add_deadletter(sh->job, d->dl_topic, it->raw, it->raw_len, it->content_type,
-				      stage, cs, reason, &(struct rec_origin){ origin, msgid });
+	/* cut to fit when larger than the topic takes (hl7bridge-truncated) */
+	return records_add_deadletter_fit(sh->job, pub_record_room(d->env.pub, d->dl_topic),
+					  d->dl_topic, it->raw, it->raw_len, it->content_type, stage,
+					  cs, reason, &(struct rec_origin){ origin, msgid });
 }
 
 /* Carry out the message's fate (fate.c decides, as for MLLP and FHIR over
@@ -297,6 +299,11 @@ static int item_cb(const struct map_item *it, void *opaque)
 			return ITEM_FAIL;
 	} else {
 		struct evctx x = { sh, origin, 0, "" };
+		int n0 = pub_job_count(sh->job), too_large = 0;
+		uint64_t ev0 = sh->events;
+		char why[160], reason[256];
+		const char *raw_topic = strcmp(it->content_type, "application/hl7-v2") == 0 ? d->raw_hl7
+											      : d->raw_fhir;
 		r = map_apply(d->maps, it->in, d->env.avro ? MAP_AVRO : 0, add_event_cb, &x, NULL, &rej);
 		if (x.failed) {
 			/* Part of this message's events may be in the slice: do not commit
@@ -304,15 +311,30 @@ static int item_cb(const struct map_item *it, void *opaque)
 			log_error("drop", "%s: %s: %s; stopping this file", d->c.name, it->label, x.err);
 			return ITEM_FAIL;
 		}
-		struct fate fa = fate_decide(&pol, 1, r);
-		if (settle(sh, it, &fa, rej.err_code, rej.reason, origin) != 0)
-			return ITEM_FAIL;
-		if (d->env.raw)
-			records_add_raw(sh->job,
-					strcmp(it->content_type, "application/hl7-v2") == 0 ? d->raw_hl7
-											    : d->raw_fhir,
-					it->raw, it->raw_len, it->content_type,
+		if (r == MAP_OK && d->env.raw)
+			records_add_raw(sh->job, raw_topic, it->raw, it->raw_len, it->content_type,
 					&(struct rec_origin){ origin, it->in->message_id });
+		if (r == MAP_OK &&
+		    pub_job_check_from(d->env.pub, sh->job, n0, why, sizeof why) != 0) {
+			/* Larger than Kafka takes: never in a slice (it would never
+			 * commit). Rejected like an MLLP message: 207, dead letter. */
+			pub_job_truncate(sh->job, n0);
+			sh->events = ev0;
+			snprintf(reason, sizeof reason, "cannot be published: %s", why);
+			too_large = 1;
+		}
+		struct fate fa = too_large ? (struct fate){ .kind = FATE_REJECT,
+							    .deadletter = pol.deadletter,
+							    .stage = "publish",
+							    .count = FATE_COUNT_REJECTED_MAP }
+					   : fate_decide(&pol, 1, r);
+		if (settle(sh, it, &fa, too_large ? 207 : rej.err_code, too_large ? reason : rej.reason,
+			   origin) != 0)
+			return ITEM_FAIL;
+		if (d->env.raw && (r != MAP_OK || too_large)) /* not published: cut to fit */
+			records_add_raw_fit(sh->job, pub_record_room(d->env.pub, raw_topic), raw_topic,
+					    it->raw, it->raw_len, it->content_type,
+					    &(struct rec_origin){ origin, it->in->message_id });
 	}
 	size_t per = (size_t)d->c.max_per_txn;
 	if ((it->index + 1) % per == 0 &&

@@ -54,6 +54,7 @@ struct lsn_conn {
 	int busy;        /* inside a callback that may reply synchronously */
 	const char *close_reason; /* deferred close */
 	char origin[192];
+	char peer_ip[INET6_ADDRSTRLEN]; /* for max_connections_per_peer */
 };
 
 struct lsn {
@@ -80,6 +81,7 @@ void lsn_conf_defaults(struct lsn_conf *c)
 	snprintf(c->host, sizeof c->host, "127.0.0.1");
 	snprintf(c->port, sizeof c->port, "2575");
 	c->max_connections = 512;
+	c->max_connections_per_peer = 64;
 	c->idle_timeout_ms = 300000;
 	c->handshake_timeout_ms = 10000;
 	c->frame_timeout_ms = 60000;
@@ -379,7 +381,7 @@ static void conn_process(struct lsn_conn *c)
 		}
 		if (r < 0) {
 			l->stats.oversize++;
-			log_warn("mllp", "%s: %s", c->origin, err);
+			log_warn_limited("mllp", "%s: %s", c->origin, err);
 			conn_free(c, "frame larger than max_frame_size");
 			break;
 		}
@@ -406,6 +408,10 @@ static void conn_process(struct lsn_conn *c)
 	}
 	if (c->roff == c->rlen)
 		c->roff = c->rlen = 0;
+	/* Only frames are traffic: bytes outside any frame (junk, keep-alive
+	 * noise) do not hold a connection open past idle_timeout. */
+	if (!c->close_reason && (completed || mllp_decoder_pending(&c->dec) > 0))
+		ev_timer_again(l->loop, &c->idle);
 	if (!c->close_reason) {
 		/* frame_timeout bounds how long one frame takes to arrive: it runs
 		 * from when the frame now pending began (a stream of frames whose
@@ -439,7 +445,7 @@ static void conn_handshake(struct lsn_conn *c)
 		ev_io_stop(l->loop, &c->wio);
 		if (tls_check_peer(c->ssl, &l->conf.tls_conf, err, sizeof err) != 0) {
 			l->stats.tls_failures++;
-			log_warn("mllp", "%s: %s", c->origin, err);
+			log_warn_limited("mllp", "%s: %s", c->origin, err);
 			conn_free(c, "client certificate not allowed");
 			return;
 		}
@@ -459,7 +465,7 @@ static void conn_handshake(struct lsn_conn *c)
 	default:
 		tls_last_error(err, sizeof err);
 		l->stats.tls_failures++;
-		log_warn("mllp", "%s: TLS handshake failed: %s", c->origin, err);
+		log_warn_limited("mllp", "%s: TLS handshake failed: %s", c->origin, err);
 		conn_free(c, "TLS handshake failed");
 	}
 }
@@ -504,7 +510,6 @@ static void conn_read(struct lsn_conn *c)
 				conn_free(c, dec_pending(c) ? "peer closed mid-frame" : "peer closed");
 			return;
 		}
-		ev_timer_again(c->l->loop, &c->idle);
 		c->rlen = (size_t)n;
 		c->roff = 0;
 		c->busy++;
@@ -563,6 +568,24 @@ static void frame_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- accepting ------------------------------------------------------------ */
 
+static void peer_ip(const struct sockaddr_storage *ss, char *buf, size_t n)
+{
+	snprintf(buf, n, "?");
+	if (ss->ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)n);
+	else if (ss->ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf, (socklen_t)n);
+}
+
+/* Open connections from the address ip. */
+static int peer_conns(const struct lsn *l, const char *ip)
+{
+	int n = 0;
+	for (const struct lsn_conn *c = l->conns; c; c = c->next)
+		n += strcmp(c->peer_ip, ip) == 0;
+	return n;
+}
+
 static void describe_peer(const struct sockaddr_storage *ss, char *buf, size_t n)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
@@ -593,6 +616,7 @@ static void conn_new(struct lsn *l, int fd, const struct sockaddr_storage *peer)
 	c->fd = fd;
 	c->id = ++g_conn_ids;
 	describe_peer(peer, p, sizeof p);
+	peer_ip(peer, c->peer_ip, sizeof c->peer_ip);
 	snprintf(c->origin, sizeof c->origin, "%s:%s:%s#%llu", l->conf.http ? "fhir" : "mllp",
 		 l->conf.name, p, (unsigned long long)c->id);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -657,10 +681,22 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			char p[80];
 			describe_peer(&ss, p, sizeof p);
 			l->stats.refused++;
-			log_warn("mllp", "%s: refused %s: max_connections (%d) reached", l->conf.name, p,
+			log_warn_limited("mllp", "%s: refused %s: max_connections (%d) reached", l->conf.name, p,
 				 l->conf.max_connections);
 			close(fd);
 			continue;
+		}
+		if (l->conf.max_connections_per_peer > 0) {
+			char ip[INET6_ADDRSTRLEN];
+			peer_ip(&ss, ip, sizeof ip);
+			if (peer_conns(l, ip) >= l->conf.max_connections_per_peer) {
+				l->stats.refused++;
+				log_warn_limited("mllp", "%s: refused a connection from %s: "
+							 "max.connections.per.peer (%d) reached",
+						 l->conf.name, ip, l->conf.max_connections_per_peer);
+				close(fd);
+				continue;
+			}
 		}
 		conn_new(l, fd, &ss);
 	}

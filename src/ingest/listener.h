@@ -10,7 +10,9 @@
  * Kafka commit, typically. A slot outlives its connection: replying to the
  * slot of a closed connection just frees it.
  *
- * Every limit has a name and a config key: max_connections, idle_timeout,
+ * Every limit has a name and a config key: max_connections,
+ * max_connections_per_peer (one source address), idle_timeout (reset only by
+ * frame bytes: junk between frames does not keep a connection alive),
  * handshake_timeout, frame_timeout (a slow sender's partial frame),
  * max_frame_size, max_pending (frames awaiting their reply per connection),
  * max_write_buffer (a client that does not read its ACKs is cut off).
@@ -32,6 +34,7 @@ struct lsn_conf {
 	int tls;
 	struct tls_conf tls_conf;
 	int max_connections;
+	int max_connections_per_peer; /* from one source address; 0: no limit */
 	int64_t idle_timeout_ms;
 	int64_t handshake_timeout_ms;
 	int64_t frame_timeout_ms;

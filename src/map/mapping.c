@@ -554,6 +554,17 @@ static int build_cb(void *scope, void *arg)
 				      map_node_child(data, df, pf) : NULL;
 		b->key = pn && pn->kind == MN_STR ? pn->s : "";
 	}
+	/* The key goes to Kafka as it is: a CR, LF or other control character
+	 * (decoded from an escape such as \X0D\) would reach every consumer's
+	 * keys and logs. Rejected (AE 102) rather than altered: a changed key
+	 * would silently be another patient's partition and identity. */
+	for (const char *k = b->key; *k; k++)
+		if ((unsigned char)*k < 0x20 || *k == 0x7f) {
+			reject(A, NULL, 102, "mapping %s: the Kafka key (%s) contains a control character "
+					     "(0x%02X)",
+			       m->name, m->key ? "key" : "data.patientId", (unsigned char)*k);
+			return 1;
+		}
 	return 0;
 }
 

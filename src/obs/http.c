@@ -234,7 +234,7 @@ static int current(struct http *h, struct obs_snapshot *s, struct obs_pubview *v
 static enum MHD_Result route_readyz(struct http *h, struct MHD_Connection *conn)
 {
 	struct obs_snapshot *s = malloc(sizeof *s);
-	char text[512];
+	char text[768];
 	int have, ready;
 	if (!s)
 		return send_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -249,10 +249,12 @@ static enum MHD_Result route_readyz(struct http *h, struct MHD_Connection *conn)
 	else if (!have)
 		snprintf(text, sizeof text, "starting: producers no, ledger no, listeners no\n");
 	else
-		snprintf(text, sizeof text, "not ready: producers %s, ledger %s, listeners %s%s%s%s%s\n",
+		snprintf(text, sizeof text, "not ready: producers %s, ledger %s, listeners %s%s%s%s%s%s%s\n",
 			 s->producers ? "yes" : "no", s->ledger ? "yes" : "no",
 			 s->listeners ? "yes" : "no", s->draining ? ", draining" : "",
-			 s->fatal ? ", publisher failed" : "", s->problem[0] ? ", " : "",
+			 s->fatal ? ", publisher failed" : "",
+			 s->lanes_failing ? ", publisher failing: " : "",
+			 s->lanes_failing ? s->failing : "", s->problem[0] ? ", " : "",
 			 s->problem);
 	free(s);
 	return send_text(conn, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, text);

@@ -23,6 +23,9 @@ void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 	s->listeners = src->nlsn + src->nfhir > 0 && src->nlsn == src->nlsn_expected;
 	s->draining = src->draining;
 	s->fatal = src->pub && pub_fatal(src->pub, NULL, 0);
+	if (src->pub)
+		s->lanes_failing = pub_lanes_failing(src->pub, PUB_FAILING_MS, s->failing,
+						     sizeof s->failing);
 	if (src->pl) {
 		s->has_pipeline = 1;
 		pipeline_get_stats(src->pl, &s->pl);
@@ -71,7 +74,7 @@ void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 int obs_ready(const struct obs_snapshot *s)
 {
 	return s->producers && s->ledger && s->listeners && !s->draining && !s->fatal &&
-	       !s->problem[0];
+	       !s->lanes_failing && !s->problem[0];
 }
 
 /* ---- the publisher's side ------------------------------------------------------ */
@@ -400,6 +403,10 @@ void metrics_prometheus(FILE *o, const struct obs_snapshot *s, const struct obs_
 	family(o, "hl7bridge_publisher_fatal", "gauge",
 	       "1 after a fatal publisher error (no more acknowledgements; the process exits).");
 	fprintf(o, "hl7bridge_publisher_fatal %d\n", s->fatal);
+	family(o, "hl7bridge_publisher_lanes_failing", "gauge",
+	       "Publisher lanes whose batch has failed to commit for 10 s or more (retrying; their "
+	       "senders get no ACK meanwhile).");
+	fprintf(o, "hl7bridge_publisher_lanes_failing %d\n", s->lanes_failing);
 	inputs(o, s);
 	pipeline(o, s);
 	publisher(o, v);
@@ -520,7 +527,8 @@ json_t *metrics_status_json(const struct obs_snapshot *s, const struct obs_pubvi
 		"listeners", s->listeners, "draining", s->draining, "fatal", s->fatal,
 		"inputs", inputs_json(s), "drops", drops_json(s),
 		"messages", "received", (json_int_t)p->received, "published", (json_int_t)p->accepted,
-		"rejected", (json_int_t)(p->rejected_parse + p->rejected_map + p->rejected_unmatched),
+		"rejected", (json_int_t)(p->rejected_parse + p->rejected_map + p->rejected_unmatched +
+					 p->rejected_publish),
 		"filtered", (json_int_t)p->filtered, "duplicates", (json_int_t)(p->duplicates + p->joined),
 		"failed", (json_int_t)p->failed, "deadlettered", (json_int_t)p->deadlettered, "events",
 		(json_int_t)p->events, "events_by_topic", topics,

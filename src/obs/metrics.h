@@ -49,6 +49,8 @@ struct obs_snapshot {
 	int producers, ledger, listeners;
 	int draining;
 	int fatal;
+	int lanes_failing;  /* lanes with no commit for PUB_FAILING_MS while retrying */
+	char failing[256];  /* the first one: since when, attempts, librdkafka's last error */
 	int has_pipeline;
 	struct pipeline_stats pl;
 	struct pipeline_rejection recent[PIPELINE_RECENT_REJECTIONS];

@@ -156,7 +156,18 @@ static int read_charset(struct hl7_msg *m, struct hl7_error *err)
 	hl7_piece(f, m->d.rep, 1, &rep);
 	if (rep.len == 0)
 		return 0;
-	if (hl7_charset_lookup(rep, &m->cs, m->charset, sizeof m->charset) < 0) {
+	int r = hl7_charset_lookup(rep, &m->cs, m->charset, sizeof m->charset);
+	if (r == 1) {
+		/* Not an HL7 name: usable only if iconv knows it. Checked here, so
+		 * that a message whose values happen to be ASCII is not accepted
+		 * under a charset nothing can read (issue 14). */
+		iconv_t cd = iconv_open("UTF-8", m->charset);
+		if (cd == (iconv_t)-1)
+			r = -1;
+		else
+			iconv_close(cd);
+	}
+	if (r < 0) {
 		hl7_seterr(err, HL7_E_CHARSET, (size_t)(rep.ptr - m->buf),
 			   "MSH-18: unsupported character set");
 		hl7_seterr_where(err, "MSH", 18);

@@ -81,6 +81,53 @@ drop:
 	return v;
 }
 
+/* MSA-2: the original's control id, so the sender can correlate the
+ * answer. A value that safe_copy would drop (control characters, longer
+ * than ACK_MAX_COPIED_FIELD, delimiters foreign to the ACK) is written
+ * escaped instead — control characters as \Xhh\, foreign delimiters as
+ * \F\ \S\ ... — and cut after ACK_MAX_COPIED_FIELD characters of output,
+ * never inside an escape sequence: a prefix of the sender's id, exact up to
+ * the cut once unescaped. (The pipeline answers such a message AR.) */
+static void w_control_id(struct writer *w, const struct hl7_delims *d, int own, struct hl7_view v)
+{
+	size_t out = 0;
+	if (safe_copy(v, !own).len == v.len) {
+		w_put(w, v.ptr, v.len); /* as it was */
+		return;
+	}
+	for (size_t i = 0; i < v.len;) {
+		char tmp[16];
+		size_t tl = 0, adv = 1;
+		unsigned char c = (unsigned char)v.ptr[i];
+		if (own && c == (unsigned char)d->esc) {
+			/* the original's escape sequence: whole, if it is a sane one */
+			const char *end = memchr(v.ptr + i + 1, d->esc, v.len - i - 1);
+			size_t sl = end ? (size_t)(end - (v.ptr + i)) + 1 : 0;
+			for (size_t k = 1; sl && k + 1 < sl; k++)
+				if ((unsigned char)v.ptr[i + k] < 0x20 || v.ptr[i + k] == 0x7f)
+					sl = 0;
+			if (sl && sl < sizeof tmp) {
+				memcpy(tmp, v.ptr + i, sl);
+				tl = adv = sl;
+			}
+		} else if (c == 0x7f) {
+			tl = (size_t)snprintf(tmp, sizeof tmp, "%cX7F%c", d->esc, d->esc);
+		} else if (own && c >= 0x20) {
+			tmp[0] = (char)c;
+			tl = 1;
+		}
+		if (!tl) {
+			ssize_t n = hl7_escape(d, (const char *)&v.ptr[i], 1, tmp, sizeof tmp);
+			tl = n > 0 ? (size_t)n : 0;
+		}
+		if (out + tl > ACK_MAX_COPIED_FIELD)
+			break;
+		w_put(w, tmp, tl);
+		out += tl;
+		i += adv;
+	}
+}
+
 static const char *text_0357(int code)
 {
 	switch (code) {
@@ -259,6 +306,7 @@ ssize_t hl7_ack_build(const char *raw, size_t len, const struct hl7_msg *m,
 	hl7_piece(f[12], od->rep, 1, &ver);
 	hl7_piece(ver, od->comp, 1, &ver);
 	hl7_piece(f[18], od->rep, 1, &f[18]);
+	struct hl7_view msh10 = f[10];
 	for (uint32_t i = 3; i < 19; i++)
 		f[i] = safe_copy(f[i], !own);
 	trigger = safe_copy(trigger, !own);
@@ -314,7 +362,7 @@ ssize_t hl7_ack_build(const char *raw, size_t len, const struct hl7_msg *m,
 	w_ch(&w, d->field);
 	w_put(&w, code, 2);
 	w_ch(&w, d->field);
-	w_put(&w, f[10].ptr, f[10].len);
+	w_control_id(&w, d, own, msh10);
 	if (!v25 && p->reason && p->reason[0]) {
 		w_ch(&w, d->field);
 		w_text(&w, d, p->reason);

@@ -11,6 +11,7 @@
 
 #include "obs/hist.h"
 #include "publish/kstats.h"
+#include "publish/reclimit.h"
 #include "util.h"
 
 /* librdkafka statistics every this often, unless [kafka] sets
@@ -42,6 +43,11 @@ struct pub_job {
 	int64_t submit_us;
 	char reason[160];
 	int internal; /* not a message (a heartbeat): out of the job latency and records counts */
+	/* A record of this job cannot be produced (why says which): it is left
+	 * out of its batch and answered PUB_REJECTED. dr_too_large: the broker
+	 * refused one of its records (delivery report), to be confirmed alone. */
+	unsigned rejected : 1, dr_too_large : 1;
+	char why[160];
 };
 
 struct lane {
@@ -58,12 +64,14 @@ struct lane {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct pub_job *head, *tail;
+	struct pub_job *cur; /* the batch being committed (delivery reports check it) */
 	int qlen;
 	size_t qbytes;
 	int last_n; /* jobs in the batch committed last: what lingering waits for */
 	int stop;
-	pthread_mutex_t kmu; /* guards ks: written by this lane, read by any thread */
+	pthread_mutex_t kmu; /* guards ks and health: written by this lane, read by any thread */
 	struct kstats ks;
+	struct pub_lane_health health;
 };
 
 struct pub {
@@ -75,8 +83,13 @@ struct pub {
 	struct pub_job *done_head, *done_tail;
 	atomic_int inflight;
 	atomic_int fatal;
+	atomic_int abandoned; /* pub_free gave up on a blocked lane: no more notify */
 	char fatal_reason[256];
-	atomic_uint_fast64_t txn_committed, txn_aborted, jobs_committed, jobs_failed, records;
+	atomic_uint_fast64_t txn_committed, txn_aborted, jobs_committed, jobs_failed, jobs_rejected,
+		records;
+	rd_kafka_conf_t *kc;    /* the lanes' base configuration (limits applied) */
+	struct reclimit rl;     /* record size limits */
+	size_t keys_per_record; /* message keys per ledger record that fit the state topic */
 	struct hist commit_hist; /* begin → commit returned, per transaction */
 	struct hist job_hist;    /* submit → completion posted, per job */
 };
@@ -92,6 +105,7 @@ void pub_conf_defaults(struct pub_conf *c)
 	c->linger_ms = 5;
 	c->max_inflight = 10000;
 	c->txn_timeout_ms = 30000;
+	c->limits_timeout_ms = 10000;
 }
 
 /* ---- jobs ---------------------------------------------------------------- */
@@ -211,7 +225,8 @@ static void post_completions(struct pub *p, struct pub_job *batch, enum pub_stat
 		if (st == PUB_COMMITTED && !j->internal)
 			hist_record(&p->job_hist, (uint64_t)(now - j->submit_us));
 		j->status = st;
-		snprintf(j->reason, sizeof j->reason, "%s", reason ? reason : "");
+		snprintf(j->reason, sizeof j->reason, "%s",
+			 st == PUB_REJECTED ? j->why : reason ? reason : "");
 		last = j;
 		n++;
 	}
@@ -219,6 +234,8 @@ static void post_completions(struct pub *p, struct pub_job *batch, enum pub_stat
 		return;
 	if (st == PUB_COMMITTED)
 		atomic_fetch_add(&p->jobs_committed, (uint64_t)n);
+	else if (st == PUB_REJECTED)
+		atomic_fetch_add(&p->jobs_rejected, (uint64_t)n);
 	else
 		atomic_fetch_add(&p->jobs_failed, (uint64_t)n);
 	pthread_mutex_lock(&p->done_mu);
@@ -229,7 +246,7 @@ static void post_completions(struct pub *p, struct pub_job *batch, enum pub_stat
 	p->done_tail = last;
 	pthread_cond_broadcast(&p->done_cv);
 	pthread_mutex_unlock(&p->done_mu);
-	if (p->conf.notify)
+	if (p->conf.notify && !atomic_load(&p->abandoned))
 		p->conf.notify(p->conf.notify_opaque);
 }
 
@@ -281,11 +298,39 @@ static void set_fatal(struct pub *p, const char *what, const char *detail)
 		snprintf(p->fatal_reason, sizeof p->fatal_reason, "%s: %s", what, detail);
 }
 
+/* A failed attempt of the lane's current batch: for pub_lane_health. */
+static void health_fail(struct lane *l, const char *what, const char *err)
+{
+	pthread_mutex_lock(&l->kmu);
+	snprintf(l->health.last_error, sizeof l->health.last_error, "%s: %s", what, err);
+	pthread_mutex_unlock(&l->kmu);
+}
+
+/* run_batch began (1), retries (0), or ended (-1): a batch pending for long
+ * is a failing lane, whether its calls fail or block. */
+static void health_attempt(struct lane *l, int what)
+{
+	pthread_mutex_lock(&l->kmu);
+	if (what == 1) {
+		l->health.failing_since_ms = util_mono_ms();
+		l->health.attempts = 0;
+		snprintf(l->health.last_error, sizeof l->health.last_error, "none yet (commit pending)");
+	} else if (what == 0) {
+		l->health.attempts++;
+	} else {
+		l->health.failing_since_ms = 0;
+		l->health.attempts = 0;
+	}
+	pthread_mutex_unlock(&l->kmu);
+}
+
 /* Classify a transactional API error. Return 0 to retry the same call,
  * 1 to abort and replay the batch, 2 when fatal. Destroys the error. */
-static int classify(struct pub *p, rd_kafka_error_t *e, const char *what)
+static int classify(struct lane *l, rd_kafka_error_t *e, const char *what)
 {
+	struct pub *p = l->pub;
 	int r;
+	health_fail(l, what, rd_kafka_error_string(e));
 	if (rd_kafka_error_is_fatal(e)) {
 		set_fatal(p, what, rd_kafka_error_string(e));
 		r = 2;
@@ -323,13 +368,16 @@ static rd_kafka_topic_t *lane_topic(struct lane *l, const char *name)
 }
 
 /* hdrs: nhdrs "name\0value\0" pairs. librdkafka takes the headers it is
- * given, so they are built for each attempt. */
-static int produce_one(struct lane *l, const char *topic, const void *key, size_t key_len,
-		       const void *value, size_t value_len, const char *hdrs, int nhdrs)
+ * given, so they are built for each attempt. job: the record's job, handed
+ * back in its delivery report (NULL for ledger records). Returns 0 or
+ * librdkafka's error (MSG_SIZE_TOO_LARGE: larger than message.max.bytes). */
+static rd_kafka_resp_err_t produce_one(struct lane *l, const char *topic, const void *key,
+				       size_t key_len, const void *value, size_t value_len,
+				       const char *hdrs, int nhdrs, struct pub_job *job)
 {
 	rd_kafka_topic_t *rkt = lane_topic(l, topic);
 	if (!rkt)
-		return -1;
+		return RD_KAFKA_RESP_ERR__FAIL;
 	for (;;) {
 		rd_kafka_headers_t *h = nhdrs ? rd_kafka_headers_new((size_t)nhdrs) : NULL;
 		const char *p = hdrs;
@@ -342,13 +390,13 @@ static int produce_one(struct lane *l, const char *topic, const void *key, size_
 			l->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, key_len),
 			RD_KAFKA_V_VALUE((void *)value, value_len),
 			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-			RD_KAFKA_V_END);
+			RD_KAFKA_V_OPAQUE(job), RD_KAFKA_V_END);
 		if (!err)
 			return 0;
 		if (h)
 			rd_kafka_headers_destroy(h);
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-			return -1;
+			return err;
 		rd_kafka_poll(l->rk, 50); /* let the queue drain */
 	}
 }
@@ -365,10 +413,41 @@ static int flush_msg_keys(struct lane *l, const struct ledger_entry **keys, size
 	val = ledger_batch_value(keys, *n, now);
 	if (!val)
 		return -1;
-	rc = produce_one(l, l->pub->state_topic, key, (size_t)klen, val, strlen(val), NULL, 0);
+	rc = produce_one(l, l->pub->state_topic, key, (size_t)klen, val, strlen(val), NULL, 0, NULL)
+		     ? -1 : 0;
 	free(val);
 	*n = 0;
 	return rc;
+}
+
+/* The first record of j that `topic`'s limit does not take: -1 if none,
+ * else its index with the reason in j->why. */
+static int job_oversized_from(const struct pub *p, const struct pub_job *j, int from, char *why,
+			      size_t whysz)
+{
+	for (int i = from; i < j->n; i++) {
+		const struct pub_rec *r = &j->recs[i];
+		const char *topic = j->arena + r->topic;
+		size_t size = reclimit_record_size(r->key_len, r->value_len, j->arena + r->hdrs, r->nhdrs);
+		size_t room = reclimit_room(&p->rl, topic);
+		if (size > room) {
+			util_seterr(why, whysz, "a record of %zu bytes for topic %s is larger than the "
+				    "%zu bytes it takes", size, topic, room);
+			return i;
+		}
+	}
+	return -1;
+}
+
+static int job_oversized(const struct pub *p, const struct pub_job *j, char *why, size_t whysz)
+{
+	return job_oversized_from(p, j, 0, why, whysz);
+}
+
+static void reject_job(struct pub_job *j, const char *topic, const char *err)
+{
+	j->rejected = 1;
+	snprintf(j->why, sizeof j->why, "librdkafka refused a record for topic %s: %s", topic, err);
 }
 
 static int produce_batch(struct lane *l, struct pub_job *batch)
@@ -379,13 +458,27 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 	size_t nkeys = 0;
 
 	for (struct pub_job *j = batch; j; j = j->next) {
+		if (j->rejected)
+			continue;
+		/* Checked whole before any of its records is produced: a record
+		 * produced cannot be taken back from the transaction. */
+		if (job_oversized(p, j, j->why, sizeof j->why) >= 0) {
+			j->rejected = 1;
+			continue;
+		}
 		for (int i = 0; i < j->n; i++) {
 			const struct pub_rec *r = &j->recs[i];
 			const char *a = j->arena;
-			if (produce_one(l, a + r->topic, r->has_key ? a + r->key : NULL, r->key_len,
-					r->has_value ? a + r->value : NULL, r->value_len, a + r->hdrs,
-					r->nhdrs))
-				return -1;
+			rd_kafka_resp_err_t err =
+				produce_one(l, a + r->topic, r->has_key ? a + r->key : NULL, r->key_len,
+					    r->has_value ? a + r->value : NULL, r->value_len, a + r->hdrs,
+					    r->nhdrs, j);
+			if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+				reject_job(j, a + r->topic, rd_kafka_err2str(err));
+			if (err) {
+				health_fail(l, "produce", rd_kafka_err2str(err));
+				return -1; /* abort; the replay leaves a rejected job out */
+			}
 		}
 		if (!j->internal)
 			atomic_fetch_add(&p->records, (uint64_t)j->n);
@@ -396,7 +489,7 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 		if (j->ledger.kind == LEDGER_MSG) {
 			/* message keys travel together: one record per transaction */
 			keys[nkeys++] = &j->ledger;
-			if (nkeys == LEDGER_BATCH_MAX && flush_msg_keys(l, keys, &nkeys, now) != 0)
+			if (nkeys == p->keys_per_record && flush_msg_keys(l, keys, &nkeys, now) != 0)
 				return -1;
 		} else {
 			char key[LEDGER_RECORD_KEY_MAX];
@@ -405,7 +498,7 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 			int rc;
 			if (!val)
 				return -1;
-			rc = produce_one(l, p->state_topic, key, klen, val, strlen(val), NULL, 0);
+			rc = produce_one(l, p->state_topic, key, klen, val, strlen(val), NULL, 0, j) ? -1 : 0;
 			free(val);
 			if (rc)
 				return -1;
@@ -414,14 +507,70 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 	return flush_msg_keys(l, keys, &nkeys, now);
 }
 
-/* Commit one batch, replaying it after abortable errors. Returns 0 when
- * committed, -1 when it cannot be (fatal error, or shutdown while Kafka is
- * unreachable). */
-static int run_batch(struct lane *l, struct pub_job *batch)
+static void deadline_in(struct timespec *ts, int ms);
+
+/* run_batch's answers besides 0 (committed) and -1 (cannot be: fatal
+ * error, or shutdown while Kafka is unreachable). */
+#define RB_SPLIT 1 /* the broker refused records of several jobs as too large */
+
+static int is_size_error(rd_kafka_resp_err_t err)
+{
+	return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+	       err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+
+/* The timeout of a commit or abort: short once stopping. */
+static int txn_timeout(const struct lane *l)
+{
+	int t = l->pub->conf.txn_timeout_ms;
+	return l->stop && t > 2000 ? 2000 : t;
+}
+
+/* Wait ms before the next attempt; a stop request cuts it short. */
+static void backoff(struct lane *l, int ms)
+{
+	struct timespec ts;
+	deadline_in(&ts, ms);
+	pthread_mutex_lock(&l->mu);
+	while (!l->stop && pthread_cond_timedwait(&l->cv, &l->mu, &ts) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&l->mu);
+}
+
+/* After an aborted attempt: serve the delivery reports still queued, then
+ * see whether the broker refused records as too large. A batch of one job
+ * rejects that job; a larger batch is split (the broker refuses a whole
+ * partition batch, so the culprit is known only once each job goes alone). */
+static int after_abort(struct lane *l, struct pub_job *batch)
+{
+	int live = 0, flagged = 0;
+	rd_kafka_poll(l->rk, 0);
+	for (struct pub_job *j = batch; j; j = j->next) {
+		if (j->rejected)
+			continue;
+		live++;
+		flagged += j->dr_too_large;
+	}
+	if (!flagged)
+		return 0;
+	if (live > 1)
+		return RB_SPLIT;
+	for (struct pub_job *j = batch; j; j = j->next)
+		if (!j->rejected && j->dr_too_large)
+			j->rejected = 1; /* why was set by dr_cb */
+	return 0;
+}
+
+/* Commit one batch, replaying it after abortable errors. Jobs found too
+ * large are marked rejected and left out of the replay. Returns 0 when the
+ * rest is committed, RB_SPLIT, or -1 when it cannot be (fatal error, or
+ * shutdown while Kafka is unreachable). */
+static int run_batch0(struct lane *l, struct pub_job *batch)
 {
 	struct pub *p = l->pub;
-	int backoff_ms = 100;
+	int backoff_ms = 100, live;
 
+	l->cur = batch;
 	for (int attempt = 0;; attempt++) {
 		rd_kafka_error_t *e;
 		int r;
@@ -429,25 +578,36 @@ static int run_batch(struct lane *l, struct pub_job *batch)
 
 		if (atomic_load(&p->fatal))
 			return -1;
+		live = 0;
+		for (struct pub_job *j = batch; j; j = j->next) {
+			j->dr_too_large = 0;
+			live += !j->rejected;
+		}
+		if (live == 0)
+			return 0; /* every job was rejected: nothing to commit */
 		if (attempt > 0) {
 			atomic_fetch_add(&p->txn_aborted, 1);
-			if (l->stop && attempt > 5)
+			health_attempt(l, 0);
+			if (l->stop && attempt > 3)
 				return -1; /* shutting down and Kafka keeps failing */
-			usleep((useconds_t)backoff_ms * 1000);
+			backoff(l, l->stop ? 100 : backoff_ms);
 			if (backoff_ms < 5000)
 				backoff_ms *= 2;
 		}
 		t0 = util_mono_us();
 		e = rd_kafka_begin_transaction(l->rk);
-		if (e && classify(p, e, "begin_transaction") == 2)
+		if (e && classify(l, e, "begin_transaction") == 2)
 			return -1;
 		if (e)
 			continue;
 		if (produce_batch(l, batch) != 0) {
 			/* A local produce failure leaves the transaction unusable. */
-			while ((e = rd_kafka_abort_transaction(l->rk, p->conf.txn_timeout_ms)))
-				if (classify(p, e, "abort_transaction") == 2)
+			for (int tries = 0;
+			     (e = rd_kafka_abort_transaction(l->rk, txn_timeout(l)));)
+				if (classify(l, e, "abort_transaction") == 2 || (l->stop && ++tries >= 2))
 					return -1;
+			if (after_abort(l, batch) == RB_SPLIT)
+				return RB_SPLIT;
 			continue;
 		}
 		if (p->conf.crash_after_produce) {
@@ -457,17 +617,19 @@ static int run_batch(struct lane *l, struct pub_job *batch)
 		r = 0;
 		if (p->conf.before_commit &&
 		    (e = p->conf.before_commit(l->rk, batch, p->conf.before_commit_opaque))) {
-			if (classify(p, e, "before_commit") == 2)
+			if (classify(l, e, "before_commit") == 2)
 				return -1;
-			while ((e = rd_kafka_abort_transaction(l->rk, p->conf.txn_timeout_ms)))
-				if (classify(p, e, "abort_transaction") == 2)
+			while ((e = rd_kafka_abort_transaction(l->rk, txn_timeout(l))))
+				if (classify(l, e, "abort_transaction") == 2)
 					return -1;
 			continue;
 		}
-		while ((e = rd_kafka_commit_transaction(l->rk, p->conf.txn_timeout_ms))) {
-			r = classify(p, e, "commit_transaction");
+		for (int tries = 0; (e = rd_kafka_commit_transaction(l->rk, txn_timeout(l)));) {
+			r = classify(l, e, "commit_transaction");
 			if (r != 0)
 				break;
+			if (l->stop && ++tries >= 2)
+				return -1; /* shutting down: do not retry for ever */
 		}
 		if (!e) {
 			hist_record(&p->commit_hist, (uint64_t)(util_mono_us() - t0));
@@ -478,10 +640,20 @@ static int run_batch(struct lane *l, struct pub_job *batch)
 		}
 		if (r == 2)
 			return -1;
-		while ((e = rd_kafka_abort_transaction(l->rk, p->conf.txn_timeout_ms)))
-			if (classify(p, e, "abort_transaction") == 2)
+		for (int tries = 0; (e = rd_kafka_abort_transaction(l->rk, txn_timeout(l)));)
+			if (classify(l, e, "abort_transaction") == 2 || (l->stop && ++tries >= 2))
 				return -1;
+		if (after_abort(l, batch) == RB_SPLIT)
+			return RB_SPLIT;
 	}
+}
+
+static int run_batch(struct lane *l, struct pub_job *batch)
+{
+	health_attempt(l, 1);
+	int rc = run_batch0(l, batch);
+	health_attempt(l, -1);
+	return rc;
 }
 
 static void deadline_in(struct timespec *ts, int ms)
@@ -498,9 +670,24 @@ static void deadline_in(struct timespec *ts, int ms)
  * memory was allocated, instead of freeing them on its broker thread. */
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
+	struct lane *l = opaque;
+	struct pub_job *job = m->_private;
 	(void)rk;
-	(void)m;
-	(void)opaque;
+	if (!job || !is_size_error(m->err))
+		return;
+	/* The broker refused the record as too large. Touch the job only if it
+	 * is still in the batch being committed (a late report must not reach a
+	 * job already handed back). */
+	for (struct pub_job *j = l->cur; j; j = j->next) {
+		if (j != job)
+			continue;
+		if (!j->dr_too_large)
+			snprintf(j->why, sizeof j->why,
+				 "the broker refused a record of %zu bytes for topic %s: %s", m->len,
+				 rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+		j->dr_too_large = 1;
+		return;
+	}
 }
 
 /* On the lane thread (rd_kafka_poll): keep the latest statistics. */
@@ -514,6 +701,31 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 		pthread_mutex_unlock(&l->kmu);
 	}
 	return 0; /* librdkafka frees json */
+}
+
+/* Post a batch's completions: rejected jobs as PUB_REJECTED, the others
+ * by rc (run_batch's answer). */
+static void post_batch(struct pub *p, struct pub_job *batch, int rc)
+{
+	struct pub_job *ok = NULL, **okt = &ok, *rej = NULL, **rejt = &rej, *next;
+	for (struct pub_job *j = batch; j; j = next) {
+		next = j->next;
+		j->next = NULL;
+		if (j->rejected) {
+			*rejt = j;
+			rejt = &j->next;
+		} else {
+			*okt = j;
+			okt = &j->next;
+		}
+	}
+	if (rej)
+		post_completions(p, rej, PUB_REJECTED, NULL);
+	if (ok && rc == 0)
+		post_completions(p, ok, PUB_COMMITTED, NULL);
+	else if (ok)
+		post_completions(p, ok, PUB_FAILED,
+				 atomic_load(&p->fatal) ? p->fatal_reason : "Kafka unavailable at shutdown");
 }
 
 static void *lane_main(void *arg)
@@ -572,12 +784,20 @@ static void *lane_main(void *arg)
 		l->last_n = n;
 		pthread_mutex_unlock(&l->mu);
 
-		if (run_batch(l, batch) == 0)
-			post_completions(p, batch, PUB_COMMITTED, NULL);
-		else
-			post_completions(p, batch, PUB_FAILED,
-					 atomic_load(&p->fatal) ? p->fatal_reason
-								: "Kafka unavailable at shutdown");
+		int rc = run_batch(l, batch);
+		if (rc != RB_SPLIT) {
+			post_batch(p, batch, rc);
+		} else {
+			/* Each job alone, in order: the one(s) the broker refuses are
+			 * rejected, the others committed. */
+			struct pub_job *next;
+			for (struct pub_job *j = batch; j; j = next) {
+				next = j->next;
+				j->next = NULL;
+				post_batch(p, j, run_batch(l, j));
+			}
+		}
+		l->cur = NULL;
 		rd_kafka_poll(l->rk, 0);
 	}
 	return NULL;
@@ -599,7 +819,7 @@ static int stats_interval_default(rd_kafka_conf_t *conf, char *err, size_t errsz
 static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_t errstr_size)
 {
 	char *txid = l->txid, err[512];
-	rd_kafka_conf_t *conf = rd_kafka_conf_dup(p->conf.kafka);
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(p->kc);
 	rd_kafka_error_t *e;
 
 	l->pub = p;
@@ -645,6 +865,16 @@ static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_
 	return 0;
 }
 
+/* Message keys per ledger record (ledger_batch_value: ~64 bytes, then up to
+ * 2 * LEDGER_KEY_LEN + 10 per key; the key "msgs/<txid>/<seq>" < 300) so the
+ * record fits the state topic. */
+static size_t keys_per_record(size_t room)
+{
+	size_t fixed = reclimit_record_size(300, 64, NULL, 0), per = 2 * LEDGER_KEY_LEN + 10;
+	size_t n = room > fixed ? (room - fixed) / per : 1;
+	return n < 1 ? 1 : n > LEDGER_BATCH_MAX ? LEDGER_BATCH_MAX : n;
+}
+
 struct pub *pub_new(const struct pub_conf *conf, char *errstr, size_t errstr_size)
 {
 	struct pub *p = calloc(1, sizeof *p);
@@ -664,10 +894,18 @@ struct pub *pub_new(const struct pub_conf *conf, char *errstr, size_t errstr_siz
 		goto fail;
 	}
 	p->lanes = calloc((size_t)conf->lanes, sizeof *p->lanes);
-	if (!p->instance || !p->state_topic || !p->lanes) {
+	p->kc = rd_kafka_conf_dup(conf->kafka);
+	if (!p->instance || !p->state_topic || !p->lanes || !p->kc) {
 		util_seterr(errstr, errstr_size, "out of memory");
 		goto fail;
 	}
+	/* Record limits before the lanes exist: they may lower the lanes'
+	 * message.max.bytes. */
+	if (reclimit_init(&p->rl, p->kc, conf->topics, conf->limits_timeout_ms > 0 ? conf->ntopics : 0,
+			  conf->limits_timeout_ms, conf->note, conf->note_opaque, errstr,
+			  errstr_size) != 0)
+		goto fail;
+	p->keys_per_record = keys_per_record(reclimit_room(&p->rl, p->state_topic));
 	for (int i = 0; i < conf->lanes; i++)
 		if (lane_init(p, &p->lanes[i], i, errstr, errstr_size) != 0)
 			goto fail;
@@ -690,10 +928,19 @@ void pub_free(struct pub *p)
 		pthread_cond_signal(&l->cv);
 		pthread_mutex_unlock(&l->mu);
 	}
+	struct timespec until;
+	int abandoned = 0;
+	deadline_in(&until, p->conf.stop_timeout_ms);
 	for (int i = 0; p->lanes && i < p->conf.lanes; i++) {
 		struct lane *l = &p->lanes[i];
 		if (!l->pub)
 			continue;
+		if (l->started && p->conf.stop_timeout_ms > 0 &&
+		    pthread_timedjoin_np(l->thread, NULL, &until) != 0) {
+			atomic_store(&p->abandoned, 1);
+			abandoned++;
+			continue; /* blocked in librdkafka: its handle stays */
+		}
 		if (l->started)
 			pthread_join(l->thread, NULL);
 		for (int t = 0; t < l->ntopics; t++)
@@ -706,6 +953,11 @@ void pub_free(struct pub *p)
 		pthread_mutex_destroy(&l->kmu);
 	}
 	pub_drain(p);
+	if (abandoned)
+		return; /* a lane thread still uses p; the process is exiting */
+	reclimit_clear(&p->rl);
+	if (p->kc)
+		rd_kafka_conf_destroy(p->kc);
 	free(p->lanes);
 	free(p->instance);
 	free(p->state_topic);
@@ -764,6 +1016,7 @@ void pub_get_stats(const struct pub *cp, struct pub_stats *out)
 	out->txn_aborted = atomic_load(&p->txn_aborted);
 	out->jobs_committed = atomic_load(&p->jobs_committed);
 	out->jobs_failed = atomic_load(&p->jobs_failed);
+	out->jobs_rejected = atomic_load(&p->jobs_rejected);
 	out->records_produced = atomic_load(&p->records);
 }
 
@@ -792,4 +1045,85 @@ int pub_kafka_stats(const struct pub *cp, int lane, struct kstats *out)
 	*out = l->ks;
 	pthread_mutex_unlock(&l->kmu);
 	return out->valid ? 0 : -1;
+}
+
+/* ---- record sizes and lane health ----------------------------------------- */
+
+size_t pub_record_size(size_t key_len, size_t value_len, const struct pub_hdr *hdrs, int nhdrs)
+{
+	size_t n = reclimit_record_size(key_len, value_len, NULL, 0);
+	for (int i = 0; i < nhdrs; i++)
+		if (hdrs[i].value)
+			n += strlen(hdrs[i].name) + strlen(hdrs[i].value) + RECLIMIT_HDR_OVERHEAD;
+	return n;
+}
+
+size_t pub_record_room(const struct pub *p, const char *topic)
+{
+	return reclimit_room(&p->rl, topic);
+}
+
+int pub_job_check(const struct pub *p, const struct pub_job *job, char *errstr, size_t errstr_size)
+{
+	char why[160];
+	if (job_oversized(p, job, why, sizeof why) < 0)
+		return 0;
+	util_seterr(errstr, errstr_size, "%s", why);
+	return -1;
+}
+
+int pub_job_count(const struct pub_job *job)
+{
+	return job->n;
+}
+
+int pub_job_check_from(const struct pub *p, const struct pub_job *job, int from, char *errstr,
+		       size_t errstr_size)
+{
+	char why[160];
+	if (job_oversized_from(p, job, from, why, sizeof why) < 0)
+		return 0;
+	util_seterr(errstr, errstr_size, "%s", why);
+	return -1;
+}
+
+void pub_job_truncate(struct pub_job *job, int n)
+{
+	if (n < 0 || n >= job->n)
+		return;
+	for (int i = n; i < job->n; i++)
+		job->bytes -= job->recs[i].key_len + job->recs[i].value_len +
+			      strlen(job->arena + job->recs[i].topic);
+	job->used = job->recs[n].topic; /* records are appended in order */
+	job->n = n;
+}
+
+int pub_lane_health(const struct pub *cp, int lane, struct pub_lane_health *out)
+{
+	struct lane *l;
+	if (lane < 0 || lane >= cp->conf.lanes || !cp->lanes[lane].pub)
+		return -1;
+	l = &cp->lanes[lane];
+	pthread_mutex_lock(&l->kmu);
+	*out = l->health;
+	pthread_mutex_unlock(&l->kmu);
+	return 0;
+}
+
+int pub_lanes_failing(const struct pub *p, int64_t min_ms, char *errstr, size_t errstr_size)
+{
+	int n = 0;
+	int64_t now = util_mono_ms();
+	for (int i = 0; i < p->conf.lanes; i++) {
+		struct pub_lane_health h;
+		if (pub_lane_health(p, i, &h) != 0 || !h.failing_since_ms ||
+		    now - h.failing_since_ms < min_ms)
+			continue;
+		if (n++ == 0)
+			util_seterr(errstr, errstr_size,
+				    "lane %d: no commit for %lld s, %d attempts, last error: %s", i,
+				    (long long)((now - h.failing_since_ms) / 1000), h.attempts,
+				    h.last_error);
+	}
+	return n;
 }

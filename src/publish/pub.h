@@ -31,6 +31,12 @@ struct pub_job;
 enum pub_status {
 	PUB_COMMITTED = 0, /* the job's records are committed */
 	PUB_FAILED = 1,    /* not committed and will not be: fatal producer error or shutdown */
+	/* Not committed and never will be: one of its records is larger than its
+	 * topic or the producer takes (found before producing, or refused by
+	 * librdkafka or the broker with MSG_SIZE_TOO_LARGE). The rest of its
+	 * batch is committed without it; the reason names the topic, the
+	 * record's size and the limit. */
+	PUB_REJECTED = 2,
 };
 
 typedef void (*pub_done_cb)(struct pub_job *job, enum pub_status status, const char *reason,
@@ -65,6 +71,17 @@ struct pub_conf {
 	rd_kafka_error_t *(*before_commit)(rd_kafka_t *rk, const struct pub_job *batch,
 					   void *opaque);
 	void *before_commit_opaque;
+	/* Start-up notes about record size limits (a topic's max.message.bytes
+	 * below message.max.bytes, a cluster that did not answer): may be NULL. */
+	void (*note)(void *opaque, const char *text);
+	void *note_opaque;
+	/* How long to wait for the topics' max.message.bytes at start; 0: do not
+	 * ask (the embedded broker cannot answer), message.max.bytes alone. */
+	int limits_timeout_ms;
+	/* pub_free waits this long for each lane to finish its batch, then
+	 * abandons it (a librdkafka call may block for txn_timeout_ms): the
+	 * process is about to exit. 0: wait as long as it takes. */
+	int stop_timeout_ms;
 	/* Test-only crash points: abort() the process at a point. */
 	int crash_after_produce; /* after producing a batch, before commit */
 	int crash_after_commit;  /* after commit, before posting completions */
@@ -78,7 +95,10 @@ void pub_conf_defaults(struct pub_conf *c);
 struct pub *pub_new(const struct pub_conf *conf, char *errstr, size_t errstr_size);
 
 /* Finish: stop accepting, commit what is queued, join the lanes, drain
- * nothing (call pub_drain after). Then free. */
+ * nothing (call pub_drain after). Then free. With stop_timeout_ms, a lane
+ * still blocked in Kafka after it is abandoned: the publisher's memory is
+ * then left allocated (the process is exiting) and notify is not called
+ * any more. */
 void pub_free(struct pub *p);
 
 /* Jobs. A job owns copies of its records; build it, then submit it. */
@@ -107,6 +127,26 @@ void pub_job_set_cb(struct pub_job *job, pub_done_cb cb, void *opaque);
  * pub_stats.records_produced. */
 void pub_job_set_internal(struct pub_job *job);
 
+/* Record sizes. The limits are the producer's message.max.bytes and each
+ * configured topic's max.message.bytes, read at start (see reclimit.h).
+ * pub_record_size: the size a record counts against them (key, value,
+ * headers and a margin for framing); pub_record_room: the largest size
+ * `topic` takes. */
+size_t pub_record_size(size_t key_len, size_t value_len, const struct pub_hdr *hdrs, int nhdrs);
+size_t pub_record_room(const struct pub *p, const char *topic);
+/* 0 when every record of the job fits; -1 with "a record of N bytes for
+ * topic T ..." in errstr when one does not (such a job would be answered
+ * PUB_REJECTED: callers check first to answer without a round trip). */
+int pub_job_check(const struct pub *p, const struct pub_job *job, char *errstr,
+		  size_t errstr_size);
+/* For jobs that carry many messages (a file's slice): the number of records,
+ * the check of records from..end only, and dropping records from..end
+ * (those one message added) again. */
+int pub_job_count(const struct pub_job *job);
+int pub_job_check_from(const struct pub *p, const struct pub_job *job, int from, char *errstr,
+		       size_t errstr_size);
+void pub_job_truncate(struct pub_job *job, int n);
+
 /* Submit a job for the lane of `origin`. On success the publisher owns the job
  * until its callback has run (the callback frees it or keeps it).
  * Returns 0, or -1 when max_inflight jobs are pending (back-pressure: stop
@@ -126,11 +166,26 @@ int pub_max_inflight(const struct pub *p);
  * no job will be committed any more; the daemon must exit non-zero. */
 int pub_fatal(const struct pub *p, char *errstr, size_t errstr_size);
 
+/* A lane's current batch: pending since when (calls that fail and are
+ * retried, or block), how many attempts, librdkafka's last error. */
+struct pub_lane_health {
+	int64_t failing_since_ms; /* monotonic ms the pending batch began; 0: none pending */
+	int attempts;
+	char last_error[192];
+};
+int pub_lane_health(const struct pub *p, int lane, struct pub_lane_health *out);
+/* Lanes whose batch has been pending (not committed) for at least min_ms; the first one's description ("lane 0:
+ * failing for 12 s, 9 attempts, last error: ...") into errstr. */
+int pub_lanes_failing(const struct pub *p, int64_t min_ms, char *errstr, size_t errstr_size);
+/* A lane failing this long makes the bridge not ready (/readyz 503). */
+#define PUB_FAILING_MS 10000
+
 struct pub_stats {
 	uint64_t txn_committed;
 	uint64_t txn_aborted;
 	uint64_t jobs_committed;
 	uint64_t jobs_failed;
+	uint64_t jobs_rejected; /* PUB_REJECTED: a record too large */
 	uint64_t records_produced;
 };
 void pub_get_stats(const struct pub *p, struct pub_stats *out);

@@ -30,4 +30,15 @@ int records_add_deadletter(struct pub_job *job, const char *topic, const void *r
 int records_add_raw(struct pub_job *job, const char *topic, const void *raw, size_t raw_len,
 		    const char *input_content_type, const struct rec_origin *o);
 
+/* The same, for a record that must fit `room` bytes (pub_record_room of the
+ * topic): a larger input is cut to the first bytes that fit, and the header
+ * hl7bridge-truncated carries the input's full size in bytes. Used where the
+ * input could not be published whole (a dead letter of a message too large
+ * for Kafka): a cut copy is committed rather than none, and never retried. */
+int records_add_deadletter_fit(struct pub_job *job, size_t room, const char *topic, const void *raw,
+			       size_t raw_len, const char *input_content_type, const char *stage,
+			       const char *code, const char *reason, const struct rec_origin *o);
+int records_add_raw_fit(struct pub_job *job, size_t room, const char *topic, const void *raw,
+			size_t raw_len, const char *input_content_type, const struct rec_origin *o);
+
 #endif

@@ -104,8 +104,9 @@ static void world_start(struct world *w, const char *server_crt, const char *ser
 		"[topics]\npartitions = 2\nstate = %s\nstate.partitions = 1\n"
 		"[publisher]\nlanes = 2\nlinger = 1ms\n"
 		"[listener plain]\nbind = 127.0.0.1:0\nframe.timeout = %ds\nmax.frame.size = %d\n"
+		"max.connections.per.peer = 0\n" /* 200 idle connections from loopback */
 		"[listener tls]\nbind = 127.0.0.1:0\ntls = on\ntls.cert = %s\ntls.key = %s\n"
-		"handshake.timeout = %ds\n"
+		"handshake.timeout = %ds\nmax.connections.per.peer = 0\n"
 		"[listener mtls]\nbind = 127.0.0.1:0\ntls = on\ntls.cert = %s/server.crt\n"
 		"tls.key = %s/server.key\ntls.ca = %s/ca.crt\ntls.verify.client = on\n"
 		"tls.allowed.subjects = hl7bridge test client\n"

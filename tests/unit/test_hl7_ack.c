@@ -132,11 +132,11 @@ Test(ack, broken_message_still_gets_ar)
 	ack_for("", 0, &p, &a);
 	expect(&a, "MSA-1", "AR");
 
-	/* Control characters in copied fields are dropped, not sent on. */
+	/* Control characters in copied fields are dropped (MSA-2: escaped), not sent on. */
 	const char ctl[] = "MSH|^~\\&|A\x1c|B|C|D|2025||ADT^A01|ID\x0b|P|2.5\r";
 	ack_for(ctl, sizeof ctl - 1, &p, &a);
 	expect(&a, "MSH-5", "");
-	expect(&a, "MSA-2", "");
+	expect(&a, "MSA-2", "ID\\X0B\\"); /* escaped: correlatable, never sent raw */
 	cr_assert_null(memchr(a.buf, 0x1c, (size_t)a.len));
 	cr_assert_null(memchr(a.buf, 0x0b, (size_t)a.len));
 
@@ -191,7 +191,53 @@ Test(ack, no_escape_character_falls_back_to_standard_delimiters)
 	expect(&a, "MSH-10", "CTRL\\F\\1\\S\\x");
 	expect(&a, "MSH-12", "2.5");
 	expect(&a, "MSH-9", "ACK^A01^ACK");
-	expect(&a, "MSA-2", "");
+	/* issue 14 item 11: the id stays correlatable, escaped in the ACK's set */
+	expect(&a, "MSA-2", "ID\\S\\1");
+}
+
+/* Issue 14 item 11: an MSH-10 with control characters or longer than 199
+ * characters used to leave MSA-2 empty. It is echoed escaped (\Xhh\) and
+ * cut after 199 characters, never inside an escape sequence. */
+Test(ack, msa2_keeps_an_unusual_control_id_correlatable)
+{
+	struct hl7_ack_params p = { .control_id = "K", .timestamp = "2026",
+				    .status = HL7_ACK_REJECT, .err_code = 102 };
+	struct acked a;
+	char s[1024], id[400], want[400];
+
+	snprintf(s, sizeof s, "MSH|^~\\&|A|B|C|D|1||ADT^A01|ID\x07X\x1b\x7f|P|2.5\rPID|1\r");
+	ack_for(s, strlen(s), &p, &a);
+	expect(&a, "MSA-1", "AR");
+	expect(&a, "MSA-2", "ID\\X07\\X\\X1B\\\\X7F\\");
+
+	memset(id, 'A', 250);
+	id[250] = '\0';
+	snprintf(s, sizeof s, "MSH|^~\\&|A|B|C|D|1||ADT^A01|%s|P|2.5\r", id);
+	ack_for(s, strlen(s), &p, &a);
+	memset(want, 'A', 199);
+	want[199] = '\0';
+	expect(&a, "MSA-2", want);
+
+	/* 197 characters, then an escape sequence that would pass 199: cut before it */
+	memset(id, 'B', 197);
+	snprintf(id + 197, sizeof id - 197, "\\F\\%s", "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC");
+	snprintf(s, sizeof s, "MSH|^~\\&|A|B|C|D|1||ADT^A01|%s|P|2.5\r", id);
+	ack_for(s, strlen(s), &p, &a);
+	memset(want, 'B', 197);
+	want[197] = '\0';
+	expect(&a, "MSA-2", want);
+
+	/* 195 + escape sequence of 3 fits exactly before the cut */
+	memset(id, 'B', 195);
+	snprintf(id + 195, sizeof id - 195, "\\F\\%s", "CCCCCCCCCCC");
+	snprintf(s, sizeof s, "MSH|^~\\&|A|B|C|D|1||ADT^A01|%s|P|2.5\r", id);
+	ack_for(s, strlen(s), &p, &a);
+	memset(want, 'B', 195);
+	snprintf(want + 195, sizeof want - 195, "\\F\\C");
+	expect(&a, "MSA-2", want);
+	/* an ordinary id is echoed exactly as before */
+	ack_for(V25, strlen(V25), &p, &a);
+	expect(&a, "MSA-2", "ORIG-1");
 }
 
 Test(ack, output_too_small_and_missing_params)

@@ -48,3 +48,36 @@ Test(util, read_file_respects_limit)
 	p = util_read_file(HB_SRCDIR "/no-such-file", 4, &len, err, sizeof err);
 	cr_assert_null(p);
 }
+
+#include <stdio.h>
+#include <unistd.h>
+
+/* Issue 14: a line a peer can cause at will (an empty frame's rejection)
+ * is written at most `burst` times per window; the rest are counted and
+ * the count is written before the next line of a later window. */
+Test(log, limited_lines_are_counted_not_written)
+{
+	char path[] = "/tmp/hb-test-log-XXXXXX";
+	int fd = mkstemp(path), saved = dup(2);
+	struct log_limit lim = LOG_LIMIT_INIT(5, 10000);
+	cr_assert_geq(fd, 0);
+	dup2(fd, 2);
+	for (int i = 0; i < 100; i++)
+		log_limited(&lim, LOGL_WARN, "test", "empty frame %d rejected", i);
+	lim.window_ms -= 10000; /* the window is over */
+	log_limited(&lim, LOGL_WARN, "test", "empty frame %d rejected", 100);
+	dup2(saved, 2);
+	close(saved);
+	FILE *f = fopen(path, "r");
+	char line[512];
+	int written = 0, summaries = 0;
+	while (fgets(line, sizeof line, f)) {
+		written += strstr(line, "rejected") != NULL;
+		summaries += strstr(line, "95 similar lines suppressed") != NULL;
+	}
+	fclose(f);
+	close(fd);
+	unlink(path);
+	cr_assert_eq(written, 6, "%d lines written", written);
+	cr_assert_eq(summaries, 1);
+}
