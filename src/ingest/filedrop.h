@@ -46,6 +46,7 @@ struct drop_conf {
 	int deadletter;         /* dead-letter bad messages */
 	enum map_unmatched_policy unmatched;
 	int64_t max_file_size;
+	int allow_hardlinks;    /* take files with more than one hard link */
 	int max_per_txn;        /* messages per transaction */
 	int max_inflight;       /* slices awaiting their commit */
 	int threads;            /* mapping threads per (large) file */
@@ -74,6 +75,7 @@ struct drop_stats {
 	uint64_t files_done, files_error, files_duplicate, files_resumed;
 	uint64_t messages, events, rejected, deadlettered, filtered;
 	uint64_t bytes;
+	uint64_t reports_lost;  /* reports that could not be written (logged instead) */
 };
 
 struct drop;
