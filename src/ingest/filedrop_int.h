@@ -73,8 +73,8 @@ void drop_fsync_dir(const char *dir);
 
 /* ---- fileio.c: the worker's file handling ---- */
 
-/* Temporary files (reports, claim records) are DROP_TMP_PREFIX<hex>.tmp; the
- * claim record of work/<instance>/NAME is .NAME.claim (shortened as below). */
+/* Temporary files (reports, claim records) are
+ * DROP_TMP_PREFIX<12 hex>-<instance>.tmp; the claim record of work/<instance>/NAME is .NAME.claim (shortened as below). */
 #define DROP_TMP_PREFIX ".hb-"
 #define DROP_CLAIM_SUFFIX ".claim"
 
@@ -103,7 +103,8 @@ void drop_file_close(struct drop_file *f);
 
 /* Write j as dir/fname atomically (temporary file, fsync, rename); on failure
  * no temporary file is left and why says why. */
-int drop_write_json(const char *dir, const char *fname, json_t *j, char *why, size_t n);
+int drop_write_json(const struct drop *d, const char *dir, const char *fname, json_t *j, char *why,
+		    size_t n);
 
 /* The claim record: the content's SHA-256 and size, written before anything
  * of the file is published, so that a file changed in work/ after its claim
@@ -114,7 +115,8 @@ int drop_claim_save(struct drop *d, const char *name, const char *hex, size_t by
 int drop_claim_load(struct drop *d, const char *name, char hex[2 * LEDGER_KEY_LEN + 1],
 		    long long *bytes);
 void drop_claim_remove(struct drop *d, const char *name);
-/* At start: temporary files a crash left in done/, error/ and work/, and
+/* At start: this instance's temporary files a crash left in done/, error/
+ * and work/, and
  * claim records whose file has left work/. */
 void drop_clean_leftovers(struct drop *d);
 

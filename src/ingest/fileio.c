@@ -129,14 +129,38 @@ void drop_file_close(struct drop_file *f)
 
 /* ---- reports and claim records ------------------------------------------- */
 
-int drop_write_json(const char *dir, const char *fname, json_t *j, char *why, size_t n)
+/* This instance's temporary name for dir/fname: .hb-<12 hex>-<instance>.tmp
+ * (another instance sharing done/ and error/ has its own, and start-up
+ * removes only its own). */
+static void tmp_name(const struct drop *d, const char *dir, const char *fname, char *out, size_t cap)
+{
+	uint8_t h[EVP_MAX_MD_SIZE];
+	unsigned int hl = 0;
+	EVP_Digest(fname, strlen(fname), h, &hl, digest_sha256(), NULL);
+	snprintf(out, cap, "%s/" DROP_TMP_PREFIX "%02x%02x%02x%02x%02x%02x-%s.tmp", dir, h[0], h[1],
+		 h[2], h[3], h[4], h[5], d->instance);
+}
+
+/* Whether name is a temporary name of this instance. */
+static int own_tmp(const struct drop *d, const char *name)
+{
+	size_t pl = strlen(DROP_TMP_PREFIX), il = strlen(d->instance);
+	if (strncmp(name, DROP_TMP_PREFIX, pl) != 0 || strlen(name) != pl + 13 + il + 4)
+		return 0;
+	for (size_t i = 0; i < 12; i++)
+		if (!strchr("0123456789abcdef", name[pl + i]))
+			return 0;
+	return name[pl + 12] == '-' && strncmp(name + pl + 13, d->instance, il) == 0 &&
+	       strcmp(name + pl + 13 + il, ".tmp") == 0;
+}
+
+int drop_write_json(const struct drop *d, const char *dir, const char *fname, json_t *j, char *why,
+		    size_t n)
 {
 	char path[1300], tmp[1300];
 	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 	int fd = -1, err = 0;
 	size_t len, off = 0;
-	uint8_t h[EVP_MAX_MD_SIZE];
-	unsigned int hl = 0;
 
 	if (!text)
 		return util_seterr(why, n, "out of memory");
@@ -144,9 +168,7 @@ int drop_write_json(const char *dir, const char *fname, json_t *j, char *why, si
 	snprintf(path, sizeof path, "%s/%s", dir, fname);
 	/* a short temporary name whatever the report's length; drop_new removes
 	 * those a crash left */
-	EVP_Digest(fname, strlen(fname), h, &hl, digest_sha256(), NULL);
-	snprintf(tmp, sizeof tmp, "%s/" DROP_TMP_PREFIX "%02x%02x%02x%02x%02x%02x.tmp", dir, h[0], h[1],
-		 h[2], h[3], h[4], h[5]);
+	tmp_name(d, dir, fname, tmp, sizeof tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
 	if (fd < 0) {
 		err = errno;
@@ -196,7 +218,7 @@ int drop_claim_save(struct drop *d, const char *name, const char *hex, size_t by
 	char side[NAME_MAX + 1];
 	drop_side_name(side, sizeof side, ".", name, DROP_CLAIM_SUFFIX);
 	json_t *j = json_pack("{s:s, s:s, s:I}", "file", name, "sha256", hex, "bytes", (json_int_t)bytes);
-	int rc = j ? drop_write_json(d->work, side, j, why, n) : util_seterr(why, n, "out of memory");
+	int rc = j ? drop_write_json(d, d->work, side, j, why, n) : util_seterr(why, n, "out of memory");
 	json_decref(j);
 	if (rc == 0)
 		drop_fsync_dir(d->work);
@@ -240,8 +262,7 @@ void drop_clean_leftovers(struct drop *d)
 			char path[1300];
 			size_t nl = strlen(de->d_name);
 			snprintf(path, sizeof path, "%s/%s", dirs[i], de->d_name);
-			if (strncmp(de->d_name, DROP_TMP_PREFIX, strlen(DROP_TMP_PREFIX)) == 0 &&
-			    nl > 4 && strcmp(de->d_name + nl - 4, ".tmp") == 0) {
+			if (own_tmp(d, de->d_name)) {
 				unlink(path); /* a report or record a crash cut short */
 			} else if (dirs[i] == d->work && de->d_name[0] == '.' &&
 				   nl > strlen(DROP_CLAIM_SUFFIX) &&
@@ -299,7 +320,7 @@ static int finish_to(struct drop *d, const char *path, const char *dir, const ch
 	}
 	if (j) {
 		drop_side_name(rep, sizeof rep, "", to_name, suffix);
-		if (drop_write_json(dir, rep, j, why, sizeof why) != 0) {
+		if (drop_write_json(d, dir, rep, j, why, sizeof why) != 0) {
 			char sum[1024];
 			summary(j, sum, sizeof sum);
 			/* Said here and counted once; the file is not moved to done/

@@ -532,7 +532,25 @@ Test(hostile_drop, reports_survive_long_names_and_failures, .timeout = 180)
 	int http;
 
 	setup(&e, NULL);
+	/* left by a crash: this instance's empty temporary report, another
+	 * instance's (not ours to remove), a claim record whose file is gone */
+	char mine[800], theirs[800], orphan[800];
+	snprintf(p, sizeof p, "%s/done", e.dir);
+	mkdir(p, 0750);
+	snprintf(mine, sizeof mine, "%s/done/.hb-0123456789ab-%s.tmp", e.dir, e.inst);
+	snprintf(theirs, sizeof theirs, "%s/done/.hb-0123456789ab-%s-other.tmp", e.dir, e.inst);
+	write_file(mine, "", 0);
+	write_file(theirs, "", 0);
+	snprintf(p, sizeof p, "%s/work", e.dir);
+	mkdir(p, 0750);
+	mkdir(e.work, 0750);
+	snprintf(orphan, sizeof orphan, "%s/.gone.hl7.claim", e.work);
+	write_file(orphan, "{\"file\": \"gone.hl7\", \"sha256\": \"00\"}", 36);
 	pid_t pid = start(&e, NULL, &http);
+	cr_assert_neq(access(mine, F_OK), 0, "a temporary report left by a crash was not removed");
+	cr_assert_eq(access(theirs, F_OK), 0, "another instance's temporary file was removed");
+	cr_assert_neq(access(orphan, F_OK), 0, "an orphan claim record was not removed");
+	unlink(theirs);
 	/* a 250-byte name with rejected messages: name + ".errors.json" is too
 	 * long for the file system */
 	snprintf(prefix, sizeof prefix, "%sN", e.run);
