@@ -164,7 +164,7 @@ Test(map_input, incomplete_tails_are_found)
 	const char *nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n{\"resourceType\":\"Patient\",\"id\":\"b\"}";
 	cr_assert_eq(complete(nd), strlen(nd));
 	snprintf(buf, sizeof buf, "%.*s", (int)strlen(nd) - 5, nd);
-	cr_assert_eq(complete(buf), strchr(nd, '\n') + 1 - nd);
+	cr_assert_eq(complete(buf), (size_t)(strchr(nd, '\n') + 1 - nd));
 	/* other inputs: not judged here */
 	cr_assert_eq(complete("{\"resourceType\":\"Pat"), strlen("{\"resourceType\":\"Pat"));
 }
