@@ -160,6 +160,11 @@ Test(map_input, incomplete_tails_are_found)
 	cr_assert_eq(complete(buf), at);
 	snprintf(buf, sizeof buf, "FHS|^~\\&\rBHS|^~\\&\r%s%s", m1, m2);
 	cr_assert_eq(complete(buf), at, "no trailer: the last message is in doubt");
+	/* CRLF and LF line ends, and blank lines between messages */
+	snprintf(buf, sizeof buf, "MSH|^~\\&|A|B\r\nPID|1\r\n\r\nMSH|^~\\&|A|B\r\nPID|1||2");
+	cr_assert_eq(complete(buf), strlen("MSH|^~\\&|A|B\r\nPID|1\r\n\r\n"));
+	snprintf(buf, sizeof buf, "MSH|^~\\&|A|B\nPID|1\nMSH|^~\\&|A|B\nPV1|1\n");
+	cr_assert_eq(complete(buf), strlen(buf));
 	/* NDJSON: an unterminated, complete last line is whole; a cut one is not */
 	const char *nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n{\"resourceType\":\"Patient\",\"id\":\"b\"}";
 	cr_assert_eq(complete(nd), strlen(nd));
