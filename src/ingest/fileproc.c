@@ -623,7 +623,8 @@ static void process(struct drop *d, const char *path)
 		d->stats.bytes += f.len;
 		pthread_mutex_unlock(&d->mu);
 		if (err)
-			log_warn("drop", "%s: %s: %s; %zu messages before it were published; moved to error/",
+			log_warn("drop", "%s: %s: %s; %zu messages read (published or reported); moved to "
+					 "error/",
 				 d->c.name, name, err, o.items);
 		else if (bad)
 			log_warn("drop", "%s: %s: %zu messages, %llu events, %zu rejected; in error/ as its "
