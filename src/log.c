@@ -1,6 +1,5 @@
 #include "log.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -66,7 +65,7 @@ static size_t json_escape(char *buf, size_t len, size_t cap, const char *s)
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
 	size_t k = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : 2;
-	uint32_t cp;
+	unsigned long cp;
 	if (s[0] < 0xC2 || s[0] > 0xF4 || n < k)
 		return 0;
 	cp = s[0] & (0x3F >> (k - 1));
