@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "ingest/mllp.h"
 #include "map/source_fhir.h"
 #include "map/source_hl7.h"

@@ -93,41 +93,6 @@ Test(map_input, hl7_batches_shard_by_slice)
 	free(b);
 }
 
-Test(map_input, mllp_dumps_shard_too)
-{
-	char buf[8192], *p = buf;
-	for (int i = 0; i < 9; i++)
-		p += sprintf(p, "\x0bMSH|^~\\&|A|B|C|D|20260101||ADT^A08|M%d|P|2.5.1\rPID|1||P%d\r\x1c\r",
-			     i, i);
-	check_shards(buf, (size_t)(p - buf), 2, 2, 1);
-}
-
-Test(map_input, ndjson_with_blank_and_bad_lines)
-{
-	char buf[8192], *p = buf;
-	for (int i = 0; i < 17; i++) {
-		if (i == 5)
-			p += sprintf(p, "{\"resourceType\":\"Patient\",broken\n");
-		else
-			p += sprintf(p, "{\"resourceType\":\"Patient\",\"id\":\"p%d\"}\n%s", i,
-				     i % 4 == 0 ? "\n  \r\n" : "");
-	}
-	check_shards(buf, (size_t)(p - buf), 3, 2, 1);
-}
-
-Test(map_input, inputs_that_cannot_be_cut_go_whole_to_shard_zero)
-{
-	const char *nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n"
-			 "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
-			 "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"b\"}},"
-			 "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"c\"}}]}\n"
-			 "{\"resourceType\":\"Patient\",\"id\":\"d\"}\n";
-	check_shards(nd, strlen(nd), 1, 3, 0);
-	const char *doc = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
-			  "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"b\"}}]}";
-	check_shards(doc, strlen(doc), 1, 2, 0);
-}
-
 /* A file cut short (a full disk): the incomplete tail is found, so that a
  * file drop never publishes the last message as whole (issue 14, item 13). */
 static size_t complete(const char *s)
@@ -172,4 +137,39 @@ Test(map_input, incomplete_tails_are_found)
 	cr_assert_eq(complete(buf), (size_t)(strchr(nd, '\n') + 1 - nd));
 	/* other inputs: not judged here */
 	cr_assert_eq(complete("{\"resourceType\":\"Pat"), strlen("{\"resourceType\":\"Pat"));
+}
+
+Test(map_input, mllp_dumps_shard_too)
+{
+	char buf[8192], *p = buf;
+	for (int i = 0; i < 9; i++)
+		p += sprintf(p, "\x0bMSH|^~\\&|A|B|C|D|20260101||ADT^A08|M%d|P|2.5.1\rPID|1||P%d\r\x1c\r",
+			     i, i);
+	check_shards(buf, (size_t)(p - buf), 2, 2, 1);
+}
+
+Test(map_input, ndjson_with_blank_and_bad_lines)
+{
+	char buf[8192], *p = buf;
+	for (int i = 0; i < 17; i++) {
+		if (i == 5)
+			p += sprintf(p, "{\"resourceType\":\"Patient\",broken\n");
+		else
+			p += sprintf(p, "{\"resourceType\":\"Patient\",\"id\":\"p%d\"}\n%s", i,
+				     i % 4 == 0 ? "\n  \r\n" : "");
+	}
+	check_shards(buf, (size_t)(p - buf), 3, 2, 1);
+}
+
+Test(map_input, inputs_that_cannot_be_cut_go_whole_to_shard_zero)
+{
+	const char *nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n"
+			 "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+			 "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"b\"}},"
+			 "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"c\"}}]}\n"
+			 "{\"resourceType\":\"Patient\",\"id\":\"d\"}\n";
+	check_shards(nd, strlen(nd), 1, 3, 0);
+	const char *doc = "{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":["
+			  "{\"resource\":{\"resourceType\":\"Patient\",\"id\":\"b\"}}]}";
+	check_shards(doc, strlen(doc), 1, 2, 0);
 }
