@@ -216,7 +216,9 @@ static int load_drop(struct conf *c, struct conf_section *s, const struct daemon
 	} else {
 		d->unmatched = ds->pl.unmatched;
 	}
-	if (conf_size(c, s, "max.file.size", d->max_file_size, &d->max_file_size, errstr, errstr_size))
+	if (conf_size(c, s, "max.file.size", d->max_file_size, &d->max_file_size, errstr, errstr_size) ||
+	    on_off(c, s, "allow.hardlinks", d->allow_hardlinks, &d->allow_hardlinks, errstr,
+		   errstr_size))
 		return -1;
 	if (conf_int(c, s, "max.messages.per.transaction", d->max_per_txn, 1, 100000, &v, errstr,
 		     errstr_size))

@@ -61,9 +61,71 @@ static size_t json_escape(char *buf, size_t len, size_t cap, const char *s)
 	return len;
 }
 
+/* Bytes of a valid UTF-8 sequence at s (at most n), or 0. Overlong forms,
+ * surrogates and code points past U+10FFFF are not valid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t k = s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : 2;
+	unsigned long cp;
+	if (s[0] < 0xC2 || s[0] > 0xF4 || n < k)
+		return 0;
+	cp = s[0] & (0x3F >> (k - 1));
+	for (size_t i = 1; i < k; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3F);
+	}
+	if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	/* C1 controls (a terminal takes U+009B as CSI) and the bidirectional
+	 * overrides and isolates (they reorder what the reader sees). */
+	if (cp <= 0x9F || (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069))
+		return 0;
+	return k;
+}
+
+size_t log_escape(char *dst, size_t cap, const char *src, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t o = 0, k;
+	if (cap == 0)
+		return 0;
+	for (size_t i = 0; i < len;) {
+		char esc[8];
+		const char *put = esc;
+		size_t pl;
+		unsigned char c = s[i];
+		if (c >= 0x20 && c < 0x7F && c != '\\') {
+			esc[0] = (char)c;
+			pl = 1;
+			k = 1;
+		} else if (c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+			esc[0] = '\\';
+			esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : '\\';
+			pl = 2;
+			k = 1;
+		} else if (c >= 0x80 && (k = utf8_len(s + i, len - i)) > 0) {
+			put = (const char *)s + i;
+			pl = k;
+		} else {
+			snprintf(esc, sizeof esc, "\\x%02x", c);
+			pl = 4;
+			k = 1;
+		}
+		if (o + pl >= cap)
+			break; /* never half an escape */
+		memcpy(dst + o, put, pl);
+		o += pl;
+		i += k;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
 void log_vmsg(enum log_level level, const char *module, const char *fmt, va_list ap)
 {
-	char text[2048], line[4608], ts[40];
+	char text[2048], safe[4096], line[4608], ts[40];
 	struct timespec now;
 	struct tm tm;
 	size_t n;
@@ -85,8 +147,11 @@ void log_vmsg(enum log_level level, const char *module, const char *fmt, va_list
 		n = json_escape(line, n, sizeof line - 8, text);
 		n += (size_t)snprintf(line + n, sizeof line - n, "\"}\n");
 	} else {
+		/* Every string in the message may come from outside (file names,
+		 * MSH-10, peers' errors): one line, no terminal controls. */
+		log_escape(safe, sizeof safe, text, strlen(text));
 		int w = snprintf(line, sizeof line, "%s %-5s %s: %s\n", ts,
-				 level_names[level], module, text);
+				 level_names[level], module, safe);
 		n = w < 0 ? 0 : (size_t)w;
 		if (n >= sizeof line) {
 			n = sizeof line - 1;

@@ -10,6 +10,7 @@
 #define HB_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level {
 	LOGL_ERROR = 0,
@@ -31,6 +32,15 @@ int log_level_parse(const char *s, enum log_level *out);
 int log_format_parse(const char *s, enum log_format *out);
 
 int log_enabled(enum log_level level);
+
+/* Copy len bytes of src into dst (NUL-terminated, at most cap - 1 bytes, never
+ * half an escape) so that it prints as one harmless line: backslash, CR, LF
+ * and tab as \\, \r, \n, \t; other control characters, DEL, C1 controls,
+ * bidirectional overrides and bytes that are not valid UTF-8 as \xNN; valid
+ * UTF-8 is kept. Returns the length written. Text logs pass every message
+ * through it, so a file name or an MSH-10 cannot start a new line or drive
+ * the operator's terminal. */
+size_t log_escape(char *dst, size_t cap, const char *src, size_t len);
 
 /* One line per call; thread-safe (a single write(2) per line). */
 void log_msg(enum log_level level, const char *module, const char *fmt, ...)

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,26 +95,31 @@ static void cand_remove(struct drop *d, const char *name)
 }
 
 /* Observe size and mtime; any change restarts the quiet period. Returns -1
- * if the file is gone or not a regular file. */
-static int cand_observe(struct drop *d, struct drop_cand *c)
+ * if the entry is gone. Nothing is followed: a symlink, a FIFO, a directory
+ * or a device is seen as what it is (and claimed at once, for the worker to
+ * move it to error/ with a report). */
+static int cand_observe(struct drop *d, struct drop_cand *c, struct stat *out)
 {
 	char path[1024];
 	struct stat st;
 	snprintf(path, sizeof path, "%s/%s", d->inbox, c->name);
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+	if (lstat(path, &st) != 0)
 		return -1;
+	c->regular = S_ISREG(st.st_mode);
 	int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 	if (st.st_size != c->size || mt != c->mtime_ms) {
 		c->size = st.st_size;
 		c->mtime_ms = mt;
 		c->stable_since = util_mono_ms();
 	}
+	if (out)
+		*out = st;
 	return 0;
 }
 
 static int cand_ready(struct drop *d, struct drop_cand *c)
 {
-	if (c->moved_in)
+	if (c->moved_in || !c->regular)
 		return 1;
 	return !c->writing && util_mono_ms() - c->stable_since >= d->c.quiet_ms &&
 	       util_wall_ms() - c->mtime_ms >= d->c.quiet_ms;
@@ -135,14 +141,14 @@ static void rescan(struct drop *d)
 		if (ignored(de->d_name))
 			continue;
 		struct drop_cand *c = cand_get(d, de->d_name, 1);
-		if (c && cand_observe(d, c) != 0)
+		if (c && cand_observe(d, c, NULL) != 0)
 			cand_remove(d, de->d_name);
 	}
 	closedir(dir);
 	/* forget candidates that disappeared */
 	for (struct drop_cand *c = d->cands, *next; c; c = next) {
 		next = c->next;
-		if (cand_observe(d, c) != 0)
+		if (cand_observe(d, c, NULL) != 0)
 			cand_remove(d, c->name);
 	}
 	d->last_scan = util_mono_ms();
@@ -158,7 +164,7 @@ static void claim(struct drop *d)
 	if (!room)
 		return;
 	for (struct drop_cand *c = d->cands; c; c = c->next) {
-		if (cand_observe(d, c) != 0 || !cand_ready(d, c))
+		if (cand_observe(d, c, NULL) != 0 || !cand_ready(d, c))
 			continue;
 		if (!best || c->mtime_ms < best->mtime_ms)
 			best = c;
@@ -168,8 +174,13 @@ static void claim(struct drop *d)
 	char from[1024], to[1024];
 	snprintf(from, sizeof from, "%s/%s", d->inbox, best->name);
 	snprintf(to, sizeof to, "%s/%s", d->work, best->name);
-	for (int i = 1; access(to, F_OK) == 0 && i < 1000; i++)
-		snprintf(to, sizeof to, "%s/%s.%d", d->work, best->name, i);
+	struct stat st;
+	for (int i = 1; lstat(to, &st) == 0 && i < 1000; i++) {
+		char sfx[16], alt[NAME_MAX + 1];
+		snprintf(sfx, sizeof sfx, ".%d", i);
+		drop_side_name(alt, sizeof alt, "", best->name, sfx);
+		snprintf(to, sizeof to, "%s/%s", d->work, alt);
+	}
 	if (rename(from, to) != 0) {
 		/* ENOENT: another instance claimed it first */
 		if (errno != ENOENT)
@@ -207,11 +218,18 @@ static void ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			if (ev->mask & IN_MOVED_TO)
 				c->moved_in = 1;
-			if (ev->mask & (IN_CREATE | IN_MODIFY))
+			struct stat st;
+			int seen = cand_observe(d, c, &st) == 0;
+			/* Created in place: being written only if it is a new, empty
+			 * regular file (a hard link or a symlink made in place gets no
+			 * IN_CLOSE_WRITE and must not wait for one forever). */
+			if ((ev->mask & IN_CREATE) && seen && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+			    st.st_size == 0)
+				c->writing = 1;
+			if (ev->mask & IN_MODIFY)
 				c->writing = 1;
 			if (ev->mask & IN_CLOSE_WRITE)
 				c->writing = 0;
-			cand_observe(d, c);
 		}
 	}
 	if (n < 0 && errno == EINVAL)
@@ -300,10 +318,10 @@ static void queue_leftovers(struct drop *d)
 		char path[1024];
 		struct stat st;
 		if (de->d_name[0] == '.')
-			continue;
+			continue; /* claim records, temporary files */
 		snprintf(path, sizeof path, "%s/%s", d->work, de->d_name);
-		if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-			continue;
+		if (lstat(path, &st) != 0)
+			continue; /* anything else is queued: the worker refuses what is not a file */
 		log_info("drop", "%s: resuming %s (left in work/ by an earlier run)", d->c.name, de->d_name);
 		d->queue[d->nqueue++] = strdup(path);
 	}
@@ -369,6 +387,7 @@ struct drop *drop_new(struct ev_loop *loop, const struct drop_conf *c, const str
 			close(d->ino_fd);
 		d->ino_fd = -1;
 	}
+	drop_clean_leftovers(d);
 	queue_leftovers(d);
 	if (pthread_create(&d->thread, NULL, drop_worker_main, d) != 0) {
 		util_seterr(errstr, errstr_size, "drop %s: cannot start its worker", c->name);

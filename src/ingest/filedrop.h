@@ -21,6 +21,15 @@
  * publishes nothing. A file that cannot be read as a whole goes to error/
  * with its report.
  *
+ * Hostile or careless producers: nothing is followed and only regular files
+ * are read (symlinks, FIFOs, directories, devices, unreadable files and, by
+ * default, hard links go to error/ with a report). A claimed file is read
+ * into memory, and its SHA-256 is recorded in work/ before anything is
+ * published, so a file truncated or rewritten later neither crashes the
+ * daemon nor is published again after a restart. A file cut short has its
+ * incomplete last message left out (error/). A report that cannot be written
+ * is logged and counted, and its file goes to error/, not done/.
+ *
  * Threads: discovery and claiming run on the event loop; parsing, mapping and
  * encoding run on the drop's own worker thread (a 100 MB batch never stalls
  * the MLLP listeners); the ledger is touched only on the loop.
@@ -47,6 +56,7 @@ struct drop_conf {
 	int deadletter;         /* dead-letter bad messages */
 	enum map_unmatched_policy unmatched;
 	int64_t max_file_size;
+	int allow_hardlinks;    /* take files with more than one hard link */
 	int max_per_txn;        /* messages per transaction */
 	int max_inflight;       /* slices awaiting their commit */
 	int threads;            /* mapping threads per (large) file */
@@ -78,6 +88,7 @@ struct drop_stats {
 	uint64_t files_done, files_error, files_duplicate, files_resumed;
 	uint64_t messages, events, rejected, deadlettered, filtered;
 	uint64_t bytes;
+	uint64_t reports_lost;  /* reports that could not be written (logged instead) */
 };
 
 struct drop;

@@ -5,6 +5,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
 
 #include "ingest/filedrop.h"
 #include "publish/evenc.h"
@@ -18,6 +21,7 @@ struct drop_cand {
 	struct drop_cand *next;
 	char name[256];
 	int moved_in;        /* arrived by rename: complete */
+	int regular;         /* a regular file (else claimed at once, refused by the worker) */
 	int writing;         /* opened for writing and not closed since */
 	long long size;
 	int64_t mtime_ms;
@@ -70,5 +74,63 @@ void *drop_worker_main(void *arg);
 int drop_ledger_query(struct drop *d, const uint8_t key[LEDGER_KEY_LEN], struct ledger_entry *out);
 /* fsync a directory (after renames). */
 void drop_fsync_dir(const char *dir);
+
+/* ---- fileio.c: the worker's file handling ---- */
+
+/* Temporary files (reports, claim records) are
+ * DROP_TMP_PREFIX<12 hex>-<instance>.tmp; the claim record of work/<instance>/NAME is .NAME.claim (shortened as below). */
+#define DROP_TMP_PREFIX ".hb-"
+#define DROP_CLAIM_SUFFIX ".claim"
+
+/* pfx + name + suffix when it fits NAME_MAX; else pfx + the longest prefix of
+ * name that fits + "~" + 8 hex digits of SHA-256(name) + suffix (the same
+ * name always gives the same result). out holds NAME_MAX + 1. */
+void drop_side_name(char *out, size_t cap, const char *pfx, const char *name, const char *suffix);
+
+/* A claimed file, read whole into memory (buf/len), its descriptor kept open
+ * to tell whether it changed later. */
+struct drop_file {
+	int fd;
+	char *buf;
+	size_t len;
+	struct stat st;
+	int too_large;
+};
+/* Open and read path: no symlink followed, regular files only, hard links
+ * only with allow.hardlinks, at most max.file.size, unchanged while read.
+ * Returns 0, 1 if it is gone, -1 with why (no file content in it) when it
+ * must go to error/. drop_file_close in every case. */
+int drop_file_open(struct drop *d, const char *path, struct drop_file *f, char *why, size_t n);
+/* Size, mtime or ctime differ from when it was read (or it cannot be told). */
+int drop_file_changed(const struct drop_file *f);
+void drop_file_close(struct drop_file *f);
+
+/* Write j as dir/fname atomically (temporary file, fsync, rename); on failure
+ * no temporary file is left and why says why. */
+int drop_write_json(const struct drop *d, const char *dir, const char *fname, json_t *j, char *why,
+		    size_t n);
+
+/* The claim record: the content's SHA-256 and size, written before anything
+ * of the file is published, so that a file changed in work/ after its claim
+ * is recognised after a restart instead of being published again from its
+ * first message. load returns 1 when a record for name exists. */
+int drop_claim_save(struct drop *d, const char *name, const char *hex, size_t bytes, char *why,
+		    size_t n);
+int drop_claim_load(struct drop *d, const char *name, char hex[2 * LEDGER_KEY_LEN + 1],
+		    long long *bytes);
+void drop_claim_remove(struct drop *d, const char *name);
+/* At start: this instance's temporary files a crash left in done/, error/
+ * and work/, and
+ * claim records whose file has left work/. */
+void drop_clean_leftovers(struct drop *d);
+
+/* Move path (in work/) to dir as name (name.<hash8> when taken, shortened to
+ * NAME_MAX), with its report (name + suffix) when j is given, and remove its
+ * claim record. A report that cannot be written is logged (with a value-free
+ * summary) and counted (reports_lost), and the file then goes to error/, not
+ * done/. Returns 0, 1 when it went to error/ instead of done/, -1 when it
+ * could not be moved (it stays in work/). */
+int drop_finish(struct drop *d, const char *path, const char *dir, const char *name, const char *hex,
+		json_t *j, const char *suffix);
 
 #endif

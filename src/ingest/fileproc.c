@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -362,40 +361,6 @@ static void *shard_main(void *arg)
 
 /* ---- files ------------------------------------------------------------------ */
 
-static int write_json(const char *path, json_t *j)
-{
-	char tmp[1300];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if (json_dump_file(j, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-		return -1;
-	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	return rename(tmp, path);
-}
-
-/* Move `path` into dir as name (or name.<hash8> when taken), with its report
- * (suffix ".errors.json" / ".note.json") when j is given. */
-static void finish(struct drop *d, const char *path, const char *dir, const char *name,
-		   const char *hex, json_t *j, const char *suffix)
-{
-	char to[1100], rep[1200];
-	snprintf(to, sizeof to, "%s/%s", dir, name);
-	if (access(to, F_OK) == 0)
-		snprintf(to, sizeof to, "%s/%s.%.8s", dir, name, hex);
-	if (j) {
-		snprintf(rep, sizeof rep, "%s%s", to, suffix);
-		if (write_json(rep, j) != 0)
-			log_error("drop", "%s: cannot write %s: %s", d->c.name, rep, strerror(errno));
-	}
-	if (rename(path, to) != 0)
-		log_error("drop", "%s: cannot move %s to %s: %s", d->c.name, name, dir, strerror(errno));
-	drop_fsync_dir(d->work);
-	drop_fsync_dir(dir);
-}
-
 /* Totals of a file's shards. */
 struct outcome {
 	size_t items;
@@ -517,57 +482,100 @@ static void publish(struct fstate *f, unsigned n, struct outcome *o)
 	free(sh);
 }
 
+static void count_error(struct drop *d)
+{
+	pthread_mutex_lock(&d->mu);
+	d->stats.files_error++;
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* A file that is not read (not a regular file, a hard link, unreadable, too
+ * large, changed): error/ with a report that says why. */
+static void refuse(struct drop *d, const char *path, const char *name, const struct drop_file *df,
+		   const char *why)
+{
+	json_t *j = json_pack("{s:s, s:s}", "file", name, "error", why);
+	if (S_ISREG(df->st.st_mode))
+		json_object_set_new(j, "bytes", json_integer((json_int_t)df->st.st_size));
+	drop_finish(d, path, d->error, name, df->too_large ? "toolarge" : "refused", j, ".errors.json");
+	json_decref(j);
+	count_error(d);
+	log_warn("drop", "%s: %s: %s; moved to error/", d->c.name, name, why);
+}
+
+/* The file in work/ is not what was claimed (a producer still holding it
+ * truncated or rewrote it): nothing more of it is published, and it goes
+ * to error/ with what was published of the claimed content. */
+static void changed_after_claim(struct drop *d, const char *path, const char *name,
+				const struct fstate *f, const char *chex, long long cbytes)
+{
+	uint8_t ckey[LEDGER_KEY_LEN];
+	struct ledger_entry le;
+	for (size_t i = 0; i < LEDGER_KEY_LEN; i++)
+		sscanf(chex + 2 * i, "%2hhx", &ckey[i]);
+	int found = drop_ledger_query(d, ckey, &le);
+	if (found < 0)
+		return; /* stopping: decided at the next start */
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:b}", "file", name, "error",
+			      "changed in work/ after it was claimed; nothing more of it is published",
+			      "claimed_sha256", chex, "claimed_bytes", (json_int_t)cbytes, "sha256",
+			      f->hex, "bytes", (json_int_t)f->len, "published_before",
+			      (json_int_t)(found ? le.next_index : 0), "claimed_content_done",
+			      found && le.done);
+	drop_finish(d, path, d->error, name, f->hex, j, ".errors.json");
+	json_decref(j);
+	count_error(d);
+	log_warn("drop", "%s: %s changed in work/ after it was claimed (%lld bytes, sha256 %.12s then; "
+			 "%zu bytes, sha256 %.12s now); %u of its messages were published before; "
+			 "moved to error/",
+		 d->c.name, name, cbytes, chex, f->len, f->hex, found ? le.next_index : 0u);
+}
+
 static void process(struct drop *d, const char *path)
 {
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct fstate f;
 	struct outcome o = { 0 };
-	struct stat st;
 	struct ledger_entry le;
-	void *map = NULL;
-	int fd, found;
+	struct drop_file df;
+	char why[512], chex[2 * LEDGER_KEY_LEN + 1], cut_why[256];
+	long long cbytes = 0;
+	int found, r;
 
 	memset(&f, 0, sizeof f);
 	f.d = d;
 	f.name = name;
 	f.started_ms = f.last_progress_ms = util_mono_ms();
 	f.total = -2;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		log_error("drop", "%s: cannot open %s: %s", d->c.name, name, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return;
+	r = drop_file_open(d, path, &df, why, sizeof why);
+	if (r > 0) {
+		log_warn("drop", "%s: %s left work/ before it was read", d->c.name, name);
+		drop_claim_remove(d, name);
+		goto out;
 	}
-	f.len = (size_t)st.st_size;
-	if ((int64_t)st.st_size > d->c.max_file_size) {
-		close(fd);
-		json_t *j = json_pack("{s:s, s:I, s:s}", "file", name, "bytes", (json_int_t)st.st_size,
-				      "error", "larger than max.file.size");
-		finish(d, path, d->error, name, "toolarge", j, ".errors.json");
-		json_decref(j);
-		pthread_mutex_lock(&d->mu);
-		d->stats.files_error++;
-		pthread_mutex_unlock(&d->mu);
-		log_warn("drop", "%s: %s is larger than max.file.size; moved to error/", d->c.name, name);
-		return;
+	if (r < 0) {
+		refuse(d, path, name, &df, why);
+		goto out;
 	}
-	if (st.st_size > 0) {
-		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (map == MAP_FAILED) {
-			log_error("drop", "%s: cannot map %s: %s", d->c.name, name, strerror(errno));
-			close(fd);
-			return;
-		}
-		madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
-	}
-	close(fd);
-	f.buf = map ? map : "";
+	f.buf = df.buf;
+	f.len = df.len;
 	{
 		unsigned int n = 0;
 		EVP_Digest(f.buf, f.len, f.key, &n, digest_sha256(), NULL);
 		for (size_t i = 0; i < LEDGER_KEY_LEN; i++)
 			snprintf(f.hex + 2 * i, 3, "%02x", f.key[i]);
+	}
+	/* What was claimed, recorded before anything is published: a file that
+	 * changed since (after a crash) is recognised, not published again. */
+	if (drop_claim_load(d, name, chex, &cbytes)) {
+		if (strcmp(chex, f.hex) != 0) {
+			changed_after_claim(d, path, name, &f, chex, cbytes);
+			goto out;
+		}
+	} else if (drop_claim_save(d, name, f.hex, f.len, why, sizeof why) != 0) {
+		log_warn("drop", "%s: %s: cannot write its claim record (%s); a change to it in work/ "
+				 "after a crash would not be recognised",
+			 d->c.name, name, why);
 	}
 	found = drop_ledger_query(d, f.key, &le);
 	if (found < 0)
@@ -576,7 +584,7 @@ static void process(struct drop *d, const char *path)
 		json_t *j = json_pack("{s:s, s:s, s:s, s:I}", "file", name, "sha256", f.hex, "note",
 				      "identical content was published before; nothing was published again",
 				      "messages", (json_int_t)le.total);
-		finish(d, path, d->done, name, f.hex, j, ".note.json");
+		drop_finish(d, path, d->done, name, f.hex, j, ".note.json");
 		json_decref(j);
 		pthread_mutex_lock(&d->mu);
 		d->stats.files_duplicate++;
@@ -592,9 +600,14 @@ static void process(struct drop *d, const char *path)
 		pthread_mutex_unlock(&d->mu);
 		log_info("drop", "%s: %s resumes at message %zu", d->c.name, name, f.resume_at);
 	}
+	/* A file cut short (a full disk): its incomplete last message is left
+	 * out and the file goes to error/. The key stays that of all its bytes. */
+	size_t whole = map_input_complete(f.buf, f.len, cut_why, sizeof cut_why);
+	int cut = whole < f.len;
+	f.len = whole;
 	unsigned shards = shards_for(d, &f);
 	log_info("drop", "%s: publishing %s (%zu bytes, sha256 %.12s, %u mapping thread%s)", d->c.name,
-		 name, f.len, f.hex, shards, shards > 1 ? "s" : "");
+		 name, df.len, f.hex, shards, shards > 1 ? "s" : "");
 	f.now_ms = util_wall_ms();
 	publish(&f, shards, &o);
 
@@ -609,16 +622,24 @@ static void process(struct drop *d, const char *path)
 	{
 		double secs = (double)(util_mono_ms() - f.started_ms) / 1000.0;
 		size_t nerr = json_array_size(o.errors);
+		int changed = drop_file_changed(&df);
 		json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:O}", "file", name, "sha256",
 				      f.hex, "messages", (json_int_t)o.items, "published",
 				      (json_int_t)o.published, "events", (json_int_t)o.events,
 				      "dead_lettered", (json_int_t)o.dead, "filtered",
 				      (json_int_t)o.filtered, "errors", o.errors);
-		int bad = o.rc < 0;
-		if (bad)
-			json_object_set_new(j, "error", json_string(o.err));
-		finish(d, path, bad ? d->error : d->done, name, f.hex, (bad || nerr > 0) ? j : NULL,
-		       ".errors.json");
+		const char *err = changed ? "changed in work/ while it was published; what was "
+					    "published is its content as read (sha256 above)"
+				  : cut ? cut_why
+				  : o.rc < 0 ? o.err : NULL;
+		if (cut)
+			json_object_set_new(j, "incomplete_at", json_integer((json_int_t)whole));
+		if (err)
+			json_object_set_new(j, "error", json_string(err));
+		int bad = err != NULL;
+		int to = drop_finish(d, path, bad ? d->error : d->done, name, f.hex,
+				     (bad || nerr > 0) ? j : NULL, ".errors.json");
+		bad = bad || to == 1;
 		json_decref(j);
 		pthread_mutex_lock(&d->mu);
 		if (bad)
@@ -632,9 +653,14 @@ static void process(struct drop *d, const char *path)
 		d->stats.filtered += o.filtered;
 		d->stats.bytes += f.len;
 		pthread_mutex_unlock(&d->mu);
-		if (bad)
-			log_warn("drop", "%s: %s: %s; %zu messages before it were published; moved to error/",
-				 d->c.name, name, o.err, o.items);
+		if (err)
+			log_warn("drop", "%s: %s: %s; %zu messages read (published or reported); moved to "
+					 "error/",
+				 d->c.name, name, err, o.items);
+		else if (bad)
+			log_warn("drop", "%s: %s: %zu messages, %llu events, %zu rejected; in error/ as its "
+					 "report is lost",
+				 d->c.name, name, o.items, (unsigned long long)o.events, nerr);
 		else
 			log_info("drop", "%s: %s done: %zu messages, %llu events, %zu rejected, %.1f MB/s "
 					 "(%.1f s)",
@@ -643,8 +669,7 @@ static void process(struct drop *d, const char *path)
 	}
 out:
 	json_decref(o.errors);
-	if (map)
-		munmap(map, f.len);
+	drop_file_close(&df);
 }
 
 void *drop_worker_main(void *arg)

@@ -414,6 +414,90 @@ int map_input_shardable(const char *buf, size_t len)
 	return shardable(sniff(buf, len, &at), buf, len);
 }
 
+/* Where the last line of buf (trailing CR/LF left out) starts; *end gets
+ * where it ends. */
+static size_t last_line(const char *buf, size_t len, size_t *end)
+{
+	while (len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == '\n'))
+		len--;
+	*end = len;
+	while (len > 0 && buf[len - 1] != '\r' && buf[len - 1] != '\n')
+		len--;
+	return len;
+}
+
+static int line_is(const char *buf, size_t at, size_t end, const char *id)
+{
+	return end - at >= 3 && memcmp(buf + at, id, 3) == 0;
+}
+
+/* The start of the last line beginning with MSH at or before `from` (the
+ * start of a line), or floor when there is none. */
+static size_t last_msh(const char *buf, size_t len, size_t from, size_t floor)
+{
+	size_t at = from;
+	for (;;) {
+		if (at + 3 <= len && memcmp(buf + at, "MSH", 3) == 0)
+			return at;
+		if (at <= floor)
+			return floor;
+		size_t p = at - 1; /* the terminator before this line */
+		while (p > floor && buf[p - 1] != '\r' && buf[p - 1] != '\n')
+			p--;
+		at = p;
+	}
+}
+
+size_t map_input_complete(const char *buf, size_t len, char *why, size_t n)
+{
+	size_t at, end, ls;
+	enum format fmt = sniff(buf, len, &at);
+	int terminated = len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == '\n');
+
+	if (why && n)
+		why[0] = '\0';
+	if (fmt == F_HL7) {
+		ls = last_line(buf + at, len - at, &end) + at;
+		end += at;
+		/* An enveloped batch ends with its trailer; without one, the file was
+		 * cut, maybe at a segment boundary inside its last message. */
+		const char *want = memcmp(buf + at, "FHS", 3) == 0 ? "FTS" :
+				   memcmp(buf + at, "BHS", 3) == 0 ? "BTS" : NULL;
+		int trailer = (line_is(buf, ls, end, "FTS") || line_is(buf, ls, end, "BTS")) &&
+			      end - ls > 3 && at + 3 < len && buf[ls + 3] == buf[at + 3];
+		if (want ? line_is(buf, ls, end, want) && trailer : terminated || trailer)
+			return len;
+		size_t cut = last_msh(buf, len, ls, at);
+		if (want)
+			util_seterr(why, n,
+				    "the batch ends without its %s trailer: its last message (at byte %zu) "
+				    "may be incomplete (cut off, e.g. by a full disk) and was not read",
+				    want, cut);
+		else
+			util_seterr(why, n,
+				    "the file ends inside a segment (no terminator): its last message (at "
+				    "byte %zu) is incomplete (cut off, e.g. by a full disk) and was not read",
+				    cut);
+		return cut;
+	}
+	if (fmt == F_NDJSON && !terminated) {
+		ls = last_line(buf, len, &end);
+		json_t *j = json_loadb(buf + ls, end - ls, 0, NULL);
+		int whole = j != NULL;
+		json_decref(j);
+		if (whole)
+			return len;
+		util_seterr(why, n,
+			    "the last line (at byte %zu) is incomplete JSON without a line end (cut off, "
+			    "e.g. by a full disk) and was not read",
+			    ls);
+		return ls;
+	}
+	/* MLLP dumps: an unclosed last frame is never delivered; a FHIR
+	 * document that was cut does not parse. */
+	return len;
+}
+
 int map_input_items_shard(const char *name, const char *buf, size_t len, int64_t now_ms,
 			  const struct map_input_shard *shard, map_item_cb cb, void *opaque,
 			  size_t *count, char *errstr, size_t n)

@@ -73,6 +73,16 @@ int map_input_items_shard(const char *name, const char *buf, size_t len, int64_t
 			  const struct map_input_shard *shard, map_item_cb cb, void *opaque,
 			  size_t *count, char *errstr, size_t errstr_size);
 
+/* Whether buf ends where a complete input ends. Returns len when it does
+ * (or cannot tell), else the byte offset where the incomplete tail starts,
+ * with why (positions only): an HL7 batch whose last segment has no
+ * terminator, or an FHS/BHS batch without its closing FTS/BTS (its last
+ * message is in doubt), or NDJSON whose unterminated last line is not
+ * JSON. Reading buf up to the offset returned leaves the cut-off message
+ * out. A file drop uses it: a file cut by a full disk must not have its last
+ * message published as if whole. */
+size_t map_input_complete(const char *buf, size_t len, char *why, size_t why_size);
+
 /* Tools' variant: stops with an error at the first unreadable message.
  * label names the message for messages to the user. */
 typedef int (*map_input_cb)(const struct map_input *in, const char *label, void *opaque);

@@ -241,6 +241,12 @@ static void inputs(FILE *o, const struct obs_snapshot *s)
 		fprintf(o, "hl7bridge_drop_messages_total{drop=\"%s\",outcome=\"filtered\"} %llu\n",
 			s->drops[i].name, U(st->filtered));
 	}
+	family(o, "hl7bridge_drop_reports_lost_total", "counter",
+	       "File reports (<name>.errors.json, .note.json) that could not be written; each is "
+	       "logged instead.");
+	for (int i = 0; i < s->ndrops; i++)
+		fprintf(o, "hl7bridge_drop_reports_lost_total{drop=\"%s\"} %llu\n", s->drops[i].name,
+			U(s->drops[i].st.reports_lost));
 	family(o, "hl7bridge_drop_events_total", "counter", "Events published from dropped files.");
 	for (int i = 0; i < s->ndrops; i++)
 		fprintf(o, "hl7bridge_drop_events_total{drop=\"%s\"} %llu\n", s->drops[i].name,

@@ -26,6 +26,26 @@ Test(log, threshold)
 	log_setup(LOGL_INFO, LOG_FORMAT_TEXT);
 }
 
+/* Log injection: a file name with a newline and ANSI escapes must stay one
+ * harmless line (issue 14, item 5). */
+Test(log, escape_keeps_one_harmless_line)
+{
+	char out[256];
+	const char *evil = "a.hl7\n2026-01-01T00:00:00Z info  drop: fake\x1b[31mred\x1b[0m\\x\t\x7f";
+	log_escape(out, sizeof out, evil, strlen(evil));
+	cr_assert_str_eq(out, "a.hl7\\n2026-01-01T00:00:00Z info  drop: fake\\x1b[31mred\\x1b[0m"
+			      "\\\\x\\t\\x7f");
+	/* UTF-8 kept; C1 CSI, a bidi override and invalid bytes escaped */
+	const char *u = "caf\xc3\xa9 \xc2\x9b" "2J \xe2\x80\xae" "x \xff\xc3";
+	log_escape(out, sizeof out, u, strlen(u));
+	cr_assert_str_eq(out, "caf\xc3\xa9 \\xc2\\x9b2J \\xe2\\x80\\xaex \\xff\\xc3");
+	/* never half an escape, always terminated */
+	cr_assert_eq(log_escape(out, 4, "\x01\x02", 2), 0);
+	cr_assert_str_eq(out, "");
+	cr_assert_eq(log_escape(out, 6, "ab\x01", 3), 2);
+	cr_assert_str_eq(out, "ab");
+}
+
 Test(util, seterr_returns_minus_one_and_formats)
 {
 	char buf[32];

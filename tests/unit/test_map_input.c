@@ -93,6 +93,52 @@ Test(map_input, hl7_batches_shard_by_slice)
 	free(b);
 }
 
+/* A file cut short (a full disk): the incomplete tail is found, so that a
+ * file drop never publishes the last message as whole (issue 14, item 13). */
+static size_t complete(const char *s)
+{
+	char why[256];
+	return map_input_complete(s, strlen(s), why, sizeof why);
+}
+
+Test(map_input, incomplete_tails_are_found)
+{
+	const char *m1 = "MSH|^~\\&|A|B|C|D|20240101||ADT^A08|X1|P|2.5\rPID|1||1^^^H\r";
+	const char *m2 = "MSH|^~\\&|A|B|C|D|20240101||ADT^A08|X2|P|2.5\rPID|1||2^^^H\r";
+	char buf[1024];
+	/* plain batch: whole, then cut inside the last segment */
+	snprintf(buf, sizeof buf, "%s%s", m1, m2);
+	cr_assert_eq(complete(buf), strlen(buf));
+	buf[strlen(buf) - 4] = '\0';
+	cr_assert_eq(complete(buf), strlen(m1));
+	/* cut inside the second MSH itself */
+	snprintf(buf, sizeof buf, "%sMS", m1);
+	cr_assert_eq(complete(buf), 0, "the MS line belongs to the first message");
+	/* FHS/BHS batch: whole; trailer without a final CR is whole; cut in
+	 * the trailer, or at a segment boundary before it */
+	snprintf(buf, sizeof buf, "FHS|^~\\&\rBHS|^~\\&\r%s%sBTS|2\rFTS|1\r", m1, m2);
+	cr_assert_eq(complete(buf), strlen(buf));
+	buf[strlen(buf) - 1] = '\0';
+	cr_assert_eq(complete(buf), strlen(buf));
+	buf[strlen(buf) - 3] = '\0'; /* "...BTS|2\rFT" */
+	size_t at = strlen("FHS|^~\\&\rBHS|^~\\&\r") + strlen(m1);
+	cr_assert_eq(complete(buf), at);
+	snprintf(buf, sizeof buf, "FHS|^~\\&\rBHS|^~\\&\r%s%s", m1, m2);
+	cr_assert_eq(complete(buf), at, "no trailer: the last message is in doubt");
+	/* CRLF and LF line ends, and blank lines between messages */
+	snprintf(buf, sizeof buf, "MSH|^~\\&|A|B\r\nPID|1\r\n\r\nMSH|^~\\&|A|B\r\nPID|1||2");
+	cr_assert_eq(complete(buf), strlen("MSH|^~\\&|A|B\r\nPID|1\r\n\r\n"));
+	snprintf(buf, sizeof buf, "MSH|^~\\&|A|B\nPID|1\nMSH|^~\\&|A|B\nPV1|1\n");
+	cr_assert_eq(complete(buf), strlen(buf));
+	/* NDJSON: an unterminated, complete last line is whole; a cut one is not */
+	const char *nd = "{\"resourceType\":\"Patient\",\"id\":\"a\"}\n{\"resourceType\":\"Patient\",\"id\":\"b\"}";
+	cr_assert_eq(complete(nd), strlen(nd));
+	snprintf(buf, sizeof buf, "%.*s", (int)strlen(nd) - 5, nd);
+	cr_assert_eq(complete(buf), (size_t)(strchr(nd, '\n') + 1 - nd));
+	/* other inputs: not judged here */
+	cr_assert_eq(complete("{\"resourceType\":\"Pat"), strlen("{\"resourceType\":\"Pat"));
+}
+
 Test(map_input, mllp_dumps_shard_too)
 {
 	char buf[8192], *p = buf;
