@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 #include "daemon_conf.h"
+#include "ingest/filedrop.h"
 #include "log.h"
 #include "publish/ledger_tail.h"
 #include "util.h"
@@ -202,6 +203,10 @@ int takeover_files(const struct drop_conf *drops, int ndrops, const char *name)
 			/* Atomic: of two instances taking over at once, one moves it. */
 			if (rename(from, to) == 0) {
 				moved++;
+				/* what was claimed travels with the file (filedrop.h) */
+				if (drop_claim_move(work, de->d_name, inbox, strrchr(to, '/') + 1) < 0)
+					log_warn("takeover", "drop %s: cannot move the claim record of %s: %s",
+						 drops[i].name, de->d_name, strerror(errno));
 				log_info("takeover", "drop %s: %s of instance %s is back in inbox/; it "
 						     "resumes where the ledger says",
 					 drops[i].name, de->d_name, name);

@@ -188,6 +188,10 @@ static void claim(struct drop *d)
 		cand_remove(d, best->name);
 		return;
 	}
+	/* a file taken over from a dead instance brings its claim record along */
+	if (drop_claim_move(d->inbox, best->name, d->work, strrchr(to, '/') + 1) < 0)
+		log_warn("drop", "%s: cannot move the claim record of %s: %s", d->c.name, best->name,
+			 strerror(errno));
 	drop_fsync_dir(d->inbox);
 	drop_fsync_dir(d->work);
 	log_info("drop", "%s: claimed %s (%lld bytes)", d->c.name, best->name, best->size);

@@ -106,6 +106,14 @@ void drop_poll(struct drop *d);
 /* Reload the drop's mappings before its next file (SIGHUP). */
 void drop_request_reload(struct drop *d);
 void drop_get_stats(struct drop *d, struct drop_stats *out);
+
+/* Move the claim record of file FROM_NAME in FROM_DIR (work/<instance>/ or
+ * inbox/) to stand beside TO_NAME in TO_DIR: the record of what was claimed
+ * travels with the file, so a file changed after its first claim is still
+ * recognised (takeover moves work/<dead>/ files back to inbox/, and a claim
+ * moves them on). Returns 1 when moved, 0 when there was none, -1 on error. */
+int drop_claim_move(const char *from_dir, const char *from_name, const char *to_dir,
+		    const char *to_name);
 const struct drop_conf *drop_config(const struct drop *d);
 
 #endif

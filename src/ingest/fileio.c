@@ -205,11 +205,27 @@ fail:
 	return util_seterr(why, n, "%s", strerror(err));
 }
 
-static void claim_path(const struct drop *d, const char *name, char *out, size_t cap)
+static void claim_path_in(const char *dir, const char *name, char *out, size_t cap)
 {
 	char side[NAME_MAX + 1];
 	drop_side_name(side, sizeof side, ".", name, DROP_CLAIM_SUFFIX);
-	snprintf(out, cap, "%s/%s", d->work, side);
+	snprintf(out, cap, "%s/%s", dir, side);
+}
+
+static void claim_path(const struct drop *d, const char *name, char *out, size_t cap)
+{
+	claim_path_in(d->work, name, out, cap);
+}
+
+int drop_claim_move(const char *from_dir, const char *from_name, const char *to_dir,
+		    const char *to_name)
+{
+	char from[1300], to[1300];
+	claim_path_in(from_dir, from_name, from, sizeof from);
+	claim_path_in(to_dir, to_name, to, sizeof to);
+	if (rename(from, to) == 0)
+		return 1;
+	return errno == ENOENT ? 0 : -1;
 }
 
 int drop_claim_save(struct drop *d, const char *name, const char *hex, size_t bytes, char *why,
@@ -233,7 +249,9 @@ int drop_claim_load(struct drop *d, const char *name, char hex[2 * LEDGER_KEY_LE
 	json_t *j = json_load_file(path, 0, NULL);
 	const char *f = json_string_value(json_object_get(j, "file"));
 	const char *h = json_string_value(json_object_get(j, "sha256"));
-	int ok = f && h && strcmp(f, name) == 0 && strlen(h) == 2 * LEDGER_KEY_LEN;
+	/* The record is bound to the file by its side name; it travels with the
+	 * file (takeover, claim), whose name may change on the way (".1"). */
+	int ok = f && h && strlen(h) == 2 * LEDGER_KEY_LEN;
 	if (ok) {
 		memcpy(hex, h, 2 * LEDGER_KEY_LEN + 1);
 		*bytes = (long long)json_integer_value(json_object_get(j, "bytes"));

@@ -482,3 +482,58 @@ Test(multi, automatic_takeover_after_silence, .timeout = 180)
 	cr_expect_eq(dups, 0, "%d duplicates (%s, %s)", dups, c.log[0], c.log[1]);
 	cr_expect_eq(missing, 0, "%d missing (%s, %s)", missing, c.log[0], c.log[1]);
 }
+
+/* A dies (-9) in the middle of a file, then the file is cut in work/A/ (a
+ * producer still held it open). The takeover brings A's claim record along
+ * with the file, so B sees the file is not what A claimed: it goes to
+ * error/ and nothing of it is published again from message 0. */
+Test(multi, takeover_of_a_file_cut_after_its_claim_publishes_nothing_twice, .timeout = 180)
+{
+	struct cluster c = { .n = 2 };
+	char tag[160], topic[240], work[400], path[700];
+	int got, dups, missing;
+	struct stat st;
+
+	{
+		char base[96];
+		itest_unique_name(base, sizeof base, "itc");
+		snprintf(c.drop, sizeof c.drop, "/tmp/%s.drop", base);
+	}
+	char drop_dir[256];
+	snprintf(drop_dir, sizeof drop_dir, "%s", c.drop);
+	cluster_conf(&c, NULL);
+	snprintf(c.drop, sizeof c.drop, "%s", drop_dir);
+	for (int i = 0; i < c.n; i++) {
+		FILE *f = fopen(c.conf[i], "a");
+		fputs(drop_section(&c, NULL, NULL), f);
+		fclose(f);
+	}
+	snprintf(tag, sizeof tag, "%sC", c.run);
+	snprintf(topic, sizeof topic, "%spatient.created", c.prefix);
+	snprintf(work, sizeof work, "work/%s", c.inst[0]);
+
+	start(&c, 0);
+	drop_batch(&c, tag, "cut.hl7");
+	cr_assert(wait_in_dir(c.drop, work, "cut.hl7", 20), "A did not claim the file (%s)", c.log[0]);
+	for (int i = 0; i < 100 && icl_count_in_file(c.log[0], "publishing cut.hl7") == 0; i++)
+		usleep(20000);
+	usleep(300000);
+	kill(c.pid[0], SIGKILL);
+	waitpid(c.pid[0], NULL, 0);
+	cr_assert(in_dir(c.drop, work, "cut.hl7"), "A finished the file before it was killed (log %s)",
+		  c.log[0]);
+	snprintf(path, sizeof path, "%s/%s/cut.hl7", c.drop, work);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(truncate(path, st.st_size / 2), 0);
+
+	start(&c, 1);
+	cr_assert_eq(run_takeover(&c, 1, 0, "--force"), 0, "takeover failed (%s)", c.log[1]);
+	cr_assert(wait_in_dir(c.drop, "error", "cut.hl7", 60), "B did not refuse the cut file (%s)",
+		  c.log[1]);
+	cr_expect(icl_count_in_file(c.log[1], "changed in work/ after it was claimed") == 1,
+		  "B did not recognise the change (%s)", c.log[1]);
+	tally(topic, tag, FILE_MSGS, &got, &dups, &missing);
+	cr_expect_eq(itest_daemon_stop(c.pid[1]), 0);
+	cr_expect_eq(dups, 0, "%d duplicates (%s, %s)", dups, c.log[0], c.log[1]);
+	cr_expect_gt(got, 0, "A had published part of the file");
+}
