@@ -492,14 +492,14 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	if (d->s.ledger_shared) {
 		/* The rebuild's consumer goes on as the ledger tail. */
 		rd_kafka_topic_partition_list_t *ends = NULL;
-		rd_kafka_t *rk = ledger_rebuild_open(d->ledger, rd_kafka_conf_dup(d->kc), d->s.topics.state,
+		rd_kafka_t *rk = ledger_rebuild_open(d->ledger, d->kc, d->s.topics.state,
 						     (int)d->s.ledger_rebuild_timeout_ms, &applied, &ends,
 						     err, errsz);
 		struct ltail_conf tc = { d->loop, d->ledger, d->s.instance, d->s.topics.state, d->kc };
 		if (!rk || !(d->tail = ltail_new(&tc, rk, ends, err, errsz)))
 			return -1;
 	} else {
-		applied = ledger_rebuild(d->ledger, rd_kafka_conf_dup(d->kc), d->s.topics.state,
+		applied = ledger_rebuild(d->ledger, d->kc, d->s.topics.state,
 					 (int)d->s.ledger_rebuild_timeout_ms, err, errsz);
 		if (applied < 0)
 			return -1;

@@ -18,6 +18,7 @@
 #include "daemon_conf.h"
 #include "ingest/filedrop.h"
 #include "log.h"
+#include "publish/ledger.h"
 #include "publish/ledger_tail.h"
 #include "util.h"
 
@@ -62,79 +63,31 @@ static void note(struct takeover_info *out, const rd_kafka_message_t *m, const c
 		out->lanes = lane + 1;
 }
 
+struct scan {
+	struct takeover_info *out;
+	const char *name;
+};
+
+static void scan_cb(const rd_kafka_message_t *m, void *opaque)
+{
+	struct scan *sc = opaque;
+	note(sc->out, m, sc->name);
+}
+
 int takeover_scan(const rd_kafka_conf_t *kc, const char *state_topic, const char *name,
 		  int64_t since_ms, int timeout_ms, struct takeover_info *out, char *errstr,
 		  size_t errstr_size)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_dup(kc);
-	rd_kafka_t *rk = NULL;
-	const rd_kafka_metadata_t *md = NULL;
-	rd_kafka_topic_t *t = NULL;
-	rd_kafka_topic_partition_list_t *parts = NULL;
-	int64_t deadline = util_mono_ms() + timeout_ms;
-	int nparts, eofs = 0, rc = -1;
-	char err[512];
-
+	struct scan sc = { out, name };
+	rd_kafka_t *rk;
 	memset(out, 0, sizeof *out);
-	if (rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof err) ||
-	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err) ||
-	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
-	    rd_kafka_conf_set(conf, "group.id", "hl7bridge-takeover", err, sizeof err)) {
-		rd_kafka_conf_destroy(conf);
-		return util_seterr(errstr, errstr_size, "state consumer config: %s", err);
-	}
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+	rk = ledger_read_state(kc, "hl7bridge-takeover", state_topic, since_ms, timeout_ms, scan_cb,
+			       &sc, NULL, errstr, errstr_size);
 	if (!rk)
-		return util_seterr(errstr, errstr_size, "state consumer: %s", err);
-	t = rd_kafka_topic_new(rk, state_topic, NULL);
-	if (rd_kafka_metadata(rk, 0, t, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-	    md->topic_cnt != 1 || md->topics[0].err) {
-		util_seterr(errstr, errstr_size, "state topic %s: no metadata", state_topic);
-		goto out;
-	}
-	nparts = md->topics[0].partition_cnt;
-	parts = rd_kafka_topic_partition_list_new(nparts);
-	for (int p = 0; p < nparts; p++)
-		rd_kafka_topic_partition_list_add(parts, state_topic, p)->offset = since_ms;
-	if (rd_kafka_offsets_for_times(rk, parts, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times failed", state_topic);
-		goto out;
-	}
-	for (int p = 0; p < nparts; p++)
-		if (parts->elems[p].offset < 0)
-			parts->elems[p].offset = RD_KAFKA_OFFSET_END;
-	if (rd_kafka_assign(rk, parts)) {
-		util_seterr(errstr, errstr_size, "state topic %s: assign failed", state_topic);
-		goto out;
-	}
-	while (eofs < nparts) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-		if (util_mono_ms() > deadline) {
-			util_seterr(errstr, errstr_size, "state topic %s: not read within %d ms",
-				    state_topic, timeout_ms);
-			if (m)
-				rd_kafka_message_destroy(m);
-			goto out;
-		}
-		if (!m)
-			continue;
-		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
-			eofs++;
-		else if (!m->err)
-			note(out, m, name);
-		rd_kafka_message_destroy(m);
-	}
-	rc = 0;
-out:
-	if (parts)
-		rd_kafka_topic_partition_list_destroy(parts);
-	if (md)
-		rd_kafka_metadata_destroy(md);
-	if (t)
-		rd_kafka_topic_destroy(t);
+		return -1;
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
-	return rc;
+	return 0;
 }
 
 int takeover_fence(const rd_kafka_conf_t *kc, const char *name, int lanes, int timeout_ms,

@@ -393,32 +393,34 @@ static rd_kafka_resp_err_t offsets_from(rd_kafka_t *rk, rd_kafka_topic_partition
 	return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-rd_kafka_t *ledger_rebuild_open(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
-				int timeout_ms, long *applied_out,
-				rd_kafka_topic_partition_list_t **ends_out, char *errstr,
-				size_t errstr_size)
+rd_kafka_t *ledger_read_state(const rd_kafka_conf_t *kc, const char *group,
+			      const char *state_topic, int64_t since_ms, int timeout_ms,
+			      ledger_record_cb cb, void *opaque,
+			      rd_kafka_topic_partition_list_t **ends_out, char *errstr,
+			      size_t errstr_size)
 {
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(kc);
 	rd_kafka_t *rk = NULL;
 	const rd_kafka_metadata_t *md = NULL;
 	rd_kafka_topic_partition_list_t *parts = NULL;
 	rd_kafka_topic_t *t = NULL;
-	long applied = 0;
 	int nparts, eofs = 0, ok = 0;
-	int64_t start_ms = util_wall_ms() - l->window_ms, deadline;
+	int64_t deadline;
 	rd_kafka_resp_err_t oerr;
 	char err[512];
 
 	if (rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof err) ||
 	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof err) ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) ||
-	    rd_kafka_conf_set(conf, "group.id", "hl7bridge-ledger-rebuild", err, sizeof err)) {
+	    rd_kafka_conf_set(conf, "group.id", group, err, sizeof err)) {
 		rd_kafka_conf_destroy(conf);
-		util_seterr(errstr, errstr_size, "ledger consumer config: %s", err);
+		util_seterr(errstr, errstr_size, "state topic consumer config: %s", err);
 		return NULL;
 	}
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
 	if (!rk) {
-		util_seterr(errstr, errstr_size, "ledger consumer: %s", err);
+		rd_kafka_conf_destroy(conf); /* rd_kafka_new takes it only on success */
+		util_seterr(errstr, errstr_size, "state topic consumer: %s", err);
 		return NULL;
 	}
 
@@ -438,10 +440,7 @@ rd_kafka_t *ledger_rebuild_open(struct ledger *l, rd_kafka_conf_t *conf, const c
 	for (int p = 0; p < nparts; p++)
 		rd_kafka_topic_partition_list_add(parts, state_topic, p);
 	deadline = util_mono_ms() + timeout_ms;
-	/* Message keys older than the window are not needed; file keys are
-	 * rewritten by every transaction that advances them, so their latest
-	 * value is inside the window while the file is live. */
-	oerr = offsets_from(rk, parts, start_ms, deadline);
+	oerr = offsets_from(rk, parts, since_ms, deadline);
 	if (oerr) {
 		util_seterr(errstr, errstr_size, "state topic %s: offsets_for_times failed: %s",
 			    state_topic, rd_kafka_err2name(oerr));
@@ -458,7 +457,7 @@ rd_kafka_t *ledger_rebuild_open(struct ledger *l, rd_kafka_conf_t *conf, const c
 	while (eofs < nparts) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 		if (util_mono_ms() > deadline) {
-			util_seterr(errstr, errstr_size, "state topic %s: rebuild timed out after %d ms",
+			util_seterr(errstr, errstr_size, "state topic %s: not read within %d ms",
 				    state_topic, timeout_ms);
 			if (m)
 				rd_kafka_message_destroy(m);
@@ -470,7 +469,7 @@ rd_kafka_t *ledger_rebuild_open(struct ledger *l, rd_kafka_conf_t *conf, const c
 		    m->offset + 1 > parts->elems[m->partition].offset)
 			parts->elems[m->partition].offset = m->offset + 1;
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			/* where the tail goes on: the end as this read saw it */
+			/* where a tail goes on: the end as this read saw it */
 			if (m->partition >= 0 && m->partition < nparts &&
 			    m->offset > parts->elems[m->partition].offset)
 				parts->elems[m->partition].offset = m->offset;
@@ -481,10 +480,7 @@ rd_kafka_t *ledger_rebuild_open(struct ledger *l, rd_kafka_conf_t *conf, const c
 			rd_kafka_message_destroy(m);
 			goto out;
 		} else {
-			int n = ledger_apply_record(l, m->key, m->key_len, m->payload, m->len,
-						    rd_kafka_message_timestamp(m, NULL));
-			if (n > 0)
-				applied += n;
+			cb(m, opaque);
 		}
 		rd_kafka_message_destroy(m);
 	}
@@ -501,7 +497,6 @@ out:
 		rd_kafka_destroy(rk);
 		return NULL;
 	}
-	*applied_out = applied;
 	if (ends_out)
 		*ends_out = parts;
 	else
@@ -509,12 +504,43 @@ out:
 	return rk;
 }
 
-long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
+struct rebuild {
+	struct ledger *l;
+	long applied;
+};
+
+static void rebuild_cb(const rd_kafka_message_t *m, void *opaque)
+{
+	struct rebuild *r = opaque;
+	int n = ledger_apply_record(r->l, m->key, m->key_len, m->payload, m->len,
+				    rd_kafka_message_timestamp(m, NULL));
+	if (n > 0)
+		r->applied += n;
+}
+
+rd_kafka_t *ledger_rebuild_open(struct ledger *l, const rd_kafka_conf_t *kc,
+				const char *state_topic, int timeout_ms, long *applied_out,
+				rd_kafka_topic_partition_list_t **ends_out, char *errstr,
+				size_t errstr_size)
+{
+	struct rebuild r = { l, 0 };
+	/* Message keys older than the window are not needed; file keys are
+	 * rewritten by every transaction that advances them, so their latest
+	 * value is inside the window while the file is live. */
+	rd_kafka_t *rk = ledger_read_state(kc, "hl7bridge-ledger-rebuild", state_topic,
+					   util_wall_ms() - l->window_ms, timeout_ms, rebuild_cb, &r,
+					   ends_out, errstr, errstr_size);
+	if (rk)
+		*applied_out = r.applied;
+	return rk;
+}
+
+long ledger_rebuild(struct ledger *l, const rd_kafka_conf_t *kc, const char *state_topic,
 		    int timeout_ms, char *errstr, size_t errstr_size)
 {
 	long applied = 0;
-	rd_kafka_t *rk = ledger_rebuild_open(l, conf, state_topic, timeout_ms, &applied, NULL,
-					     errstr, errstr_size);
+	rd_kafka_t *rk = ledger_rebuild_open(l, kc, state_topic, timeout_ms, &applied, NULL, errstr,
+					     errstr_size);
 	if (!rk)
 		return -1;
 	rd_kafka_consumer_close(rk);

@@ -107,20 +107,32 @@ char *ledger_batch_value(const struct ledger_entry *const *entries, size_t n, in
 int ledger_apply_record(struct ledger *l, const void *key, size_t key_len, const void *value,
 			size_t value_len, int64_t ts_ms);
 
-/* Rebuild from the state topic: read it with isolation.level=read_committed
- * from (now - window) — found with offsets_for_times — to its end, applying
- * every record. `conf` is consumed (use rd_kafka_conf_dup of the base conf).
- * Returns the number of ledger keys applied, or -1 with errstr filled. */
-long ledger_rebuild(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
+/* Read the state topic with isolation.level=read_committed from since_ms
+ * (found with offsets_for_times) to its end as of the read, calling cb for
+ * every record, with a consumer of group id `group` (no offsets are
+ * committed). kc is not consumed: the consumer uses a duplicate. Returns the
+ * consumer, still assigned and positioned where the read stopped (close and
+ * destroy it, or go on reading: the ledger tail), with *ends (when not NULL;
+ * caller destroys) holding every partition's position, offset -1 for a
+ * partition that had nothing to read. NULL with errstr filled on failure. */
+typedef void (*ledger_record_cb)(const rd_kafka_message_t *m, void *opaque);
+rd_kafka_t *ledger_read_state(const rd_kafka_conf_t *kc, const char *group,
+			      const char *state_topic, int64_t since_ms, int timeout_ms,
+			      ledger_record_cb cb, void *opaque,
+			      rd_kafka_topic_partition_list_t **ends, char *errstr,
+			      size_t errstr_size);
+
+/* Rebuild from the state topic: ledger_read_state from (now - window),
+ * applying every record. kc is not consumed. Returns the number of ledger
+ * keys applied, or -1 with errstr filled. */
+long ledger_rebuild(struct ledger *l, const rd_kafka_conf_t *kc, const char *state_topic,
 		    int timeout_ms, char *errstr, size_t errstr_size);
 /* The same, but the consumer stays open and assigned, positioned where the
  * rebuild stopped (for the ledger tail, ledger_tail.h): returns it, with
- * *applied set and *ends (caller destroys) holding every partition's
- * position, offset -1 for a partition that had nothing to read. NULL with
- * errstr filled on failure. A file record never moves a file's next_index
- * back nor clears its done flag (progress only grows). */
-rd_kafka_t *ledger_rebuild_open(struct ledger *l, rd_kafka_conf_t *conf, const char *state_topic,
-				int timeout_ms, long *applied,
+ * *applied set and *ends as ledger_read_state. A file record never moves a
+ * file's next_index back nor clears its done flag (progress only grows). */
+rd_kafka_t *ledger_rebuild_open(struct ledger *l, const rd_kafka_conf_t *kc,
+				const char *state_topic, int timeout_ms, long *applied,
 				rd_kafka_topic_partition_list_t **ends, char *errstr,
 				size_t errstr_size);
 

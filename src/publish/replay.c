@@ -418,7 +418,7 @@ static int setup(struct rp *r, char *err, size_t errsz)
 	r->ledger = ledger_new(util_wall_ms());
 	if (!r->ledger)
 		return util_seterr(err, errsz, "out of memory");
-	long n = ledger_rebuild(r->ledger, rd_kafka_conf_dup(r->kc), r->s.topics.state,
+	long n = ledger_rebuild(r->ledger, r->kc, r->s.topics.state,
 				(int)r->s.ledger_rebuild_timeout_ms, err, errsz);
 	if (n < 0)
 		return -1;

@@ -103,7 +103,7 @@ Test(pub, hundred_thousand_through_four_lanes_exactly_once, .timeout = 300)
 
 	/* The ledger rebuilt from the state topic knows every message. */
 	struct ledger *l = ledger_new(24LL * 3600 * 1000);
-	long applied = ledger_rebuild(l, rd_kafka_conf_dup(kc), state, 60000, err, sizeof err);
+	long applied = ledger_rebuild(l, kc, state, 60000, err, sizeof err);
 	cr_assert_eq(applied, N, "rebuild applied %ld: %s", applied, err);
 	cr_assert_eq(ledger_size(l), (size_t)N);
 	ledger_free(l);
@@ -176,6 +176,7 @@ Test(pub, ledger_rebuild_of_a_state_topic_created_just_now, .timeout = 120)
 		struct ledger *l = ledger_new(24LL * 3600 * 1000);
 		long applied = ledger_rebuild(l, kc, state, 30000, err, sizeof err);
 		cr_assert_eq(applied, 0, "rebuild of the new topic %s: %s", state, err);
+		rd_kafka_conf_destroy(kc);
 		ledger_free(l);
 	}
 }

@@ -97,7 +97,7 @@ static void run_crash(int after_commit)
 	struct pub *p = pub_new(&c, err, sizeof err);
 	cr_assert_not_null(p, "%s", err);
 	struct ledger *l = ledger_new(3600 * 1000);
-	long applied = ledger_rebuild(l, rd_kafka_conf_dup(kc), state, 30000, err, sizeof err);
+	long applied = ledger_rebuild(l, kc, state, 30000, err, sizeof err);
 	cr_assert_geq(applied, 0, "%s", err);
 	if (after_commit)
 		cr_assert_gt(applied, 0, "the committed batch is not in the ledger");
