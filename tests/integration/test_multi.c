@@ -379,6 +379,40 @@ static char *drop_section(const struct cluster *c, const char *more, const char 
 	return buf;
 }
 
+/* Two instances sharing one drop (under /tmp, named from stem). */
+static void shared_drop_cluster(struct cluster *c, const char *stem)
+{
+	char base[96], drop_dir[256];
+	itest_unique_name(base, sizeof base, stem);
+	snprintf(drop_dir, sizeof drop_dir, "/tmp/%s.drop", base);
+	snprintf(c->drop, sizeof c->drop, "%s", drop_dir);
+	cluster_conf(c, NULL);
+	snprintf(c->drop, sizeof c->drop, "%s", drop_dir);
+	for (int i = 0; i < c->n; i++) {
+		FILE *f = fopen(c->conf[i], "a");
+		fputs(drop_section(c, NULL, NULL), f);
+		fclose(f);
+	}
+}
+
+/* Start A, drop a batch file, and kill A (-9) once some of its slices
+ * committed but not all: the file stays in A's work folder. */
+static void kill_a_mid_file(struct cluster *c, const char *tag, const char *work, const char *name)
+{
+	char publishing[128];
+	start(c, 0);
+	drop_batch(c, tag, name);
+	cr_assert(wait_in_dir(c->drop, work, name, 20), "A did not claim %s (%s)", name, c->log[0]);
+	snprintf(publishing, sizeof publishing, "publishing %s", name);
+	for (int i = 0; i < 100 && icl_count_in_file(c->log[0], publishing) == 0; i++)
+		usleep(20000);
+	usleep(300000);
+	kill(c->pid[0], SIGKILL);
+	waitpid(c->pid[0], NULL, 0);
+	cr_assert(in_dir(c->drop, work, name), "A finished %s before it was killed; the test "
+					      "proves nothing (log %s)", name, c->log[0]);
+}
+
 /* A dies (-9) in the middle of a file; `takeover` refuses while its
  * heartbeat is recent, then with --force fences it and puts the file back;
  * B resumes it: every message once. */
@@ -388,36 +422,12 @@ Test(multi, takeover_command_finishes_a_dead_instances_file, .timeout = 180)
 	char tag[160], topic[240], work[400];
 	int got, dups, missing;
 
-	{
-		char base[96];
-		itest_unique_name(base, sizeof base, "itm");
-		snprintf(c.drop, sizeof c.drop, "/tmp/%s.drop", base);
-	}
-	char drop_dir[256];
-	snprintf(drop_dir, sizeof drop_dir, "%s", c.drop);
-	cluster_conf(&c, NULL);
-	snprintf(c.drop, sizeof c.drop, "%s", drop_dir);
-	/* both instances share one drop */
-	for (int i = 0; i < c.n; i++) {
-		FILE *f = fopen(c.conf[i], "a");
-		fputs(drop_section(&c, NULL, NULL), f);
-		fclose(f);
-	}
+	shared_drop_cluster(&c, "itm");
 	snprintf(tag, sizeof tag, "%sF", c.run);
 	snprintf(topic, sizeof topic, "%spatient.created", c.prefix);
 	snprintf(work, sizeof work, "work/%s", c.inst[0]);
 
-	start(&c, 0);
-	drop_batch(&c, tag, "big.hl7");
-	cr_assert(wait_in_dir(c.drop, work, "big.hl7", 20), "A did not claim the file (%s)", c.log[0]);
-	/* some slices committed, not all */
-	for (int i = 0; i < 100 && icl_count_in_file(c.log[0], "publishing big.hl7") == 0; i++)
-		usleep(20000);
-	usleep(300000);
-	kill(c.pid[0], SIGKILL);
-	waitpid(c.pid[0], NULL, 0);
-	cr_assert(in_dir(c.drop, work, "big.hl7"), "A finished the file before it was killed; "
-						   "the test proves nothing (log %s)", c.log[0]);
+	kill_a_mid_file(&c, tag, work, "big.hl7");
 
 	start(&c, 1);
 	/* A's heartbeat is a second old: refused */
@@ -494,34 +504,12 @@ Test(multi, takeover_of_a_file_cut_after_its_claim_publishes_nothing_twice, .tim
 	int got, dups, missing;
 	struct stat st;
 
-	{
-		char base[96];
-		itest_unique_name(base, sizeof base, "itc");
-		snprintf(c.drop, sizeof c.drop, "/tmp/%s.drop", base);
-	}
-	char drop_dir[256];
-	snprintf(drop_dir, sizeof drop_dir, "%s", c.drop);
-	cluster_conf(&c, NULL);
-	snprintf(c.drop, sizeof c.drop, "%s", drop_dir);
-	for (int i = 0; i < c.n; i++) {
-		FILE *f = fopen(c.conf[i], "a");
-		fputs(drop_section(&c, NULL, NULL), f);
-		fclose(f);
-	}
+	shared_drop_cluster(&c, "itc");
 	snprintf(tag, sizeof tag, "%sC", c.run);
 	snprintf(topic, sizeof topic, "%spatient.created", c.prefix);
 	snprintf(work, sizeof work, "work/%s", c.inst[0]);
 
-	start(&c, 0);
-	drop_batch(&c, tag, "cut.hl7");
-	cr_assert(wait_in_dir(c.drop, work, "cut.hl7", 20), "A did not claim the file (%s)", c.log[0]);
-	for (int i = 0; i < 100 && icl_count_in_file(c.log[0], "publishing cut.hl7") == 0; i++)
-		usleep(20000);
-	usleep(300000);
-	kill(c.pid[0], SIGKILL);
-	waitpid(c.pid[0], NULL, 0);
-	cr_assert(in_dir(c.drop, work, "cut.hl7"), "A finished the file before it was killed (log %s)",
-		  c.log[0]);
+	kill_a_mid_file(&c, tag, work, "cut.hl7");
 	snprintf(path, sizeof path, "%s/%s/cut.hl7", c.drop, work);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(truncate(path, st.st_size / 2), 0);
