@@ -17,7 +17,7 @@ cd build
 # configure again when the Makefile was made for the other librdkafka
 want="--with-librdkafka=$rdkafka"
 [ "$rdkafka" = system ] && want=
-have=$(sed -n 's/^  \$ .*configure .*\(--with-librdkafka=[^ ]*\).*/\1/p' config.log 2>/dev/null | head -n 1)
+have=$( { sed -n 's/^  \$ .*configure .*\(--with-librdkafka=[^ ]*\).*/\1/p' config.log 2>/dev/null || true; } | head -n 1)
 if [ ! -f Makefile ] || [ "$have" != "$want" ]; then
 	if [ "$rdkafka" = system ]; then
 		../configure --enable-werror >&2
