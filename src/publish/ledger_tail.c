@@ -394,6 +394,31 @@ int ltail_busy(const struct ltail *t)
 	return t && t->whead;
 }
 
+static void gate_cb(struct ltail_waiter *w, int ok)
+{
+	struct ltail_gate *g = container_of(w, struct ltail_gate, w);
+	g->state = ok ? LTAIL_GATE_PASSED : LTAIL_GATE_STOPPED;
+	g->cb(g, ok);
+}
+
+int ltail_gate_pass(struct ltail *t, struct ltail_gate *g, ltail_gate_cb cb)
+{
+	if (!t || g->state == LTAIL_GATE_PASSED)
+		return 1;
+	if (g->state == LTAIL_GATE_CLOSED) {
+		g->state = LTAIL_GATE_PARKED;
+		g->cb = cb;
+		g->w.cb = gate_cb;
+		ltail_wait(t, &g->w);
+	}
+	return 0;
+}
+
+void ltail_gate_reset(struct ltail_gate *g)
+{
+	g->state = LTAIL_GATE_CLOSED;
+}
+
 struct ltail *ltail_new(const struct ltail_conf *c, rd_kafka_t *consumer,
 			rd_kafka_topic_partition_list_t *ends, char *errstr, size_t errstr_size)
 {
