@@ -342,12 +342,24 @@ static void job_done_cb(struct pub_job *job, enum pub_status st, const char *rea
 		respond_outcome(r, 503, "error", "transient", "not committed; send it again");
 }
 
-/* The request is read and mapped: answer it from the ledger, join its first
- * copy, answer it now (nothing to commit), or submit its job. */
+static void decide(struct fh_req *r);
+
+/* The shared ledger's barrier passed: decide again (or, when the tail
+ * stopped, answer 503: no decision may be taken from the ledger). */
+static void barrier_cb(struct ltail_gate *g, int ok)
+{
+	struct fh_req *r = container_of(g, struct fh_req, gate);
+	if (!ok) {
+		r->f->stats.unavailable++;
+		respond_outcome(r, 503, "error", "transient", "shutting down; send it again");
+		return;
+	}
+	decide(r);
+}
+
+/* The request is read and mapped: its ledger key, then decide. */
 static void settle(struct fh_req *r)
 {
-	struct fhttp *f = r->f;
-	struct ledger_entry *e;
 	size_t n = 0;
 	const void *parts[1];
 	size_t lens[1];
@@ -367,7 +379,17 @@ static void settle(struct fh_req *r)
 		/* domain-separate from a single resource's key */
 		r->key[0] ^= 0x5a;
 	}
-	e = ledger_find(f->env.ledger, r->key);
+	decide(r);
+}
+
+/* Answer r from the ledger, join its first copy, answer it now (nothing to
+ * commit), or submit its job. Runs again after a barrier when its key was
+ * absent from a shared ledger. */
+static void decide(struct fh_req *r)
+{
+	struct fhttp *f = r->f;
+	struct ledger_entry *e = ledger_find(f->env.ledger, r->key);
+
 	if (e && e->state == LEDGER_INFLIGHT && e->owner) {
 		struct fh_req *first = e->owner;
 		f->stats.joined++;
@@ -387,18 +409,25 @@ static void settle(struct fh_req *r)
 		answer(r);
 		return;
 	}
-	if (f->env.raw && r->nitems > r->nitems_skipped) {
-		if (records_add_raw(r->job, f->env.raw_topic, r->body, r->body_len, r->ctype,
+	if (!r->prepared) { /* the body is the frame's: copy it before parking */
+		r->prepared = 1;
+		if (f->env.raw && r->nitems > r->nitems_skipped &&
+		    records_add_raw(r->job, f->env.raw_topic, r->body, r->body_len, r->ctype,
 				    &(struct rec_origin){ r->origin, NULL }) == 0)
 			r->records++;
+		if (!r->atomic_fail && r->events > 0)
+			r->records++;
+		r->body = NULL;
+		r->body_len = 0;
 	}
-	if (!r->atomic_fail && r->events > 0)
-		r->records++;
 	if (r->records == 0) { /* nothing to commit: filtered or rejected without dead letters */
 		count(r);
 		answer(r);
 		return;
 	}
+	/* it would publish: new only once the shared ledger is read up to now */
+	if (!e && !ltail_gate_pass(f->env.tail, &r->gate, barrier_cb))
+		return;
 	struct ledger_entry le;
 	memset(&le, 0, sizeof le);
 	memcpy(le.key, r->key, LEDGER_KEY_LEN);

@@ -30,7 +30,10 @@
  * timestamps and a notification's SubscriptionStatus left out). A resend of
  * a committed request is answered again without publishing; one still in
  * flight waits for the first copy's commit. X-Request-Id is echoed, not
- * used as a key.
+ * used as a key. With a shared ledger (env.tail), a request whose key is
+ * absent and that would publish waits for the tail's next barrier before
+ * it is decided new, as MLLP messages do (ledger_tail.h), so a resend to
+ * another instance is answered from the ledger too.
  *
  * Subscription notifications (R4 backport "history" Bundles whose first
  * entry is a subscription-status Parameters, R4B/R5
@@ -52,6 +55,7 @@
 struct pipeline;
 struct pub;
 struct ledger;
+struct ltail;
 
 #define FHTTP_MAX_TOKENS 8
 
@@ -80,6 +84,7 @@ struct fhttp_env {
 	const char *raw_topic;      /* healthcare.raw.fhir */
 	int avro;
 	const int *draining;        /* non-zero: answer 503 and close */
+	struct ltail *tail;         /* shared ledger (NULL: alone); freed: parked requests get 503 */
 };
 
 struct fhttp_stats {
