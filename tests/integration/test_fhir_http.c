@@ -172,8 +172,8 @@ static int post(int port, const char *path, const char *ctype, const char *extra
 
 static char *patient(const char *id)
 {
-	static char b[8][1024];
-	static int k;
+	static _Thread_local char b[8][1024]; /* the kill -9 test's clients are threads */
+	static _Thread_local int k;
 	char *p = b[k++ % 8];
 	snprintf(p, 1024,
 		 "{\"resourceType\":\"Patient\",\"id\":\"%s\",\"identifier\":[{\"type\":{\"coding\":"
