@@ -27,7 +27,7 @@ struct fhttp {
 	struct lsn *lsn;
 	struct fhttp_stats stats;
 	uint64_t seq;
-	struct fh_req *ihead, *itail; /* submitted, awaiting the commit; oldest first */
+	struct fh_req *ihead, *itail; /* awaiting their barrier or commit; oldest first */
 };
 
 void fhttp_conf_defaults(struct fhttp_conf *c)
@@ -46,7 +46,8 @@ void fhttp_conf_defaults(struct fhttp_conf *c)
 	c->unavailable_after_ms = 5000;
 }
 
-/* Kafka does not commit: the oldest submitted request waits too long. */
+/* Kafka does not commit (or the shared ledger's barrier does not pass): the
+ * oldest request waiting for either waits too long. */
 static int stalled(const struct fhttp *f)
 {
 	return f->ihead && util_mono_ms() - f->ihead->submitted_ms > f->conf.unavailable_after_ms;
@@ -65,10 +66,25 @@ static void inflight_remove(struct fhttp *f, struct fh_req *r)
 	r->iprev = r->inext = NULL;
 }
 
+/* r waits for Kafka from now on (its barrier, then its commit). */
+static void inflight_add(struct fhttp *f, struct fh_req *r)
+{
+	if (r->iprev || f->ihead == r)
+		return; /* since it parked for its barrier */
+	r->submitted_ms = util_mono_ms();
+	r->iprev = f->itail;
+	if (f->itail)
+		f->itail->inext = r;
+	else
+		f->ihead = r;
+	f->itail = r;
+}
+
 /* ---- answering ---------------------------------------------------------------- */
 
 static void req_free(struct fh_req *r)
 {
+	inflight_remove(r->f, r);
 	for (size_t i = 0; i < r->nitems; i++)
 		free(r->items[i].reason);
 	free(r->items);
@@ -395,6 +411,7 @@ static void decide(struct fh_req *r)
 		f->stats.joined++;
 		log_info("fhir", "%s: resent while the first copy is in flight; answered with it",
 			 r->origin);
+		inflight_remove(f, r); /* (parked before) the first copy is the one in flight */
 		pub_job_free(r->job);
 		r->job = NULL;
 		r->duplicate = 1; /* answered as a resend once the first copy commits */
@@ -426,8 +443,10 @@ static void decide(struct fh_req *r)
 		return;
 	}
 	/* it would publish: new only once the shared ledger is read up to now */
-	if (!e && !ltail_gate_pass(f->env.tail, &r->gate, barrier_cb))
+	if (!e && !ltail_gate_pass(f->env.tail, &r->gate, barrier_cb)) {
+		inflight_add(f, r); /* a barrier that does not pass makes new requests 503 */
 		return;
+	}
 	struct ledger_entry le;
 	memset(&le, 0, sizeof le);
 	memcpy(le.key, r->key, LEDGER_KEY_LEN);
@@ -446,13 +465,7 @@ static void decide(struct fh_req *r)
 	e->state = LEDGER_INFLIGHT;
 	e->ts_ms = util_wall_ms();
 	e->owner = r;
-	r->submitted_ms = util_mono_ms();
-	r->iprev = f->itail;
-	if (f->itail)
-		f->itail->inext = r;
-	else
-		f->ihead = r;
-	f->itail = r;
+	inflight_add(f, r);
 }
 
 /* ---- a request ----------------------------------------------------------------- */

@@ -19,7 +19,8 @@
  * are committed. A rejected resource gets 422 (400 when unreadable) with an
  * OperationOutcome naming the path and the reason, never a value. While
  * Kafka is unavailable (a request has waited unavailable.after for its
- * commit, or the publisher holds max.inflight jobs) or the bridge is
+ * commit or its shared-ledger barrier, or the publisher holds max.inflight
+ * jobs) or the bridge is
  * draining: 503 with Retry-After, nothing read into the pipeline; the
  * requests already submitted wait for their commit. A commit that fails: 503 too, and the client resends.
  *
