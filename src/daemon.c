@@ -526,7 +526,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	/* FHIR over HTTP: the same mappings, ledger, publisher and topics */
 	struct fhttp_env fenv = { d->pl, d->pub, d->ledger, d->s.topics.deadletter,
 				  d->s.pl.deadletter, d->s.pl.unmatched, d->s.topics.raw,
-				  d->s.topics.raw_fhir, d->s.pl.avro, &d->draining };
+				  d->s.topics.raw_fhir, d->s.pl.avro, &d->draining, d->tail };
 	for (int i = 0; i < d->s.nfhir; i++) {
 		const struct fhttp_conf *fc = &d->s.fhir[i];
 		d->fhir[i] = fhttp_new(d->loop, fc, &fenv, err, errsz);

@@ -57,8 +57,7 @@ struct pl_msg {
 	uint8_t ntopics;
 	uint8_t topic_idx[PL_MSG_TOPICS];  /* into stats.topics; PIPELINE_MAX_TOPICS = other */
 	uint32_t topic_events[PL_MSG_TOPICS];
-	struct ltail_waiter tw; /* parked until the ledger tail's barrier */
-	int barrier_passed;
+	struct ltail_gate gate; /* parked until the ledger tail's barrier */
 };
 
 int pipeline_code_index(int code)
@@ -444,15 +443,14 @@ static void decide(struct pipeline *p, struct pl_msg *m);
 
 /* The barrier passed: decide again (or, when the tail stopped, answer with
  * no ACK). */
-static void barrier_cb(struct ltail_waiter *w, int ok)
+static void barrier_cb(struct ltail_gate *g, int ok)
 {
-	struct pl_msg *m = container_of(w, struct pl_msg, tw);
+	struct pl_msg *m = container_of(g, struct pl_msg, gate);
 	if (!ok) {
 		m->p->stats.failed++;
 		reply(m, 0);
 		return;
 	}
-	m->barrier_passed = 1;
 	decide(m->p, m);
 }
 
@@ -462,11 +460,7 @@ static void barrier_cb(struct ltail_waiter *w, int ok)
  * are bounded by the listeners' connections and per-connection pipelining. */
 static int park(struct pipeline *p, struct pl_msg *m)
 {
-	if (!p->tail || m->barrier_passed)
-		return 0;
-	m->tw.cb = barrier_cb;
-	ltail_wait(p->tail, &m->tw);
-	return 1;
+	return !ltail_gate_pass(p->tail, &m->gate, barrier_cb);
 }
 
 void pipeline_set_tail(struct pipeline *p, struct ltail *tail)

@@ -27,7 +27,7 @@ struct fhttp {
 	struct lsn *lsn;
 	struct fhttp_stats stats;
 	uint64_t seq;
-	struct fh_req *ihead, *itail; /* submitted, awaiting the commit; oldest first */
+	struct fh_req *ihead, *itail; /* awaiting their barrier or commit; oldest first */
 };
 
 void fhttp_conf_defaults(struct fhttp_conf *c)
@@ -46,7 +46,8 @@ void fhttp_conf_defaults(struct fhttp_conf *c)
 	c->unavailable_after_ms = 5000;
 }
 
-/* Kafka does not commit: the oldest submitted request waits too long. */
+/* Kafka does not commit (or the shared ledger's barrier does not pass): the
+ * oldest request waiting for either waits too long. */
 static int stalled(const struct fhttp *f)
 {
 	return f->ihead && util_mono_ms() - f->ihead->submitted_ms > f->conf.unavailable_after_ms;
@@ -65,10 +66,25 @@ static void inflight_remove(struct fhttp *f, struct fh_req *r)
 	r->iprev = r->inext = NULL;
 }
 
+/* r waits for Kafka from now on (its barrier, then its commit). */
+static void inflight_add(struct fhttp *f, struct fh_req *r)
+{
+	if (r->iprev || f->ihead == r)
+		return; /* since it parked for its barrier */
+	r->submitted_ms = util_mono_ms();
+	r->iprev = f->itail;
+	if (f->itail)
+		f->itail->inext = r;
+	else
+		f->ihead = r;
+	f->itail = r;
+}
+
 /* ---- answering ---------------------------------------------------------------- */
 
 static void req_free(struct fh_req *r)
 {
+	inflight_remove(r->f, r);
 	for (size_t i = 0; i < r->nitems; i++)
 		free(r->items[i].reason);
 	free(r->items);
@@ -342,12 +358,24 @@ static void job_done_cb(struct pub_job *job, enum pub_status st, const char *rea
 		respond_outcome(r, 503, "error", "transient", "not committed; send it again");
 }
 
-/* The request is read and mapped: answer it from the ledger, join its first
- * copy, answer it now (nothing to commit), or submit its job. */
+static void decide(struct fh_req *r);
+
+/* The shared ledger's barrier passed: decide again (or, when the tail
+ * stopped, answer 503: no decision may be taken from the ledger). */
+static void barrier_cb(struct ltail_gate *g, int ok)
+{
+	struct fh_req *r = container_of(g, struct fh_req, gate);
+	if (!ok) {
+		r->f->stats.unavailable++;
+		respond_outcome(r, 503, "error", "transient", "shutting down; send it again");
+		return;
+	}
+	decide(r);
+}
+
+/* The request is read and mapped: its ledger key, then decide. */
 static void settle(struct fh_req *r)
 {
-	struct fhttp *f = r->f;
-	struct ledger_entry *e;
 	size_t n = 0;
 	const void *parts[1];
 	size_t lens[1];
@@ -367,12 +395,23 @@ static void settle(struct fh_req *r)
 		/* domain-separate from a single resource's key */
 		r->key[0] ^= 0x5a;
 	}
-	e = ledger_find(f->env.ledger, r->key);
+	decide(r);
+}
+
+/* Answer r from the ledger, join its first copy, answer it now (nothing to
+ * commit), or submit its job. Runs again after a barrier when its key was
+ * absent from a shared ledger. */
+static void decide(struct fh_req *r)
+{
+	struct fhttp *f = r->f;
+	struct ledger_entry *e = ledger_find(f->env.ledger, r->key);
+
 	if (e && e->state == LEDGER_INFLIGHT && e->owner) {
 		struct fh_req *first = e->owner;
 		f->stats.joined++;
 		log_info("fhir", "%s: resent while the first copy is in flight; answered with it",
 			 r->origin);
+		inflight_remove(f, r); /* (parked before) the first copy is the one in flight */
 		pub_job_free(r->job);
 		r->job = NULL;
 		r->duplicate = 1; /* answered as a resend once the first copy commits */
@@ -387,16 +426,25 @@ static void settle(struct fh_req *r)
 		answer(r);
 		return;
 	}
-	if (f->env.raw && r->nitems > r->nitems_skipped) {
-		if (records_add_raw(r->job, f->env.raw_topic, r->body, r->body_len, r->ctype,
+	if (!r->prepared) { /* the body is the frame's: copy it before parking */
+		r->prepared = 1;
+		if (f->env.raw && r->nitems > r->nitems_skipped &&
+		    records_add_raw(r->job, f->env.raw_topic, r->body, r->body_len, r->ctype,
 				    &(struct rec_origin){ r->origin, NULL }) == 0)
 			r->records++;
+		if (!r->atomic_fail && r->events > 0)
+			r->records++;
+		r->body = NULL;
+		r->body_len = 0;
 	}
-	if (!r->atomic_fail && r->events > 0)
-		r->records++;
 	if (r->records == 0) { /* nothing to commit: filtered or rejected without dead letters */
 		count(r);
 		answer(r);
+		return;
+	}
+	/* it would publish: new only once the shared ledger is read up to now */
+	if (!e && !ltail_gate_pass(f->env.tail, &r->gate, barrier_cb)) {
+		inflight_add(f, r); /* a barrier that does not pass makes new requests 503 */
 		return;
 	}
 	struct ledger_entry le;
@@ -417,13 +465,7 @@ static void settle(struct fh_req *r)
 	e->state = LEDGER_INFLIGHT;
 	e->ts_ms = util_wall_ms();
 	e->owner = r;
-	r->submitted_ms = util_mono_ms();
-	r->iprev = f->itail;
-	if (f->itail)
-		f->itail->inext = r;
-	else
-		f->ihead = r;
-	f->itail = r;
+	inflight_add(f, r);
 }
 
 /* ---- a request ----------------------------------------------------------------- */

@@ -19,7 +19,8 @@
  * are committed. A rejected resource gets 422 (400 when unreadable) with an
  * OperationOutcome naming the path and the reason, never a value. While
  * Kafka is unavailable (a request has waited unavailable.after for its
- * commit, or the publisher holds max.inflight jobs) or the bridge is
+ * commit or its shared-ledger barrier, or the publisher holds max.inflight
+ * jobs) or the bridge is
  * draining: 503 with Retry-After, nothing read into the pipeline; the
  * requests already submitted wait for their commit. A commit that fails: 503 too, and the client resends.
  *
@@ -30,7 +31,10 @@
  * timestamps and a notification's SubscriptionStatus left out). A resend of
  * a committed request is answered again without publishing; one still in
  * flight waits for the first copy's commit. X-Request-Id is echoed, not
- * used as a key.
+ * used as a key. With a shared ledger (env.tail), a request whose key is
+ * absent and that would publish waits for the tail's next barrier before
+ * it is decided new, as MLLP messages do (ledger_tail.h), so a resend to
+ * another instance is answered from the ledger too.
  *
  * Subscription notifications (R4 backport "history" Bundles whose first
  * entry is a subscription-status Parameters, R4B/R5
@@ -52,6 +56,7 @@
 struct pipeline;
 struct pub;
 struct ledger;
+struct ltail;
 
 #define FHTTP_MAX_TOKENS 8
 
@@ -80,6 +85,7 @@ struct fhttp_env {
 	const char *raw_topic;      /* healthcare.raw.fhir */
 	int avro;
 	const int *draining;        /* non-zero: answer 503 and close */
+	struct ltail *tail;         /* shared ledger (NULL: alone); freed: parked requests get 503 */
 };
 
 struct fhttp_stats {

@@ -10,6 +10,7 @@
 
 #include "ingest/fhir_http.h"
 #include "publish/ledger.h"
+#include "publish/ledger_tail.h"
 
 /* kind: an enum fate_kind, or this for a notification's status entry */
 #define FH_SKIPPED 9
@@ -67,9 +68,11 @@ struct fh_req {
 	size_t records;
 	size_t events;
 	uint8_t key[LEDGER_KEY_LEN];
+	int prepared;         /* its raw copy is in the job (the body is gone after parking) */
+	struct ltail_gate gate; /* shared ledger: parked until a barrier before "new" */
 	struct fh_req *waiters, *next_waiter;
-	int64_t submitted_ms;      /* monotonic, once its job is submitted */
-	struct fh_req *iprev, *inext; /* the listener's submitted requests, oldest first */
+	int64_t submitted_ms;      /* monotonic, since it parked for its barrier or was submitted */
+	struct fh_req *iprev, *inext; /* the listener's requests awaiting barrier or commit */
 };
 
 /* The answer for a decided request (status filled), NULL on memory failure. */

@@ -251,14 +251,11 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* The question's barrier passed (ok = 0: the tail stopped; the worker is
  * being stopped too and gets no answer). */
-static void q_barrier_cb(struct ltail_waiter *w, int ok)
+static void q_barrier_cb(struct ltail_gate *g, int ok)
 {
-	struct drop *d = container_of(w, struct drop, q_wait);
-	d->q_parked = 0;
+	struct drop *d = container_of(g, struct drop, q_gate);
 	if (ok)
 		ev_async_send(d->loop, &d->async); /* answer from the ledger now */
-	else
-		d->q_parked = -1;
 }
 
 /* The worker asks (ledger) or says it is idle (claim the next file). */
@@ -266,16 +263,10 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct drop *d = container_of(w, struct drop, async);
 	pthread_mutex_lock(&d->mu);
-	if (d->q_pending && d->env.tail && d->q_parked == 0 && !d->q_barriered) {
-		/* Another instance may have worked on this file: read the state
-		 * topic up to now before answering. */
-		d->q_parked = 1;
-		d->q_barriered = 1;
-		d->q_wait.cb = q_barrier_cb;
-		ltail_wait(d->env.tail, &d->q_wait);
-	}
-	if (d->q_pending && (!d->env.tail || (d->q_barriered && d->q_parked == 0))) {
-		d->q_barriered = 0;
+	/* Another instance may have worked on this file: read the state topic
+	 * up to now before answering. */
+	if (d->q_pending && ltail_gate_pass(d->env.tail, &d->q_gate, q_barrier_cb)) {
+		ltail_gate_reset(&d->q_gate);
 		struct ledger_entry *e = ledger_find(d->env.ledger, d->q_key);
 		d->q_found = e != NULL;
 		if (e)

@@ -57,9 +57,7 @@ struct drop {
 	int q_pending, q_answered, q_found;
 	uint8_t q_key[LEDGER_KEY_LEN];
 	struct ledger_entry q_entry;
-	struct ltail_waiter q_wait; /* the question waits for a barrier (loop side) */
-	int q_parked;        /* 1 waiting, 0 not, -1 the tail stopped */
-	int q_barriered;     /* the pending question's barrier was asked for */
+	struct ltail_gate q_gate; /* the question waits for a barrier (loop side) */
 	struct drop_stats stats; /* under mu */
 
 	/* worker-owned */

@@ -309,13 +309,13 @@ static void pipeline(FILE *o, const struct obs_snapshot *s)
 		return;
 	family(o, "hl7bridge_ledger_barriers_total", "counter",
 	       "Barriers passed: the ledger tail read the state topic up to its end (one ListOffsets) "
-	       "before new messages and files were decided.");
+	       "before new messages, files and FHIR requests were decided.");
 	fprintf(o, "hl7bridge_ledger_barriers_total %llu\n", U(s->tail.barriers));
 	family(o, "hl7bridge_ledger_barrier_waits_total", "counter",
-	       "Messages and files decided after waiting for a barrier.");
+	       "Messages, files and FHIR requests decided after waiting for a barrier.");
 	fprintf(o, "hl7bridge_ledger_barrier_waits_total %llu\n", U(s->tail.waiters));
 	family(o, "hl7bridge_ledger_barrier_wait_seconds", "gauge",
-	       "A message's or file's wait for its barrier since start, by quantile.");
+	       "A message's, file's or FHIR request's wait for its barrier since start, by quantile.");
 	fprintf(o, "hl7bridge_ledger_barrier_wait_seconds{quantile=\"0.5\"} %.6f\n",
 		(double)s->tail.barrier_p50_us / 1e6);
 	fprintf(o, "hl7bridge_ledger_barrier_wait_seconds{quantile=\"0.99\"} %.6f\n",
@@ -323,8 +323,8 @@ static void pipeline(FILE *o, const struct obs_snapshot *s)
 	fprintf(o, "hl7bridge_ledger_barrier_wait_seconds{quantile=\"1\"} %.6f\n",
 		(double)s->tail.barrier_max_us / 1e6);
 	family(o, "hl7bridge_ledger_parked", "gauge",
-	       "Messages and files waiting for a barrier now (a long wait: a transaction left open, "
-	       "e.g. by an instance that died).");
+	       "Messages, files and FHIR requests waiting for a barrier now (a long wait: a "
+	       "transaction left open, e.g. by an instance that died).");
 	fprintf(o, "hl7bridge_ledger_parked %llu\n", U(s->tail.parked));
 	family(o, "hl7bridge_ledger_tail_records_total", "counter",
 	       "Ledger records of other instances applied from the ledger tail.");

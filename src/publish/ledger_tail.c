@@ -66,6 +66,7 @@ struct ltail {
 	int64_t target_since[LTAIL_MAX_TARGETS];
 	int ntargets;
 	int64_t last_slow_log;
+	int test_lag_ms; /* HL7BRIDGE_TEST_TAIL_LAG_MS: hand what was read over this late (tests) */
 
 	/* shared, under mu */
 	pthread_mutex_t mu;
@@ -267,6 +268,8 @@ static void *tail_main(void *arg)
 				(size_t)t->ntargets * sizeof *t->target_since);
 		}
 		if (head) {
+			if (t->test_lag_ms > 0) /* records and marks alike: barriers stay correct */
+				usleep((useconds_t)t->test_lag_ms * 1000);
 			pthread_mutex_lock(&t->mu);
 			if (t->qtail)
 				t->qtail->next = head;
@@ -394,6 +397,31 @@ int ltail_busy(const struct ltail *t)
 	return t && t->whead;
 }
 
+static void gate_cb(struct ltail_waiter *w, int ok)
+{
+	struct ltail_gate *g = container_of(w, struct ltail_gate, w);
+	g->state = ok ? LTAIL_GATE_PASSED : LTAIL_GATE_STOPPED;
+	g->cb(g, ok);
+}
+
+int ltail_gate_pass(struct ltail *t, struct ltail_gate *g, ltail_gate_cb cb)
+{
+	if (!t || g->state == LTAIL_GATE_PASSED)
+		return 1;
+	if (g->state == LTAIL_GATE_CLOSED) {
+		g->state = LTAIL_GATE_PARKED;
+		g->cb = cb;
+		g->w.cb = gate_cb;
+		ltail_wait(t, &g->w);
+	}
+	return 0;
+}
+
+void ltail_gate_reset(struct ltail_gate *g)
+{
+	g->state = LTAIL_GATE_CLOSED;
+}
+
 struct ltail *ltail_new(const struct ltail_conf *c, rd_kafka_t *consumer,
 			rd_kafka_topic_partition_list_t *ends, char *errstr, size_t errstr_size)
 {
@@ -411,6 +439,8 @@ struct ltail *ltail_new(const struct ltail_conf *c, rd_kafka_t *consumer,
 	snprintf(t->topic, sizeof t->topic, "%s", c->state_topic);
 	pthread_mutex_init(&t->mu, NULL);
 	hist_init(&t->lat);
+	if (getenv("HL7BRIDGE_TEST_TAIL_LAG_MS"))
+		t->test_lag_ms = atoi(getenv("HL7BRIDGE_TEST_TAIL_LAG_MS"));
 	t->rk = consumer;
 	consumer = NULL;
 	t->nparts = ends->cnt;

@@ -72,6 +72,30 @@ void ltail_wait(struct ltail *t, struct ltail_waiter *w);
 /* Waiters parked? */
 int ltail_busy(const struct ltail *t);
 
+/* The barrier before "new", for every input that decides from the ledger
+ * (pipeline messages, FHIR requests, a file drop's ledger question): a gate
+ * embedded in the waiting object, zeroed to start. */
+enum ltail_gate_state {
+	LTAIL_GATE_CLOSED = 0, /* no barrier asked for yet */
+	LTAIL_GATE_PARKED,     /* waiting for its barrier */
+	LTAIL_GATE_PASSED,     /* its barrier passed: decide from the ledger as it is */
+	LTAIL_GATE_STOPPED,    /* the tail stopped first: no decision may be taken */
+};
+struct ltail_gate;
+typedef void (*ltail_gate_cb)(struct ltail_gate *g, int ok);
+struct ltail_gate {
+	struct ltail_waiter w;
+	ltail_gate_cb cb;
+	enum ltail_gate_state state;
+};
+/* 1: decide from the ledger now (no tail, or g's barrier passed). 0: not
+ * yet; the first such call parks g for the next barrier and cb(g, ok) comes
+ * on the loop once it passed (ok = 1: call again, it answers 1) or the tail
+ * stopped (ok = 0). */
+int ltail_gate_pass(struct ltail *t, struct ltail_gate *g, ltail_gate_cb cb);
+/* Ready g for another question (a reused gate, e.g. the file drop's). */
+void ltail_gate_reset(struct ltail_gate *g);
+
 struct ltail_stats {
 	uint64_t barriers;       /* barriers passed */
 	uint64_t waiters;        /* waiters called back after a barrier */

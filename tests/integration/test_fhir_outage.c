@@ -2,7 +2,8 @@
  * FHIR over HTTP while the broker is down: no 2xx is sent for anything not
  * committed, the endpoint answers 503 with Retry-After once the publisher
  * is full, and after the broker is back every resource the clients kept
- * resending is published exactly once.
+ * resending is published exactly once. Then, idle, the broker goes again:
+ * a request waiting for the shared ledger's barrier makes new ones 503 too.
  *
  * Pauses the broker that tests/services/kafka.sh started (like
  * test_pub_outage): run it only against services of your own.
@@ -201,5 +202,26 @@ Test(fhir_outage, broker_down_then_back, .timeout = 400)
 				     seen[c * 10000 + i]);
 	cr_assert_eq(got, total, "events %d, answered %d", got, total);
 	free(seen);
+
+	/* Idle, then the broker goes: a new request waits for the shared
+	 * ledger's barrier, which cannot pass. It counts as waiting for Kafka:
+	 * once it has waited unavailable.after (5 s), new requests get 503 and
+	 * Retry-After, as when a commit waits, not silence. */
+	char idle1[96], idle2[96];
+	int ra = 0, st;
+	snprintf(idle1, sizeof idle1, "%s-idle-1", run);
+	snprintf(idle2, sizeof idle2, "%s-idle-2", run);
+	cr_assert_eq(services("pause"), 0);
+	st = post_patient(port, idle1, &ra);
+	cr_assert(st == -1 || st == 503, "a request while the broker is down: %d (log %s)", st, logp);
+	sleep(4);
+	st = post_patient(port, idle2, &ra);
+	cr_assert_eq(st, 503, "a request 6 s into the outage: %d, not 503 (log %s)", st, logp);
+	cr_assert(ra, "503 without Retry-After");
+	cr_assert_eq(services("resume"), 0);
+	for (int i = 0; i < 100 && (st = post_patient(port, idle1, &ra)) != 200 && st != 201; i++)
+		usleep(300000);
+	cr_assert(st == 200 || st == 201, "after the outage: %d (log %s)", st, logp);
+	cr_assert_eq(itest_count_with(topic, idle1, 5000), 1);
 	cr_assert_eq(itest_daemon_stop(pid), 0);
 }

@@ -4,9 +4,11 @@
  * shared ledger, not published again; senders that fail over between three
  * instances while instances are killed (-9) and restarted get every message
  * published exactly once; a file whose instance died is taken over and
- * finished exactly once.
+ * finished exactly once; a FHIR request resent to another running instance is
+ * answered from the shared ledger too.
  */
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -524,4 +526,110 @@ Test(multi, takeover_of_a_file_cut_after_its_claim_publishes_nothing_twice, .tim
 	cr_expect_eq(itest_daemon_stop(c.pid[1]), 0);
 	cr_expect_eq(dups, 0, "%d duplicates (%s, %s)", dups, c.log[0], c.log[1]);
 	cr_expect_gt(got, 0, "A had published part of the file");
+}
+
+/* ---- FHIR over HTTP: a resend to another running instance ----------------------- */
+
+/* The port of the instance's [fhir] listener, from its log. */
+static int fhir_port(const char *log)
+{
+	char cmd[800], line[64] = "";
+	snprintf(cmd, sizeof cmd,
+		 "grep -o 'FHIR listening on [^ ]*' '%s' | sed 's/.*:\\([0-9]*\\)\\/.*/\\1/'", log);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	if (!fgets(line, sizeof line, p))
+		line[0] = '\0';
+	pclose(p);
+	cr_assert_gt(atoi(line), 0, "no FHIR listener in %s", log);
+	return atoi(line);
+}
+
+static size_t discard_cb(char *ptr, size_t size, size_t n, void *opaque)
+{
+	(void)ptr;
+	(void)opaque;
+	return size * n;
+}
+
+/* POST body to [base]/Patient; the HTTP status, or -1. */
+static long fhir_post(int port, const char *body)
+{
+	char url[128];
+	long status = -1;
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/fhir+json");
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/fhir/Patient", port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+/* A and B share a state topic; B's ledger tail hands over what it reads
+ * 1.5 s late (a test hook), so B has not read A's commit when the resend
+ * comes. The same Patient POSTed to A, then to B: B's answers (*b1, then
+ * *b2 for a third copy), the events published, B's barrier waits. */
+static void fhir_resend(const char *ledger, long *a, long *b1, long *b2, int *events, long *b_waits)
+{
+	struct cluster c = { .n = 2 };
+	char extra[256], id[160], body[1024], topic[240], url[128], *m = NULL;
+
+	snprintf(extra, sizeof extra, "[fhir ehr]\nbind = 127.0.0.1:0\n%s", ledger);
+	cluster_conf(&c, extra);
+	snprintf(id, sizeof id, "%sFH", c.run);
+	snprintf(body, sizeof body,
+		 "{\"resourceType\":\"Patient\",\"id\":\"%s\",\"identifier\":[{\"type\":{\"coding\":"
+		 "[{\"code\":\"MR\"}]},\"value\":\"%s\"}],\"name\":[{\"family\":\"Resent\"}]}",
+		 id, id);
+	snprintf(topic, sizeof topic, "%spatient.updated", c.prefix);
+	start(&c, 0);
+	setenv("HL7BRIDGE_TEST_TAIL_LAG_MS", "1500", 1);
+	start(&c, 1);
+	unsetenv("HL7BRIDGE_TEST_TAIL_LAG_MS");
+	int pa = fhir_port(c.log[0]), pb = fhir_port(c.log[1]);
+	*a = fhir_post(pa, body);
+	*b1 = fhir_post(pb, body);
+	*b2 = fhir_post(pb, body);
+	*events = itest_count_with(topic, id, 4000);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", c.http[1]);
+	const char *w = itest_http("GET", url, NULL, &m) == 200 && m
+				? strstr(m, "\nhl7bridge_ledger_barrier_waits_total ")
+				: NULL;
+	*b_waits = w ? atol(w + 38) : -1;
+	free(m);
+	for (int i = 0; i < 2; i++)
+		cr_expect_eq(itest_daemon_stop(c.pid[i]), 0, "instance %d (%s)", i, c.log[i]);
+	cr_log_info("FHIR resend, %s: A %ld, B %ld then %ld, %d events, B's barrier waits %ld "
+		    "(logs %s, %s)",
+		    ledger[0] ? "ledger not shared" : "shared ledger", *a, *b1, *b2, *events, *b_waits,
+		    c.log[0], c.log[1]);
+}
+
+/* Issue 13 for FHIR: a request's "new or resend" is decided after a barrier,
+ * as for MLLP and files. With [ledger] shared = off, the control, B
+ * publishes the resend again. */
+Test(multi, fhir_resend_to_a_running_peer, .timeout = 180)
+{
+	long a, b1, b2, waits;
+	int events;
+
+	fhir_resend("", &a, &b1, &b2, &events, &waits);
+	cr_expect_eq(a, 201, "A's answer");
+	cr_expect_eq(b1, 200, "B published the resend (answered %ld)", b1);
+	cr_expect_eq(b2, 200);
+	cr_expect_eq(events, 1, "%d events for one resource sent twice", events);
+	cr_expect_geq(waits, 1, "B decided without a barrier");
+
+	fhir_resend("[ledger]\nshared = off\n", &a, &b1, &b2, &events, &waits);
+	cr_expect_eq(a, 201);
+	cr_expect_eq(b1, 201, "without a shared ledger B cannot know A's commit");
+	cr_expect_eq(b2, 200, "B's own commit");
+	cr_expect_eq(events, 2, "%d events without a shared ledger", events);
 }
