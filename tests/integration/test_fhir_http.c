@@ -470,7 +470,8 @@ Test(fhir_http, thousand_keepalive_clients_and_resends_in_flight, .timeout = 300
 	struct fenv e;
 	static int fds[NCLIENTS];
 	char out[8192], run[64], id[96];
-	fenv_conf(&e, "[fhir ehr]\nbind = 127.0.0.1:0\nmax.connections = 1100\n");
+	fenv_conf(&e, "[fhir ehr]\nbind = 127.0.0.1:0\nmax.connections = 1100\n"
+		       "max.connections.per.peer = 0\n"); /* every client is 127.0.0.1 */
 	fenv_start(&e);
 	int port = e.ports[0];
 	itest_unique_name(run, sizeof run, "K");
