@@ -320,6 +320,26 @@ static void start_reading(struct lsn_conn *c)
 
 /* Hand complete frames from rbuf to the sink while it and the connection
  * have room. */
+/* A slot for the next answer owed on c, queued after those pending (answers
+ * go out in order). NULL when out of memory: c is freed. */
+static struct lsn_slot *slot_push(struct lsn *l, struct lsn_conn *c)
+{
+	struct lsn_slot *s = calloc(1, sizeof *s);
+	if (!s) {
+		conn_free(c, "out of memory");
+		return NULL;
+	}
+	s->conn = c;
+	if (c->tail)
+		c->tail->next = s;
+	else
+		c->head = s;
+	c->tail = s;
+	c->pending++;
+	l->pending_total++;
+	return s;
+}
+
 static void conn_process(struct lsn_conn *c)
 {
 	struct lsn *l = c->l;
@@ -351,21 +371,11 @@ static void conn_process(struct lsn_conn *c)
 		if (r < 0 && l->conf.http) {
 			/* answer in order, after what is pending, then close */
 			char resp[1024];
-			struct lsn_slot *s = calloc(1, sizeof *s);
+			struct lsn_slot *s;
 			l->stats.oversize += status == 413 || status == 431;
 			log_warn("mllp", "%s: HTTP %d: %s", c->origin, status, err);
-			if (!s) {
-				conn_free(c, "out of memory");
+			if (!(s = slot_push(l, c)))
 				break;
-			}
-			s->conn = c;
-			if (c->tail)
-				c->tail->next = s;
-			else
-				c->head = s;
-			c->tail = s;
-			c->pending++;
-			l->pending_total++;
 			c->roff = c->rlen;
 			stop_reading(c);
 			c->eof = 1;
@@ -389,19 +399,9 @@ static void conn_process(struct lsn_conn *c)
 			completed = 1;
 			if (!l->conf.http && mllp_frame_kind(frame, flen) != MLLP_FRAME_MESSAGE)
 				continue; /* a sender's commit acknowledgement: nothing to answer */
-			struct lsn_slot *s = calloc(1, sizeof *s);
-			if (!s) {
-				conn_free(c, "out of memory");
+			struct lsn_slot *s = slot_push(l, c);
+			if (!s)
 				break;
-			}
-			s->conn = c;
-			if (c->tail)
-				c->tail->next = s;
-			else
-				c->head = s;
-			c->tail = s;
-			c->pending++;
-			l->pending_total++;
 			l->stats.frames++;
 			l->sink.frame(l->sink.opaque, s, frame, flen);
 		}
