@@ -489,7 +489,10 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	d->ledger = ledger_new(d->s.ledger_window_ms);
 	if (!d->ledger)
 		return util_seterr(err, errsz, "out of memory");
-	if (d->s.ledger_shared) {
+	/* The embedded broker lives in this process: no other instance can share
+	 * its state topic, and its fetches wait out fetch.wait.max.ms, which
+	 * would make every barrier half a second. */
+	if (d->s.ledger_shared && !d->embedded) {
 		/* The rebuild's consumer goes on as the ledger tail. */
 		rd_kafka_topic_partition_list_t *ends = NULL;
 		rd_kafka_t *rk = ledger_rebuild_open(d->ledger, d->kc, d->s.topics.state,
