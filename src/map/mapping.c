@@ -103,7 +103,8 @@ struct map_set *map_set_load(const char *mappings_dir, const char *schemas_dir,
 	if (walk(schemas_dir, ".avsc", 0, &schemas) != 0)
 		map_diag_add(d, schemas_dir, NULL, 0, 0, 0, "cannot read the schema folder: %s",
 			     strerror(errno));
-	qsort(schemas.v, schemas.n, sizeof(char *), cmp_str);
+	if (schemas.n) /* qsort of no array: v may be NULL */
+		qsort(schemas.v, schemas.n, sizeof(char *), cmp_str);
 	s->schemas = calloc(schemas.n ? schemas.n : 1, sizeof(*s->schemas));
 	for (size_t i = 0; i < schemas.n; i++) {
 		struct map_schema *sc = map_schema_load(schemas.v[i], err, sizeof(err));
@@ -121,7 +122,8 @@ struct map_set *map_set_load(const char *mappings_dir, const char *schemas_dir,
 	if (walk(mappings_dir, ".map", 0, &maps) != 0)
 		map_diag_add(d, mappings_dir, NULL, 0, 0, 0, "cannot read the mappings folder: %s",
 			     strerror(errno));
-	qsort(maps.v, maps.n, sizeof(char *), cmp_str);
+	if (maps.n)
+		qsort(maps.v, maps.n, sizeof(char *), cmp_str);
 	s->maps = calloc(maps.n ? maps.n : 1, sizeof(*s->maps));
 	for (size_t i = 0; i < maps.n; i++) {
 		size_t len;
