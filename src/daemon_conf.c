@@ -218,7 +218,8 @@ static int load_drop(struct conf *c, struct conf_section *s, const struct daemon
 	}
 	if (conf_size(c, s, "max.file.size", d->max_file_size, &d->max_file_size, errstr, errstr_size) ||
 	    on_off(c, s, "allow.hardlinks", d->allow_hardlinks, &d->allow_hardlinks, errstr,
-		   errstr_size))
+		   errstr_size) ||
+	    on_off(c, s, "message.dedup", d->msg_dedup, &d->msg_dedup, errstr, errstr_size))
 		return -1;
 	if (conf_int(c, s, "max.messages.per.transaction", d->max_per_txn, 1, 100000, &v, errstr,
 		     errstr_size))

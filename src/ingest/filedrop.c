@@ -24,6 +24,7 @@ void drop_conf_defaults(struct drop_conf *c)
 	c->max_file_size = 1LL << 30;
 	c->max_per_txn = 2000;
 	c->max_inflight = 4;
+	c->msg_dedup = 1;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	c->threads = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
 	c->quiet_ms = 2000;
@@ -267,10 +268,19 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 	 * up to now before answering. */
 	if (d->q_pending && ltail_gate_pass(d->env.tail, &d->q_gate, q_barrier_cb)) {
 		ltail_gate_reset(&d->q_gate);
-		struct ledger_entry *e = ledger_find(d->env.ledger, d->q_key);
-		d->q_found = e != NULL;
-		if (e)
-			d->q_entry = *e;
+		if (d->q_keys) {
+			for (size_t i = 0; i < d->q_n; i++) {
+				const struct ledger_entry *e =
+					ledger_find(d->env.ledger, d->q_keys + i * LEDGER_KEY_LEN);
+				d->q_hits[i] = e && e->kind == LEDGER_MSG &&
+					       e->state == LEDGER_COMMITTED;
+			}
+		} else {
+			struct ledger_entry *e = ledger_find(d->env.ledger, d->q_key);
+			d->q_found = e != NULL;
+			if (e)
+				d->q_entry = *e;
+		}
 		d->q_pending = 0;
 		d->q_answered = 1;
 		pthread_cond_broadcast(&d->cv);
@@ -279,11 +289,21 @@ static void async_cb(struct ev_loop *loop, ev_async *w, int revents)
 	claim(d);
 }
 
-int drop_ledger_query(struct drop *d, const uint8_t key[LEDGER_KEY_LEN], struct ledger_entry *out)
+/* Ask the loop about one file key (keys NULL) or n message keys, one
+ * question at a time (shards take turns); 0 once answered, -1 when
+ * stopping. Called and returns with d->mu held. */
+static int ask(struct drop *d, const uint8_t *key, const uint8_t *keys, size_t n, uint8_t *hits)
 {
-	int found;
-	pthread_mutex_lock(&d->mu);
-	memcpy(d->q_key, key, LEDGER_KEY_LEN);
+	while (d->q_busy && !d->stop)
+		pthread_cond_wait(&d->cv, &d->mu);
+	if (d->stop)
+		return -1;
+	d->q_busy = 1;
+	if (key)
+		memcpy(d->q_key, key, LEDGER_KEY_LEN);
+	d->q_keys = keys;
+	d->q_n = n;
+	d->q_hits = hits;
 	d->q_pending = 1;
 	d->q_answered = 0;
 	pthread_mutex_unlock(&d->mu);
@@ -291,15 +311,33 @@ int drop_ledger_query(struct drop *d, const uint8_t key[LEDGER_KEY_LEN], struct 
 	pthread_mutex_lock(&d->mu);
 	while (!d->q_answered && !d->stop)
 		pthread_cond_wait(&d->cv, &d->mu);
-	if (!d->q_answered) {
-		pthread_mutex_unlock(&d->mu);
-		return -1;
+	d->q_busy = 0;
+	d->q_pending = 0;
+	d->q_keys = NULL;
+	pthread_cond_broadcast(&d->cv);
+	return d->q_answered ? 0 : -1;
+}
+
+int drop_ledger_query(struct drop *d, const uint8_t key[LEDGER_KEY_LEN], struct ledger_entry *out)
+{
+	int found = -1;
+	pthread_mutex_lock(&d->mu);
+	if (ask(d, key, NULL, 0, NULL) == 0) {
+		found = d->q_found;
+		if (found)
+			*out = d->q_entry;
 	}
-	found = d->q_found;
-	if (found)
-		*out = d->q_entry;
 	pthread_mutex_unlock(&d->mu);
 	return found;
+}
+
+int drop_ledger_committed(struct drop *d, const uint8_t *keys, size_t n, uint8_t *hits)
+{
+	int rc;
+	pthread_mutex_lock(&d->mu);
+	rc = ask(d, NULL, keys, n, hits);
+	pthread_mutex_unlock(&d->mu);
+	return rc;
 }
 
 /* Files left in work/<instance>/ by a crash: resume them first. */

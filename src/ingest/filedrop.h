@@ -30,6 +30,10 @@
  * incomplete last message left out (error/). A report that cannot be written
  * is logged and counted, and its file goes to error/, not done/.
  *
+ * With message.dedup (default), HL7v2 messages are also known one by one:
+ * those committed before (any path, any instance) are skipped and counted as
+ * duplicates, and every other message's key is committed with its slice.
+ *
  * Threads: discovery and claiming run on the event loop; parsing, mapping and
  * encoding run on the drop's own worker thread (a 100 MB batch never stalls
  * the MLLP listeners); the ledger is touched only on the loop.
@@ -57,6 +61,7 @@ struct drop_conf {
 	enum map_unmatched_policy unmatched;
 	int64_t max_file_size;
 	int allow_hardlinks;    /* take files with more than one hard link */
+	int msg_dedup;          /* HL7v2 messages known one by one (message.dedup) */
 	int max_per_txn;        /* messages per transaction */
 	int max_inflight;       /* slices awaiting their commit */
 	int threads;            /* mapping threads per (large) file */
@@ -87,6 +92,7 @@ struct drop_env {
 struct drop_stats {
 	uint64_t files_done, files_error, files_duplicate, files_resumed;
 	uint64_t messages, events, rejected, deadlettered, filtered;
+	uint64_t duplicates;    /* messages published before (message.dedup): skipped */
 	uint64_t bytes;
 	uint64_t reports_lost;  /* reports that could not be written (logged instead) */
 };

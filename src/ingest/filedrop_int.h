@@ -54,9 +54,13 @@ struct drop {
 	int slice_failed;
 	int reload;
 	/* ledger question from the worker, answered on the loop */
+	int q_busy;          /* a question is asked (shards take turns) */
 	int q_pending, q_answered, q_found;
 	uint8_t q_key[LEDGER_KEY_LEN];
 	struct ledger_entry q_entry;
+	const uint8_t *q_keys; /* or many message keys: q_hits[i] = committed */
+	size_t q_n;
+	uint8_t *q_hits;
 	struct ltail_gate q_gate; /* the question waits for a barrier (loop side) */
 	struct drop_stats stats; /* under mu */
 
@@ -70,6 +74,10 @@ void *drop_worker_main(void *arg);
 /* Ask the loop for the ledger entry of a file key (worker side, blocking).
  * Returns 1 with *out filled, 0 if absent, -1 when stopping. */
 int drop_ledger_query(struct drop *d, const uint8_t key[LEDGER_KEY_LEN], struct ledger_entry *out);
+/* Which of n message keys (n * LEDGER_KEY_LEN bytes) the ledger holds as
+ * committed, after the shared ledger's barrier: hits[i] = 1 for those.
+ * Blocking, worker side. Returns 0, or -1 when stopping. */
+int drop_ledger_committed(struct drop *d, const uint8_t *keys, size_t n, uint8_t *hits);
 /* fsync a directory (after renames). */
 void drop_fsync_dir(const char *dir);
 

@@ -60,11 +60,32 @@ struct shard {
 	struct evenc own_enc;
 	struct pub_job *job;     /* the slice being filled */
 	json_t *errors;          /* report entries */
-	uint64_t published, events, dead, filtered;
+	uint64_t published, events, dead, filtered, duplicates;
 	size_t count;            /* messages in the file */
+	/* message.dedup: this shard's messages published before (by any path),
+	 * ascending, found before its first message is mapped */
+	size_t *dups, ndups, dup_at;
+	int record_keys;         /* record each message's key with its slice */
 	int rc;
 	char err[512];
 };
+
+/* The slice's message keys are committed: a resend over MLLP, or the same
+ * message in another file, is now answered from the ledger. A key still in
+ * flight on another path is left to its owner. */
+static void learn_msg_keys(struct ledger *l, const struct pub_job *job)
+{
+	int n;
+	const struct ledger_entry *k = pub_job_msg_keys(job, &n);
+	for (int i = 0; i < n; i++) {
+		struct ledger_entry *e = ledger_upsert(l, k[i].key, LEDGER_MSG);
+		if (!e || e->state != LEDGER_ABSENT)
+			continue;
+		e->state = LEDGER_COMMITTED;
+		e->ts_ms = k[i].ts_ms;
+		memcpy(e->ack, k[i].ack, sizeof e->ack);
+	}
+}
 
 static void slice_done_cb(struct pub_job *job, enum pub_status st, const char *reason, void *opaque)
 {
@@ -81,6 +102,7 @@ static void slice_done_cb(struct pub_job *job, enum pub_status st, const char *r
 			e->total = s->total;
 			e->done = (uint8_t)(s->done || e->done);
 		}
+		learn_msg_keys(d->env.ledger, job);
 	} else {
 		log_error("drop", "%s: a slice was not committed (%s); the file stays in work/ and "
 				  "resumes at the next start",
@@ -263,6 +285,36 @@ static void progress(struct shard *sh, const struct map_item *it)
 	}
 }
 
+/* A message committed before (a crash, or another path): its report
+ * entry rebuilt, nothing published. */
+static void report_again(struct shard *sh, const struct map_item *it)
+{
+	struct drop *d = sh->f->d;
+	struct map_reject rej;
+	enum map_result r;
+	memset(&rej, 0, sizeof rej);
+	if (!it->in)
+		report_error(sh, it, it->err_code, it->error);
+	else if ((r = map_apply(d->maps, it->in, 0, NULL, NULL, NULL, &rej)) != MAP_OK &&
+		 fate_decide(&(struct fate_policy){ d->c.deadletter, d->c.unmatched }, 1, r).kind >=
+			 FATE_REJECT)
+		report_error(sh, it, rej.err_code, rej.reason);
+}
+
+static int is_dup(struct shard *sh, size_t index)
+{
+	while (sh->dup_at < sh->ndups && sh->dups[sh->dup_at] < index)
+		sh->dup_at++;
+	return sh->dup_at < sh->ndups && sh->dups[sh->dup_at] == index;
+}
+
+/* The answer an MLLP sender would have got for a message of this fate (the
+ * ledger keeps it for a resend). */
+static const char *fate_ack(enum fate_kind k)
+{
+	return k == FATE_REJECT ? "AE" : k == FATE_REFUSE ? "AR" : "AA";
+}
+
 static int item_cb(const struct map_item *it, void *opaque)
 {
 	struct shard *sh = opaque;
@@ -274,13 +326,7 @@ static int item_cb(const struct map_item *it, void *opaque)
 
 	memset(&rej, 0, sizeof rej);
 	if (it->index < f->resume_at) {
-		/* committed before a crash: only rebuild the report */
-		if (!it->in)
-			report_error(sh, it, it->err_code, it->error);
-		else if ((r = map_apply(d->maps, it->in, 0, NULL, NULL, NULL, &rej)) != MAP_OK &&
-			 fate_decide(&(struct fate_policy){ d->c.deadletter, d->c.unmatched }, 1, r)
-					 .kind >= FATE_REJECT)
-			report_error(sh, it, rej.err_code, rej.reason);
+		report_again(sh, it); /* committed before a crash */
 		return 0;
 	}
 	if (d->stop || atomic_load(&f->stopped))
@@ -292,7 +338,12 @@ static int item_cb(const struct map_item *it, void *opaque)
 	}
 	snprintf(origin, sizeof origin, "file:%s:%s#%zu", d->c.name, f->name, it->index);
 	struct fate_policy pol = { d->c.deadletter, d->c.unmatched };
-	if (!it->in) {
+	if (is_dup(sh, it->index)) {
+		/* published before (MLLP, another file, another instance): decided
+		 * again for the report, nothing published */
+		sh->duplicates++;
+		report_again(sh, it);
+	} else if (!it->in) {
 		struct fate fa = fate_decide(&pol, 0, MAP_ERROR);
 		if (settle(sh, it, &fa, it->err_code, it->error, origin) != 0)
 			return ITEM_FAIL;
@@ -330,6 +381,9 @@ static int item_cb(const struct map_item *it, void *opaque)
 		if (settle(sh, it, &fa, too_large ? 207 : rej.err_code, too_large ? reason : rej.reason,
 			   origin) != 0)
 			return ITEM_FAIL;
+		if (sh->record_keys &&
+		    pub_job_add_msg_key(sh->job, it->in->ledger_key, fate_ack(fa.kind)) != 0)
+			return ITEM_FAIL;
 		if (d->env.raw && (r != MAP_OK || too_large)) /* not published: cut to fit */
 			records_add_raw_fit(sh->job, pub_record_room(d->env.pub, raw_topic), raw_topic,
 					    it->raw, it->raw_len, it->content_type,
@@ -343,9 +397,75 @@ static int item_cb(const struct map_item *it, void *opaque)
 	return 0;
 }
 
+/* ---- message.dedup: which of a shard's messages were published before ---- */
+
+struct keys {
+	const struct fstate *f;
+	uint8_t *keys;
+	size_t *idx;
+	size_t n, cap;
+};
+
+static int key_cb(const struct map_item *it, void *opaque)
+{
+	struct keys *k = opaque;
+	if (it->index < k->f->resume_at || !it->in)
+		return 0;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 1024;
+		uint8_t *keys = realloc(k->keys, cap * LEDGER_KEY_LEN);
+		if (keys)
+			k->keys = keys;
+		size_t *idx = realloc(k->idx, cap * sizeof *idx);
+		if (idx)
+			k->idx = idx;
+		if (!keys || !idx)
+			return ITEM_FAIL;
+		k->cap = cap;
+	}
+	memcpy(k->keys + k->n * LEDGER_KEY_LEN, it->in->ledger_key, LEDGER_KEY_LEN);
+	k->idx[k->n++] = it->index;
+	return 0;
+}
+
+/* Read the shard's HL7v2 messages once for their keys (split and parse, no
+ * mapping) and ask the ledger which were committed, by any path. */
+static int find_dups(struct shard *sh)
+{
+	struct fstate *f = sh->f;
+	struct keys k = { .f = f };
+	char err[64];
+	uint8_t *hits = NULL;
+	int rc = map_input_items_shard(f->name, f->buf, f->len, f->now_ms, &sh->part, key_cb, &k,
+				       NULL, err, sizeof err);
+	if (rc == ITEM_FAIL)
+		goto out; /* memory */
+	rc = 0; /* an input that breaks off is reported by the publishing pass */
+	if (k.n && !(hits = calloc(k.n, 1)))
+		rc = ITEM_FAIL;
+	else if (k.n && drop_ledger_committed(f->d, k.keys, k.n, hits) != 0)
+		rc = ITEM_STOP;
+	for (size_t i = 0; rc == 0 && i < k.n; i++)
+		if (hits[i])
+			k.idx[sh->ndups++] = k.idx[i];
+	if (rc == 0 && sh->ndups) {
+		sh->dups = k.idx;
+		k.idx = NULL;
+	}
+out:
+	free(hits);
+	free(k.keys);
+	free(k.idx);
+	return rc;
+}
+
 static void run_shard(struct shard *sh)
 {
 	struct fstate *f = sh->f;
+	if (sh->record_keys && (sh->rc = find_dups(sh)) != 0) {
+		stop_file(f);
+		return;
+	}
 	sh->rc = map_input_items_shard(f->name, f->buf, f->len, f->now_ms, &sh->part, item_cb, sh,
 				       &sh->count, sh->err, sizeof sh->err);
 	if (sh->rc == ITEM_STOP || sh->rc == ITEM_FAIL)
@@ -364,7 +484,7 @@ static void *shard_main(void *arg)
 /* Totals of a file's shards. */
 struct outcome {
 	size_t items;
-	uint64_t published, events, dead, filtered;
+	uint64_t published, events, dead, filtered, duplicates;
 	json_t *errors; /* by index */
 	int rc;         /* 0, -1 (the input broke off: err), or stopped */
 	int stopped;
@@ -427,6 +547,7 @@ static void publish(struct fstate *f, unsigned n, struct outcome *o)
 		sh[i].part = (struct map_input_shard){ (size_t)d->c.max_per_txn, n, i };
 		sh[i].errors = json_array();
 		sh[i].enc = &d->enc;
+		sh[i].record_keys = d->c.msg_dedup && map_input_is_hl7(f->buf, f->len);
 		if (i > 0) {
 			if (evenc_copy(&sh[i].own_enc, &d->enc) != 0 ||
 			    pthread_create(&sh[i].thread, NULL, shard_main, &sh[i]) != 0) {
@@ -452,6 +573,8 @@ static void publish(struct fstate *f, unsigned n, struct outcome *o)
 		o->events += sh[i].events;
 		o->dead += sh[i].dead;
 		o->filtered += sh[i].filtered;
+		o->duplicates += sh[i].duplicates;
+		free(sh[i].dups);
 		if (sh[i].rc == -1 && o->rc == 0) {
 			o->rc = -1;
 			snprintf(o->err, sizeof o->err, "%s", sh[i].err);
@@ -628,6 +751,8 @@ static void process(struct drop *d, const char *path)
 				      (json_int_t)o.published, "events", (json_int_t)o.events,
 				      "dead_lettered", (json_int_t)o.dead, "filtered",
 				      (json_int_t)o.filtered, "errors", o.errors);
+		if (o.duplicates) /* message.dedup */
+			json_object_set_new(j, "duplicates", json_integer((json_int_t)o.duplicates));
 		const char *err = changed ? "changed in work/ while it was published; what was "
 					    "published is its content as read (sha256 above)"
 				  : cut ? cut_why
@@ -637,8 +762,16 @@ static void process(struct drop *d, const char *path)
 		if (err)
 			json_object_set_new(j, "error", json_string(err));
 		int bad = err != NULL;
+		/* a report for errors; else a note when messages were skipped as
+		 * published before */
+		if (!bad && nerr == 0 && o.duplicates)
+			json_object_set_new(j, "note", json_string("messages published before (over "
+								   "MLLP, in another file or by "
+								   "another instance) were not "
+								   "published again"));
 		int to = drop_finish(d, path, bad ? d->error : d->done, name, f.hex,
-				     (bad || nerr > 0) ? j : NULL, ".errors.json");
+				     (bad || nerr > 0 || o.duplicates) ? j : NULL,
+				     (bad || nerr > 0) ? ".errors.json" : ".note.json");
 		bad = bad || to == 1;
 		json_decref(j);
 		pthread_mutex_lock(&d->mu);
@@ -651,6 +784,7 @@ static void process(struct drop *d, const char *path)
 		d->stats.rejected += nerr;
 		d->stats.deadlettered += o.dead;
 		d->stats.filtered += o.filtered;
+		d->stats.duplicates += o.duplicates;
 		d->stats.bytes += f.len;
 		pthread_mutex_unlock(&d->mu);
 		if (err)
@@ -662,9 +796,10 @@ static void process(struct drop *d, const char *path)
 					 "report is lost",
 				 d->c.name, name, o.items, (unsigned long long)o.events, nerr);
 		else
-			log_info("drop", "%s: %s done: %zu messages, %llu events, %zu rejected, %.1f MB/s "
-					 "(%.1f s)",
+			log_info("drop", "%s: %s done: %zu messages, %llu events, %zu rejected, %llu "
+					 "published before, %.1f MB/s (%.1f s)",
 				 d->c.name, name, o.items, (unsigned long long)o.events, nerr,
+				 (unsigned long long)o.duplicates,
 				 secs > 0 ? (double)f.len / 1e6 / secs : 0.0, secs);
 	}
 out:

@@ -414,6 +414,13 @@ int map_input_shardable(const char *buf, size_t len)
 	return shardable(sniff(buf, len, &at), buf, len);
 }
 
+int map_input_is_hl7(const char *buf, size_t len)
+{
+	size_t at;
+	enum format fmt = sniff(buf, len, &at);
+	return fmt == F_HL7 || fmt == F_MLLP;
+}
+
 /* Where the last line of buf (trailing CR/LF left out) starts; *end gets
  * where it ends. */
 static size_t last_line(const char *buf, size_t len, size_t *end)

@@ -62,6 +62,9 @@ struct map_input_shard {
  * without Bundles). */
 int map_input_shardable(const char *buf, size_t len);
 
+/* Whether buf is HL7v2 (a batch, single messages or MLLP frames). */
+int map_input_is_hl7(const char *buf, size_t len);
+
 /* The number of messages in buf, counted without reading them (as a shard
  * counts the others'), or -1 when only reading them tells: FHIR documents
  * and Bundles, NDJSON holding Bundles. */

@@ -230,10 +230,13 @@ static void inputs(FILE *o, const struct obs_snapshot *s)
 				s->drops[i].name, names[k], U(v[k]));
 	}
 	family(o, "hl7bridge_drop_messages_total", "counter",
-	       "Messages read from dropped files, by drop and outcome (published, rejected, filtered).");
+	       "Messages read from dropped files, by drop and outcome (published, rejected, filtered, "
+	       "duplicate: published before by another path, not again).");
 	for (int i = 0; i < s->ndrops; i++) {
 		const struct drop_stats *st = &s->drops[i].st;
-		uint64_t published = st->messages - st->rejected - st->filtered;
+		uint64_t published = st->messages - st->rejected - st->filtered - st->duplicates;
+		fprintf(o, "hl7bridge_drop_messages_total{drop=\"%s\",outcome=\"duplicate\"} %llu\n",
+			s->drops[i].name, U(st->duplicates));
 		fprintf(o, "hl7bridge_drop_messages_total{drop=\"%s\",outcome=\"published\"} %llu\n",
 			s->drops[i].name, U(published));
 		fprintf(o, "hl7bridge_drop_messages_total{drop=\"%s\",outcome=\"rejected\"} %llu\n",

@@ -39,6 +39,10 @@ struct pub_job {
 	size_t bytes;
 	int has_ledger;
 	struct ledger_entry ledger;
+	/* Keys of the messages a file's slice carries (pub_job_add_msg_key):
+	 * written with the job's transaction, like a message's own key. */
+	struct ledger_entry *msgs;
+	int nmsgs, capmsgs;
 	enum pub_status status;
 	int64_t submit_us;
 	char reason[160];
@@ -126,6 +130,7 @@ void pub_job_free(struct pub_job *j)
 		return;
 	free(j->recs);
 	free(j->arena);
+	free(j->msgs);
 	free(j);
 }
 
@@ -190,6 +195,30 @@ void pub_job_set_ledger(struct pub_job *j, const struct ledger_entry *e)
 const struct ledger_entry *pub_job_ledger(const struct pub_job *j)
 {
 	return j->has_ledger ? &j->ledger : NULL;
+}
+
+int pub_job_add_msg_key(struct pub_job *j, const uint8_t key[LEDGER_KEY_LEN], const char *ack)
+{
+	if (j->nmsgs == j->capmsgs) {
+		int cap = j->capmsgs ? j->capmsgs * 2 : 64;
+		struct ledger_entry *m = realloc(j->msgs, (size_t)cap * sizeof *m);
+		if (!m)
+			return -1;
+		j->msgs = m;
+		j->capmsgs = cap;
+	}
+	struct ledger_entry *e = &j->msgs[j->nmsgs++];
+	memset(e, 0, sizeof *e);
+	memcpy(e->key, key, LEDGER_KEY_LEN);
+	e->kind = LEDGER_MSG;
+	snprintf(e->ack, sizeof e->ack, "%s", ack);
+	return 0;
+}
+
+const struct ledger_entry *pub_job_msg_keys(const struct pub_job *j, int *n)
+{
+	*n = j->nmsgs;
+	return j->msgs;
 }
 
 const struct pub_job *pub_job_next(const struct pub_job *j)
@@ -482,6 +511,14 @@ static int produce_batch(struct lane *l, struct pub_job *batch)
 		}
 		if (!j->internal)
 			atomic_fetch_add(&p->records, (uint64_t)j->n);
+		for (int i = 0; i < j->nmsgs; i++) {
+			/* a file slice's messages: in the same records as MLLP keys */
+			j->msgs[i].state = LEDGER_COMMITTED;
+			j->msgs[i].ts_ms = now;
+			keys[nkeys++] = &j->msgs[i];
+			if (nkeys == p->keys_per_record && flush_msg_keys(l, keys, &nkeys, now) != 0)
+				return -1;
+		}
 		if (!j->has_ledger)
 			continue;
 		j->ledger.state = LEDGER_COMMITTED;

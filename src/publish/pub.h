@@ -118,6 +118,13 @@ int pub_job_add(struct pub_job *job, const char *topic, const void *key, size_t 
 /* Attach the ledger entry (copied) written to the state topic with the job. */
 void pub_job_set_ledger(struct pub_job *job, const struct ledger_entry *e);
 const struct ledger_entry *pub_job_ledger(const struct pub_job *job);
+/* A file's slice: the ledger key of one of its messages, with the answer it
+ * got ("AA", "AE", "AR"), written to the state topic in the job's
+ * transaction as a message's own key would be, so a resend over MLLP or in
+ * another file is recognised. Returns 0 or -1 (allocation). */
+int pub_job_add_msg_key(struct pub_job *job, const uint8_t key[LEDGER_KEY_LEN], const char *ack);
+/* The keys added so far (for the completion: the ledger learns them). */
+const struct ledger_entry *pub_job_msg_keys(const struct pub_job *job, int *n);
 /* The next job of a batch (before_commit), or NULL; a job's callback opaque. */
 const struct pub_job *pub_job_next(const struct pub_job *job);
 void *pub_job_opaque(const struct pub_job *job);

@@ -363,3 +363,65 @@ Test(filedrop, hundred_megabytes_and_hundred_thousand_lines, .timeout = 900)
 	snprintf(cmd, sizeof cmd, "grep -E 'big.hl7 done|export.ndjson done' %s >&2", e.log);
 	(void)!system(cmd);
 }
+
+/* The same HL7v2 messages over MLLP, as an LF file, a CRLF file and a CR
+ * batch: one key per message whatever its line endings, so every message is
+ * published once, a file's messages published before are skipped (a note
+ * says so), and an MLLP resend of a file's message is answered from the
+ * ledger. */
+Test(filedrop, same_message_every_path, .timeout = 180)
+{
+	struct env e;
+	size_t len;
+	int port;
+	char p[80], ack[512];
+
+	setup(&e, "[listener plain]\nbind = 127.0.0.1:0\n");
+	pid_t pid = itest_daemon_start(e.conf, e.log, &port);
+	cr_assert_gt(port, 0);
+	snprintf(p, sizeof p, "%sX", e.run);
+	/* messages 0..9 over MLLP first */
+	char *cr = adt_batch(p, 20, "\r", NULL, 0, &len);
+	int fd = itest_mllp_connect(port);
+	cr_assert_geq(fd, 0);
+	const char *m = cr;
+	for (int i = 0; i < 10; i++) {
+		const char *next = strstr(m + 3, "MSH|");
+		cr_assert_gt(itest_mllp_exchange(fd, m, (size_t)(next - m), ack, sizeof ack), 0);
+		cr_assert(strstr(ack, "MSA|AA|"), "MLLP message %d: %s", i, ack);
+		m = next;
+	}
+	/* all 20 as an LF file: the first 10 are skipped */
+	char *lf = adt_batch(p, 20, "\n", NULL, 0, &len);
+	drop_file(&e, "lf.hl7", lf, len);
+	cr_assert(wait_in(&e, "done", "lf.hl7.note.json", 60), "no note for lf.hl7 (log %s)", e.log);
+	char np[700];
+	snprintf(np, sizeof np, "%s/done/lf.hl7.note.json", e.dir);
+	json_t *note = json_load_file(np, 0, NULL);
+	cr_assert_not_null(note);
+	cr_assert_eq(json_integer_value(json_object_get(note, "duplicates")), 10);
+	cr_assert_eq(json_integer_value(json_object_get(note, "published")), 10);
+	json_decref(note);
+	/* a CRLF file and a CR batch of the same messages: nothing new */
+	char *crlf = adt_batch(p, 20, "\r\n", NULL, 0, &len);
+	drop_file(&e, "crlf.hl7", crlf, len);
+	cr_assert(wait_in(&e, "done", "crlf.hl7.note.json", 60), "no note for crlf.hl7");
+	size_t crlen = strlen(cr);
+	drop_file(&e, "cr.hl7", cr, crlen);
+	cr_assert(wait_in(&e, "done", "cr.hl7.note.json", 60), "no note for cr.hl7");
+	/* message 15 (published from lf.hl7) resent over MLLP: answered, not
+	 * published again */
+	m = cr;
+	for (int i = 0; i < 15; i++)
+		m = strstr(m + 3, "MSH|");
+	const char *next = strstr(m + 3, "MSH|");
+	cr_assert_gt(itest_mllp_exchange(fd, m, (size_t)(next - m), ack, sizeof ack), 0);
+	cr_assert(strstr(ack, "MSA|AA|"), "%s", ack);
+	close(fd);
+	cr_assert_eq(itest_count_with("healthcare.patient.updated", p, 4000), 20,
+		     "every message once (log %s)", e.log);
+	cr_assert_eq(itest_daemon_stop(pid), 0);
+	free(cr);
+	free(lf);
+	free(crlf);
+}
