@@ -18,20 +18,67 @@
  * keys stay what they were before line endings were normalised. */
 static void hash_canonical(EVP_MD_CTX *ctx, const char *raw, size_t len)
 {
-	static const char cr = '\r';
-	size_t i = 0;
+	/* Runs already canonical (segments each ended by one CR) are hashed as
+	 * they are; other segments are copied with their CR into buf. A digest
+	 * update costs more than a copy: a call per segment would double the
+	 * cost of a key. */
+	char buf[4096];
+	size_t nbuf = 0, i = 0, run = 0; /* raw[run..i) is canonical and not yet hashed */
+	size_t cr = 0, lf = 0;           /* the next CR and LF at or after i (len: none) */
+	int have_cr = 0, have_lf = 0;
 	while (i < len) {
-		size_t j = i;
-		while (j < len && raw[j] != '\r' && raw[j] != '\n')
-			j++;
-		if (j > i) {
-			EVP_DigestUpdate(ctx, raw + i, j - i);
-			EVP_DigestUpdate(ctx, &cr, 1);
+		if (!have_cr || cr < i) {
+			const char *q = memchr(raw + i, '\r', len - i);
+			cr = q ? (size_t)(q - raw) : len;
+			have_cr = 1;
 		}
-		while (j < len && (raw[j] == '\r' || raw[j] == '\n'))
-			j++;
-		i = j;
+		if (!have_lf || lf < i) {
+			const char *q = memchr(raw + i, '\n', len - i);
+			lf = q ? (size_t)(q - raw) : len;
+			have_lf = 1;
+		}
+		size_t j = cr < lf ? cr : lf;
+		size_t k = j;
+		while (k < len && (raw[k] == '\r' || raw[k] == '\n'))
+			k++;
+		if (j > i && k == j + 1 && raw[j] == '\r') {
+			i = k; /* "segment CR": canonical, extends the run */
+			continue;
+		}
+		/* flush the run, then this segment (if not empty) with one CR */
+		if (i > run) {
+			if (nbuf) {
+				EVP_DigestUpdate(ctx, buf, nbuf);
+				nbuf = 0;
+			}
+			EVP_DigestUpdate(ctx, raw + run, i - run);
+		}
+		if (j > i) {
+			if (nbuf + (j - i) + 1 > sizeof buf) {
+				EVP_DigestUpdate(ctx, buf, nbuf);
+				nbuf = 0;
+			}
+			if ((j - i) + 1 > sizeof buf) {
+				static const char cr_byte = '\r';
+				EVP_DigestUpdate(ctx, raw + i, j - i);
+				EVP_DigestUpdate(ctx, &cr_byte, 1);
+			} else {
+				memcpy(buf + nbuf, raw + i, j - i);
+				nbuf += j - i;
+				buf[nbuf++] = '\r';
+			}
+		}
+		i = run = k;
 	}
+	if (i > run) {
+		if (nbuf) {
+			EVP_DigestUpdate(ctx, buf, nbuf);
+			nbuf = 0;
+		}
+		EVP_DigestUpdate(ctx, raw + run, i - run);
+	}
+	if (nbuf)
+		EVP_DigestUpdate(ctx, buf, nbuf);
 }
 
 void map_input_hl7_key(const struct hl7_msg *m, const char *raw, size_t len,

@@ -265,6 +265,9 @@ struct hl7_batch {
 	int seen_fhs, seen_bhs, seen_bts, seen_fts;
 	int done;               /* end or error reported: nothing more */
 	struct hl7_view fhs, bhs, bts, fts; /* envelope segments, if any */
+	/* where the next CR and LF are: none in [eol_from, eol_cr) and
+	 * [eol_from, eol_lf) (len when none), so each byte is searched once */
+	size_t eol_from, eol_cr, eol_lf;
 };
 
 struct hl7_batch_item {

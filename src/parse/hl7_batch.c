@@ -14,19 +14,44 @@ void hl7_batch_init(struct hl7_batch *b, const char *buf, size_t len)
 	memset(b, 0, sizeof *b);
 	b->buf = buf;
 	b->len = len;
+	b->eol_from = len + 1; /* nothing known yet */
+}
+
+static size_t find_from(const struct hl7_batch *b, size_t from, char c)
+{
+	const char *q = memchr(b->buf + from, c, b->len - from);
+	return q ? (size_t)(q - b->buf) : b->len;
+}
+
+/* The end of the line at pos: the first CR or LF at or after it (len if
+ * none). memchr keeps the search fast on long lines; the positions found
+ * serve the following lines, so an LF file is not searched for CRs again
+ * on every line. */
+static size_t line_end(struct hl7_batch *b, size_t pos)
+{
+	if (pos < b->eol_from || pos > b->eol_cr || pos > b->eol_lf) {
+		/* the cache does not cover pos: refresh what it cannot vouch for */
+		int cr_ok = pos >= b->eol_from && pos <= b->eol_cr;
+		int lf_ok = pos >= b->eol_from && pos <= b->eol_lf;
+		if (!cr_ok)
+			b->eol_cr = find_from(b, pos, '\r');
+		if (!lf_ok)
+			b->eol_lf = find_from(b, pos, '\n');
+		b->eol_from = pos;
+	}
+	return b->eol_cr < b->eol_lf ? b->eol_cr : b->eol_lf;
 }
 
 /* Next line at *pos: its start and length; *pos moves past the terminator. */
-static int next_line(const struct hl7_batch *b, size_t *pos, size_t *start,
-		     size_t *n)
+static int next_line(struct hl7_batch *b, size_t *pos, size_t *start, size_t *n)
 {
 	while (*pos < b->len) {
-		const char *p = b->buf + *pos, *end = b->buf + b->len, *q = p;
-		while (q < end && *q != '\r' && *q != '\n')
-			q++;
+		const char *p = b->buf + *pos;
+		size_t e = line_end(b, *pos);
+		const char *q = b->buf + e;
 		*start = *pos;
-		*n = (size_t)(q - p);
-		*pos = (size_t)(q - b->buf) + (q < end);
+		*n = e - *pos;
+		*pos = e + (e < b->len);
 		for (const char *c = p; c < q; c++)
 			if (*c != ' ' && *c != '\t' && *c != 0x1a) /* ^Z from old DOS tools */
 				return 1;

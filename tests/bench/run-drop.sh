@@ -9,7 +9,8 @@
 #
 # INPUTS picks the inputs (default "hl7-small ndjson-small hl7-full
 # ndjson-full"); THREADS sets the drop's mapping threads; KAFKA_EXTRA adds
-# lines to [kafka] (e.g. "compression.codec = lz4"); HB_PRELOAD is put in the
+# lines to [kafka] (e.g. "compression.codec = lz4") and DROP_EXTRA to the
+# drop (e.g. "message.dedup = off"); HB_PRELOAD is put in the
 # daemon's LD_PRELOAD (e.g. /usr/lib/x86_64-linux-gnu/libjemalloc.so.2).
 #
 # Prints the daemon's own "done" lines (messages, events, MB/s), the wall
@@ -56,6 +57,7 @@ state = bench.drop.state.$$
 path = $work/drop
 max.messages.per.transaction = $per_txn
 ${THREADS:+threads = $THREADS}
+${DROP_EXTRA:-}
 CONF
 ${HB_PRELOAD:+env LD_PRELOAD=$HB_PRELOAD} "$build/hl7bridge" run -c "$work/bench.conf" 2>"$work/log" &
 pid=$!

@@ -232,6 +232,41 @@ Test(map_input, one_key_whatever_the_line_endings)
 	cr_assert_neq(memcmp(ref, key, LEDGER_KEY_LEN), 0);
 }
 
+/* Long segments, many segments and mixed endings: the key is the one of
+ * the canonical bytes (the hash copies non-canonical segments in blocks). */
+Test(map_input, canonical_key_of_long_and_mixed_messages)
+{
+	const char *eols[] = { "\r", "\n", "\r\n" };
+	size_t cap = 64 << 10;
+	char *canon = malloc(cap), *mixed = malloc(cap);
+	uint8_t ref[LEDGER_KEY_LEN], key[LEDGER_KEY_LEN];
+	size_t nc = 0, nm = 0;
+	nc += (size_t)sprintf(canon, "MSH|^~\\&|APP|FAC|||20261127||ADT^A04|K2|P|2.5.1\r");
+	nm += (size_t)sprintf(mixed, "MSH|^~\\&|APP|FAC|||20261127||ADT^A04|K2|P|2.5.1\n");
+	for (int i = 0; i < 300; i++) {
+		char seg[6000];
+		int n = snprintf(seg, sizeof seg, "NTE|%d|", i);
+		size_t body = i % 50 == 7 ? 5000 : (size_t)(i % 13); /* some longer than a block */
+		memset(seg + n, 'a' + i % 26, body);
+		n += (int)body;
+		memcpy(canon + nc, seg, (size_t)n);
+		nc += (size_t)n;
+		canon[nc++] = '\r';
+		memcpy(mixed + nm, seg, (size_t)n);
+		nm += (size_t)n;
+		nm += (size_t)sprintf(mixed + nm, "%s", eols[i % 3]);
+	}
+	const void *parts[3] = { "APP^FAC", "K2", canon };
+	size_t lens[3] = { 7, 2, nc };
+	ledger_hash(ref, 3, parts, lens);
+	key_of(canon, nc, key);
+	cr_assert_eq(memcmp(ref, key, LEDGER_KEY_LEN), 0, "canonical");
+	key_of(mixed, nm, key);
+	cr_assert_eq(memcmp(ref, key, LEDGER_KEY_LEN), 0, "mixed line endings");
+	free(canon);
+	free(mixed);
+}
+
 /* ---- Bundles (items 2 and 4) ---- */
 
 struct labels {
