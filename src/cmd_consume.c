@@ -147,7 +147,7 @@ int cmd_consume(int argc, char **argv)
 		rd_kafka_conf_destroy(kc);
 		return 1;
 	}
-	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, err, sizeof err);
+	rd_kafka_t *rk = kconf_client_take(RD_KAFKA_CONSUMER, kc, err, sizeof err);
 	if (!rk) {
 		fprintf(stderr, "hl7bridge consume: %s\n", err);
 		return 1;

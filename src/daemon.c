@@ -315,7 +315,7 @@ static int start_embedded(struct daemon *d, char *err, size_t errsz)
 	char e[512];
 	rd_kafka_conf_t *mc = rd_kafka_conf_new();
 	rd_kafka_conf_set(mc, "log_level", "3", NULL, 0);
-	d->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, mc, e, sizeof e);
+	d->mock_rk = kconf_client_take(RD_KAFKA_PRODUCER, mc, e, sizeof e);
 	if (!d->mock_rk)
 		return util_seterr(err, errsz, "embedded broker: %s", e);
 	d->mock = rd_kafka_mock_cluster_new(d->mock_rk, 1);

@@ -21,6 +21,7 @@
 #include "publish/ledger.h"
 #include "publish/ledger_tail.h"
 #include "util.h"
+#include "publish/kconf.h"
 
 /* "msgs/<name>-<lane>/..." → lane, or -1. */
 static int lane_of(const char *k, size_t klen, const char *name)
@@ -104,7 +105,7 @@ int takeover_fence(const rd_kafka_conf_t *kc, const char *name, int lanes, int t
 			rd_kafka_conf_destroy(conf);
 			return util_seterr(errstr, errstr_size, "%s: %s", txid, err);
 		}
-		rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+		rk = kconf_client_take(RD_KAFKA_PRODUCER, conf, err, sizeof err);
 		if (!rk)
 			return util_seterr(errstr, errstr_size, "%s: %s", txid, err);
 		/* The coordinator aborts the id's open transaction and bumps its

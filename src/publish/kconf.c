@@ -99,3 +99,17 @@ fail:
 	rd_kafka_conf_destroy(kc);
 	return NULL;
 }
+
+rd_kafka_t *kconf_client_take(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
+			      size_t errstr_size)
+{
+	rd_kafka_t *rk;
+	if (!conf) {
+		snprintf(errstr, errstr_size, "out of memory");
+		return NULL;
+	}
+	rk = rd_kafka_new(type, conf, errstr, errstr_size);
+	if (!rk)
+		rd_kafka_conf_destroy(conf);
+	return rk;
+}

@@ -29,6 +29,15 @@
 rd_kafka_conf_t *kconf_build(const struct conf *c, struct conf_section *section, int *embedded,
 			     char *errstr, size_t errstr_size);
 
+/* The one way a librdkafka client is made here: rd_kafka_new, with conf
+ * *taken* on every path — librdkafka takes it only on success, so a bare
+ * rd_kafka_new leaks it on failure. APIs that receive a configuration take
+ * it const and duplicate it (pub_new, ledger_read_state); what they build
+ * from the duplicate goes through this. NULL with librdkafka's reason in
+ * errstr. */
+rd_kafka_t *kconf_client_take(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
+			      size_t errstr_size);
+
 /* The value of a property as set in conf, or "" if unset (heap string). */
 char *kconf_get(const rd_kafka_conf_t *kc, const char *name);
 

@@ -11,6 +11,7 @@
 
 #include "digest.h"
 #include "util.h"
+#include "publish/kconf.h"
 
 /* Open addressing with linear probing; deletion by backward shift, so there
  * are no tombstones and lookups stay short. Capacity is a power of two and the
@@ -417,9 +418,8 @@ rd_kafka_t *ledger_read_state(const rd_kafka_conf_t *kc, const char *group,
 		util_seterr(errstr, errstr_size, "state topic consumer config: %s", err);
 		return NULL;
 	}
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+	rk = kconf_client_take(RD_KAFKA_CONSUMER, conf, err, sizeof err);
 	if (!rk) {
-		rd_kafka_conf_destroy(conf); /* rd_kafka_new takes it only on success */
 		util_seterr(errstr, errstr_size, "state topic consumer: %s", err);
 		return NULL;
 	}

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "obs/hist.h"
 #include "util.h"
+#include "publish/kconf.h"
 
 /* fetch.wait.max.ms is left at its default: a waiting read_committed fetch
  * is answered as soon as a record or commit marker moves the last stable
@@ -461,7 +462,7 @@ struct ltail *ltail_new(const struct ltail_conf *c, rd_kafka_t *consumer,
 		util_seterr(errstr, errstr_size, "ledger tail config: %s", err);
 		goto fail;
 	}
-	t->hw = rd_kafka_new(RD_KAFKA_CONSUMER, hc, err, sizeof err);
+	t->hw = kconf_client_take(RD_KAFKA_CONSUMER, hc, err, sizeof err);
 	hc = NULL;
 	if (!t->hw) {
 		util_seterr(errstr, errstr_size, "ledger tail: %s", err);

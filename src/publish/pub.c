@@ -13,6 +13,7 @@
 #include "publish/kstats.h"
 #include "publish/reclimit.h"
 #include "util.h"
+#include "publish/kconf.h"
 
 /* librdkafka statistics every this often, unless [kafka] sets
  * statistics.interval.ms itself; an idle lane polls for them this often. */
@@ -886,7 +887,7 @@ static int lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_
 		rd_kafka_conf_destroy(conf);
 		return util_seterr(errstr, errstr_size, "lane %d: %s", idx, err);
 	}
-	l->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+	l->rk = kconf_client_take(RD_KAFKA_PRODUCER, conf, err, sizeof err);
 	if (!l->rk)
 		return util_seterr(errstr, errstr_size, "lane %d: %s", idx, err);
 	e = rd_kafka_init_transactions(l->rk, p->conf.txn_timeout_ms);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "publish/kconf.h"
 
 static void notef(reclimit_note_cb note, void *opaque, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -22,7 +23,7 @@ static void notef(reclimit_note_cb note, void *opaque, const char *fmt, ...)
 	note(opaque, text);
 }
 
-static size_t conf_size(rd_kafka_conf_t *kc, const char *name, size_t dflt)
+static size_t kafka_conf_size(rd_kafka_conf_t *kc, const char *name, size_t dflt)
 {
 	char v[64];
 	size_t sz = sizeof v;
@@ -45,9 +46,8 @@ static int describe(struct reclimit *rl, rd_kafka_conf_t *kc, int timeout_ms, ch
 	rd_kafka_ConfigResource_t **cr = calloc((size_t)rl->n + 1, sizeof *cr);
 	int rc = -1;
 
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, dup, err, sizeof err);
+	rk = kconf_client_take(RD_KAFKA_PRODUCER, dup, err, sizeof err);
 	if (!rk) {
-		rd_kafka_conf_destroy(dup);
 		free(cr);
 		return util_seterr(errstr, errstr_size, "%s", err);
 	}
@@ -110,7 +110,7 @@ int reclimit_init(struct reclimit *rl, rd_kafka_conf_t *kc, const char *const *t
 {
 	char err[512];
 	memset(rl, 0, sizeof *rl);
-	rl->configured = rl->producer = conf_size(kc, "message.max.bytes", RECLIMIT_DEFAULT_PRODUCER);
+	rl->configured = rl->producer = kafka_conf_size(kc, "message.max.bytes", RECLIMIT_DEFAULT_PRODUCER);
 	if (ntopics <= 0)
 		return 0;
 	rl->t = calloc((size_t)ntopics, sizeof *rl->t);
@@ -148,7 +148,7 @@ int reclimit_init(struct reclimit *rl, rd_kafka_conf_t *kc, const char *const *t
 			return -1;
 		}
 		/* batch.size bounds a batch too; keep it within the limit */
-		if (conf_size(kc, "batch.size", RECLIMIT_DEFAULT_PRODUCER) > min)
+		if (kafka_conf_size(kc, "batch.size", RECLIMIT_DEFAULT_PRODUCER) > min)
 			rd_kafka_conf_set(kc, "batch.size", v, NULL, 0);
 		notef(note, opaque,
 		      "topic %s takes records up to %zu bytes (max.message.bytes), less than "

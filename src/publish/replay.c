@@ -433,7 +433,7 @@ static int setup(struct rp *r, char *err, size_t errsz)
 		rd_kafka_conf_destroy(cc);
 		return util_seterr(err, errsz, "consumer config: %s", e);
 	}
-	r->cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, e, sizeof e);
+	r->cons = kconf_client_take(RD_KAFKA_CONSUMER, cc, e, sizeof e);
 	if (!r->cons)
 		return util_seterr(err, errsz, "consumer: %s", e);
 	r->cgmd = rd_kafka_consumer_group_metadata(r->cons);

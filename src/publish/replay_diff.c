@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "publish/kconf.h"
 
 /* ---- sides -------------------------------------------------------------------- */
 
@@ -119,7 +120,7 @@ struct rdiff_index *rdiff_index_load(rd_kafka_conf_t *conf, const char *const *t
 		util_seterr(errstr, errstr_size, "index consumer config: %s", err);
 		goto fail;
 	}
-	if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
+	if (!(rk = kconf_client_take(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
 		util_seterr(errstr, errstr_size, "index consumer: %s", err);
 		goto fail;
 	}

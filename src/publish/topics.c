@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "publish/kconf.h"
 
 static const char *const default_events =
 	"prescription.created, prescription.updated, prescription.cancelled, "
@@ -351,7 +352,7 @@ int topics_apply(const rd_kafka_conf_t *kc, const struct topic_plan *p, int crea
 		 topics_report_cb report, void *opaque, char *errstr, size_t errstr_size)
 {
 	char err[512];
-	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(kc), err, sizeof err);
+	rd_kafka_t *rk = kconf_client_take(RD_KAFKA_PRODUCER, rd_kafka_conf_dup(kc), err, sizeof err);
 	const rd_kafka_metadata_t *md = NULL;
 	char *missing = calloc((size_t)p->n + 1, 1), *exists = calloc((size_t)p->n + 1, 1);
 	int problems = 0, r;
