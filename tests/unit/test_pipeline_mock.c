@@ -152,6 +152,15 @@ static void wait_answers(struct fixture *f, struct answer *a, int n, int timeout
 	}
 }
 
+/* A message that needs a commit: not answered before it, once after. */
+static void send_committed(struct fixture *f, const char *name, struct answer *a)
+{
+	send_msg(f, name, a);
+	cr_assert_eq(a->calls, 0, "%s: answered before its commit", name);
+	wait_answers(f, a, 1, WAIT_MS);
+	cr_assert_eq(a->calls, 1, "%s: answered once", name);
+}
+
 static struct pipeline_stats stats(const struct fixture *f)
 {
 	struct pipeline_stats st;
@@ -196,8 +205,7 @@ Test(pipeline_mock, a_resend_of_a_committed_message_is_answered_from_the_ledger,
 	struct fixture f;
 	struct answer a = { 0 }, b = { 0 };
 	fixture_start(&f);
-	send_msg(&f, ADT_A01, &a);
-	wait_answers(&f, &a, 1, WAIT_MS);
+	send_committed(&f, ADT_A01, &a);
 	cr_assert_str_eq(a.code, "AA");
 	int events = kmock_count(&f.k, EVENTS, 1, NULL);
 
@@ -238,10 +246,7 @@ Test(pipeline_mock, a_message_a_mapping_rejects_is_answered_AE_and_dead_lettered
 	struct fixture f;
 	struct answer a = { 0 };
 	fixture_start(&f);
-	send_msg(&f, BAD_DATE, &a);
-	cr_assert_eq(a.calls, 0, "answered once its dead letter is committed");
-	wait_answers(&f, &a, 1, WAIT_MS);
-	cr_assert_eq(a.calls, 1);
+	send_committed(&f, BAD_DATE, &a); /* its dead letter */
 	cr_assert_str_eq(a.code, "AE");
 	cr_assert(a.has_err, "the AE says why (ERR)");
 	cr_assert_eq(stats(&f).rejected_map, 1);
@@ -275,9 +280,7 @@ Test(pipeline_mock, a_transaction_that_cannot_commit_leaves_the_message_unanswer
 	pipeline_free(f.pl);
 	f.pub = new_pub(&f, "mock-next");
 	f.pl = new_pipeline(&f);
-	send_msg(&f, ADT_A01, &b);
-	cr_assert_eq(b.calls, 0, "a new message again, not a duplicate");
-	wait_answers(&f, &b, 1, WAIT_MS);
+	send_committed(&f, ADT_A01, &b); /* a new message again, not a duplicate */
 	cr_assert_str_eq(b.code, "AA");
 	cr_assert_eq(stats(&f).accepted, 1);
 	fixture_stop(&f);
@@ -290,9 +293,7 @@ Test(pipeline_mock, a_fenced_producer_stops_the_acknowledgements, .timeout = 60)
 	fixture_start(&f);
 	rd_kafka_mock_push_request_errors(f.k.mc, KMOCK_API_END_TXN, 1,
 					  RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
-	send_msg(&f, ADT_A01, &a);
-	wait_answers(&f, &a, 1, WAIT_MS);
-	cr_assert_eq(a.calls, 1);
+	send_committed(&f, ADT_A01, &a); /* its transaction's end */
 	cr_assert_not(a.acked, "not committed: no acknowledgement");
 	cr_assert_eq(ledger_size(f.ledger), 0, "its key is out of the ledger");
 	cr_assert_not(pipeline_can_accept(f.pl), "a fenced instance takes nothing more");
@@ -313,9 +314,7 @@ Test(pipeline_mock, an_abortable_error_is_retried_and_the_message_acknowledged_o
 	fixture_start(&f);
 	rd_kafka_mock_push_request_errors(f.k.mc, KMOCK_API_PRODUCE, 1,
 					  RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-	send_msg(&f, ADT_A01, &a);
-	wait_answers(&f, &a, 1, WAIT_MS);
-	cr_assert_eq(a.calls, 1);
+	send_committed(&f, ADT_A01, &a);
 	cr_assert_str_eq(a.code, "AA");
 	cr_assert_geq(pstats(&f).txn_aborted, 1, "the first attempt was aborted");
 	cr_assert_eq(pstats(&f).jobs_committed, 1);
