@@ -18,8 +18,10 @@ cd build
 flags=(--enable-werror --enable-debug)
 [ "$rdkafka" = system ] || flags+=("--with-librdkafka=$rdkafka")
 # configure again when the Makefile was made with other options (the other
-# librdkafka, or before --enable-debug)
+# librdkafka, or before --enable-debug); a recheck (config.status) adds
+# --no-create --no-recursion
 have=$( { sed -n 's/^  \$ [^ ]*configure //p' config.log 2>/dev/null || true; } | head -n 1)
+have=${have% --no-create --no-recursion}
 if [ ! -f Makefile ] || [ "$have" != "${flags[*]}" ]; then
 	../configure "${flags[@]}" >&2
 fi
