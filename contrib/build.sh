@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build hl7bridge out of tree in build/ (warnings are errors), installing
-# missing Debian packages first. Used by contrib/test.sh and
+# missing Debian packages first. Assertions are on (--enable-debug): this
+# is the build the tests run against. Used by contrib/test.sh and
 # contrib/quickstart.sh; prints the build directory.
 #
 # The build links librdkafka 2.16 from contrib/librdkafka.sh (Debian 12's
@@ -14,16 +15,15 @@ rdkafka=system
 [ "${HB_SYSTEM_RDKAFKA:-0}" = 1 ] || rdkafka=$(bash contrib/librdkafka.sh "$PWD/build/librdkafka")
 mkdir -p build
 cd build
-# configure again when the Makefile was made for the other librdkafka
-want="--with-librdkafka=$rdkafka"
-[ "$rdkafka" = system ] && want=
-have=$( { sed -n 's/^  \$ .*configure .*\(--with-librdkafka=[^ ]*\).*/\1/p' config.log 2>/dev/null || true; } | head -n 1)
-if [ ! -f Makefile ] || [ "$have" != "$want" ]; then
-	if [ "$rdkafka" = system ]; then
-		../configure --enable-werror >&2
-	else
-		../configure --enable-werror --with-librdkafka="$rdkafka" >&2
-	fi
+flags=(--enable-werror --enable-debug)
+[ "$rdkafka" = system ] || flags+=("--with-librdkafka=$rdkafka")
+# configure again when the Makefile was made with other options (the other
+# librdkafka, or before --enable-debug); a recheck (config.status) adds
+# --no-create --no-recursion
+have=$( { sed -n 's/^  \$ [^ ]*configure //p' config.log 2>/dev/null || true; } | head -n 1)
+have=${have% --no-create --no-recursion}
+if [ ! -f Makefile ] || [ "$have" != "${flags[*]}" ]; then
+	../configure "${flags[@]}" >&2
 fi
 make -j2 >&2
 pwd

@@ -1,5 +1,6 @@
 #include "pipeline.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "log.h"
 #include "map/input.h"
 #include "map/source_hl7.h"
+#include "owner.h"
 #include "parse/hl7.h"
 #include "publish/evenc.h"
 #include "publish/ledger_tail.h"
@@ -30,6 +32,7 @@ struct pipeline {
 	struct pipeline_stats stats;
 	struct pipeline_rejection recent[PIPELINE_RECENT_REJECTIONS]; /* ring */
 	size_t nrecent;                                               /* total ever noted */
+	struct owner owner; /* the event loop's: messages, completions, reloads */
 };
 
 /* Distinct topics one message's events are counted under. */
@@ -182,6 +185,7 @@ void pipeline_free(struct pipeline *p)
 int pipeline_set_maps(struct pipeline *p, const struct map_set *maps, struct registry *reg,
 		      char *errstr, size_t errstr_size)
 {
+	assert(owner_here(&p->owner));
 	if (evenc_init(&p->enc, p->conf.avro, maps, reg, errstr, errstr_size) != 0)
 		return -1;
 	p->maps = maps;
@@ -219,6 +223,8 @@ static void reply(struct pl_msg *m, int ok)
 	time_t now;
 	struct tm tm;
 
+	assert(!m->waiters); /* resends joined to m are answered with it (reply_all) */
+	assert(!ledger_find(p->ledger, m->key) || ledger_find(p->ledger, m->key)->owner != m);
 	if (ok) {
 		struct hl7_parse_opts o = { p->conf.max_field_len, 0 };
 		memset(&h, 0, sizeof h);
@@ -292,6 +298,7 @@ static void reply_all(struct pl_msg *m, int ok)
 		memcpy(w->reason, m->reason, sizeof w->reason);
 		reply(w, ok);
 	}
+	m->waiters = NULL;
 	reply(m, ok);
 }
 
@@ -333,7 +340,7 @@ static void submit(struct pipeline *p, struct pl_msg *m, struct pub_job *job)
 		p->stats.failed++;
 		log_error("pipeline", "%s MSH-10=%s: the publisher refused the message", m->origin,
 			  m->msh10);
-		reply(m, 0);
+		reply_all(m, 0); /* a dead letter's resubmit may have resends joined */
 		return;
 	}
 	e->state = LEDGER_INFLIGHT;
@@ -348,6 +355,7 @@ static void job_done_cb(struct pub_job *job, enum pub_status st, const char *rea
 	struct ledger_entry *e = ledger_find(p->ledger, m->key);
 	int ok = st == PUB_COMMITTED;
 
+	assert(owner_here(&p->owner));
 	if (st == PUB_REJECTED) {
 		/* The broker (or librdkafka) refused a record as too large: answer
 		 * with an ERR and dead-letter a copy that fits. (reason lives in
@@ -431,8 +439,11 @@ static void dead_letter(struct pipeline *p, struct pl_msg *m, const char *stage)
 					       p->deadletter_topic, m->raw, m->len,
 					       "application/hl7-v2", stage, code, m->reason,
 					       &(struct rec_origin){ m->origin, m->msh10 }) != 0) {
+		struct ledger_entry *e = ledger_find(p->ledger, m->key);
+		if (e && e->owner == m) /* from not_publishable: m was in flight */
+			ledger_remove(p->ledger, m->key);
 		pub_job_free(job);
-		reply(m, 0);
+		reply_all(m, 0);
 		return;
 	}
 	p->stats.deadlettered++;
@@ -446,6 +457,7 @@ static void decide(struct pipeline *p, struct pl_msg *m);
 static void barrier_cb(struct ltail_gate *g, int ok)
 {
 	struct pl_msg *m = container_of(g, struct pl_msg, gate);
+	assert(owner_here(&m->p->owner));
 	if (!ok) {
 		m->p->stats.failed++;
 		reply(m, 0);
@@ -465,6 +477,7 @@ static int park(struct pipeline *p, struct pl_msg *m)
 
 void pipeline_set_tail(struct pipeline *p, struct ltail *tail)
 {
+	assert(owner_here(&p->owner));
 	p->tail = tail;
 }
 
@@ -507,6 +520,7 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 {
 	struct pl_msg *m = calloc(1, sizeof *m);
 
+	assert(owner_here(&p->owner));
 	p->stats.received++;
 	if (!m || !(m->raw = malloc(len ? len : 1))) {
 		free(m);
@@ -674,6 +688,7 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 	case FATE_REJECT:
 	case FATE_REFUSE:
 	default:
+		assert(f.kind == FATE_REJECT || f.kind == FATE_REFUSE); /* fate.h has four kinds */
 		reject(m, f.kind == FATE_REJECT ? HL7_ACK_ERROR : HL7_ACK_REJECT, rej.err_code, rej.reason);
 		if (publish) {
 			if (f.count == FATE_COUNT_REJECTED_UNMATCHED)
@@ -705,6 +720,7 @@ void pipeline_note_rejection(struct pipeline *p, enum pipeline_stage st, int cod
 			     const char *answer, const char *reason, const char *origin,
 			     const char *id)
 {
+	assert(owner_here(&p->owner));
 	struct pipeline_rejection *r = &p->recent[p->nrecent++ % PIPELINE_RECENT_REJECTIONS];
 	r->ts_ms = util_wall_ms();
 	r->stage = st;

@@ -1,5 +1,6 @@
 #include "publish/ledger.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "digest.h"
+#include "owner.h"
 #include "util.h"
 #include "publish/kconf.h"
 
@@ -22,6 +24,7 @@ struct ledger {
 	size_t cap;
 	size_t n;
 	int64_t window_ms;
+	struct owner owner; /* the event loop's (ledger.h) */
 };
 
 #define LEDGER_MIN_CAP 1024
@@ -79,6 +82,7 @@ void ledger_hash(uint8_t out[LEDGER_KEY_LEN], size_t n, const void *const parts[
 
 struct ledger_entry *ledger_find(struct ledger *l, const uint8_t key[LEDGER_KEY_LEN])
 {
+	assert(owner_here(&l->owner));
 	for (size_t i = slot_of(l, key);; i = (i + 1) & (l->cap - 1)) {
 		if (!l->used[i])
 			return NULL;
@@ -127,6 +131,7 @@ struct ledger_entry *ledger_upsert(struct ledger *l, const uint8_t key[LEDGER_KE
 		return e;
 	if ((l->n + 1) * 10 > l->cap * 7 && grow(l) != 0)
 		return NULL;
+	assert(l->n < l->cap); /* a free slot ends the probe */
 	for (i = slot_of(l, key); l->used[i]; i = (i + 1) & (l->cap - 1))
 		;
 	e = &l->slots[i];
@@ -141,6 +146,7 @@ struct ledger_entry *ledger_upsert(struct ledger *l, const uint8_t key[LEDGER_KE
 static void remove_at(struct ledger *l, size_t i)
 {
 	size_t mask = l->cap - 1, j = i;
+	assert(l->used[i] && l->n > 0);
 	l->used[i] = 0;
 	l->n--;
 	/* Backward shift: move later members of the probe run into the hole
@@ -170,6 +176,7 @@ size_t ledger_prune(struct ledger *l, int64_t now_ms)
 {
 	size_t dropped = 0;
 	int64_t cutoff = now_ms - l->window_ms;
+	assert(owner_here(&l->owner));
 	for (size_t i = 0; i < l->cap;) {
 		struct ledger_entry *e = &l->slots[i];
 		if (l->used[i] && e->kind == LEDGER_MSG && e->state == LEDGER_COMMITTED &&

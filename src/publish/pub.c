@@ -1,5 +1,6 @@
 #include "publish/pub.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "obs/hist.h"
+#include "owner.h"
 #include "publish/kstats.h"
 #include "publish/reclimit.h"
 #include "util.h"
@@ -97,6 +99,7 @@ struct pub {
 	size_t keys_per_record; /* message keys per ledger record that fit the state topic */
 	struct hist commit_hist; /* begin → commit returned, per transaction */
 	struct hist job_hist;    /* submit → completion posted, per job */
+	struct owner drainer;    /* the one thread that calls pub_drain (the loop) */
 };
 
 void pub_conf_defaults(struct pub_conf *c)
@@ -284,6 +287,7 @@ int pub_drain(struct pub *p)
 {
 	struct pub_job *list, *next;
 	int n = 0;
+	assert(owner_here(&p->drainer));
 	pthread_mutex_lock(&p->done_mu);
 	list = p->done_head;
 	p->done_head = p->done_tail = NULL;
@@ -291,7 +295,9 @@ int pub_drain(struct pub *p)
 	for (struct pub_job *j = list; j; j = next) {
 		next = j->next;
 		j->next = NULL;
-		atomic_fetch_sub(&p->inflight, 1);
+		int was = atomic_fetch_sub(&p->inflight, 1);
+		assert(was > 0); /* every completion was submitted once */
+		(void)was;
 		n++;
 		if (j->cb)
 			j->cb(j, j->status, j->reason, j->opaque);
@@ -756,6 +762,7 @@ static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 static void post_batch(struct pub *p, struct pub_job *batch, int rc)
 {
 	struct pub_job *ok = NULL, **okt = &ok, *rej = NULL, **rejt = &rej, *next;
+	assert(rc == 0 || rc == -1); /* RB_SPLIT: each job goes alone first */
 	for (struct pub_job *j = batch; j; j = next) {
 		next = j->next;
 		j->next = NULL;
@@ -827,6 +834,7 @@ static void *lane_main(void *arg)
 		if (!l->head)
 			l->tail = NULL;
 		last->next = NULL;
+		assert(l->qlen >= n && l->qbytes >= bytes);
 		l->qlen -= n;
 		l->qbytes -= bytes;
 		l->last_n = n;

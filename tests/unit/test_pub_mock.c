@@ -16,17 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
+#include "kmock.h"
 #include "publish/pub.h"
 #include "util.h"
-
-/* Kafka protocol API keys the tests inject errors into. */
-enum {
-	API_PRODUCE = 0,
-	API_END_TXN = 26,
-};
 
 #define TOPIC "t.events"
 #define STATE "t.state"
@@ -35,9 +27,7 @@ enum {
 struct done_ctx;
 
 struct fixture {
-	rd_kafka_t *mock_rk;
-	rd_kafka_mock_cluster_t *mc;
-	rd_kafka_conf_t *kc;
+	struct kmock k;
 	struct pub *pub;
 	/* completions, in the order they were drained */
 	int committed, failed;
@@ -69,24 +59,11 @@ static void fixture_start(struct fixture *f, int lanes, int max_inflight)
 {
 	char err[512];
 	const char *topics[] = { TOPIC, STATE };
-	rd_kafka_conf_t *mc_conf = rd_kafka_conf_new();
+	const struct kmock_topic mt[] = { { TOPIC, 2 }, { STATE, 1 } };
 	struct pub_conf c;
 
 	memset(f, 0, sizeof *f);
-	rd_kafka_conf_set(mc_conf, "log_level", "0", NULL, 0);
-	f->mock_rk = rd_kafka_new(RD_KAFKA_PRODUCER, mc_conf, err, sizeof err);
-	cr_assert(f->mock_rk, "%s", err);
-	f->mc = rd_kafka_mock_cluster_new(f->mock_rk, 1);
-	cr_assert(f->mc);
-	cr_assert_eq(rd_kafka_mock_topic_create(f->mc, TOPIC, 2, 1), 0);
-	cr_assert_eq(rd_kafka_mock_topic_create(f->mc, STATE, 1, 1), 0);
-
-	f->kc = rd_kafka_conf_new();
-	cr_assert_eq(rd_kafka_conf_set(f->kc, "bootstrap.servers",
-				       rd_kafka_mock_cluster_bootstraps(f->mc), err, sizeof err),
-		     RD_KAFKA_CONF_OK, "%s", err);
-	rd_kafka_conf_set(f->kc, "log_level", "0", NULL, 0);
-	rd_kafka_conf_set(f->kc, "retry.backoff.ms", "10", NULL, 0);
+	kmock_start(&f->k, mt, 2);
 
 	pub_conf_defaults(&c);
 	c.instance = "mock";
@@ -95,7 +72,7 @@ static void fixture_start(struct fixture *f, int lanes, int max_inflight)
 	c.linger_ms = 0;
 	c.max_inflight = max_inflight;
 	c.txn_timeout_ms = 10000;
-	c.kafka = f->kc;
+	c.kafka = f->k.kc;
 	c.topics = topics;
 	c.ntopics = 2;
 	f->pub = pub_new(&c, err, sizeof err);
@@ -105,9 +82,7 @@ static void fixture_start(struct fixture *f, int lanes, int max_inflight)
 static void fixture_stop(struct fixture *f)
 {
 	pub_free(f->pub);
-	rd_kafka_conf_destroy(f->kc);
-	rd_kafka_mock_cluster_destroy(f->mc);
-	rd_kafka_destroy(f->mock_rk);
+	kmock_stop(&f->k);
 }
 
 /* A job with one event record and a message ledger entry derived from id.
@@ -147,39 +122,6 @@ static void wait_for(struct fixture *f, int n, int timeout_ms)
 	}
 }
 
-/* Every record of `topic` (read_uncommitted: the mock does not filter). */
-static int count_records(struct fixture *f, const char *topic, const char *needle)
-{
-	char err[512];
-	rd_kafka_conf_t *cc = rd_kafka_conf_dup(f->kc);
-	rd_kafka_t *c;
-	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
-	int n = 0, idle = 0;
-
-	rd_kafka_conf_set(cc, "group.id", "t", NULL, 0);
-	rd_kafka_conf_set(cc, "enable.auto.commit", "false", NULL, 0);
-	c = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof err);
-	cr_assert(c, "%s", err);
-	for (int p = 0; p < (strcmp(topic, TOPIC) == 0 ? 2 : 1); p++)
-		rd_kafka_topic_partition_list_add(parts, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-	cr_assert_eq(rd_kafka_assign(c, parts), 0);
-	while (idle < 10) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
-		if (!m) {
-			idle++;
-			continue;
-		}
-		if (!m->err && (!needle || (m->key && m->key_len >= strlen(needle) &&
-					    memcmp(m->key, needle, strlen(needle)) == 0)))
-			n++;
-		rd_kafka_message_destroy(m);
-	}
-	rd_kafka_topic_partition_list_destroy(parts);
-	rd_kafka_consumer_close(c);
-	rd_kafka_destroy(c);
-	return n;
-}
-
 Test(pub_mock, a_job_commits_once, .timeout = 60)
 {
 	struct fixture f;
@@ -203,7 +145,7 @@ Test(pub_mock, an_abortable_produce_error_is_replayed_in_a_new_transaction, .tim
 	fixture_start(&f, 1, 16);
 	/* A permanent produce error: the transaction must be aborted and the
 	 * batch produced again in the next one. */
-	rd_kafka_mock_push_request_errors(f.mc, API_PRODUCE, 1,
+	rd_kafka_mock_push_request_errors(f.k.mc, KMOCK_API_PRODUCE, 1,
 					  RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
 	cr_assert_eq(pub_submit(f.pub, 1, make_job(&f, 1)), 0);
 	wait_for(&f, 1, WAIT_MS);
@@ -221,7 +163,7 @@ Test(pub_mock, a_fenced_producer_is_fatal_and_fails_its_jobs, .timeout = 60)
 	struct fixture f;
 	char err[256] = "";
 	fixture_start(&f, 1, 16);
-	rd_kafka_mock_push_request_errors(f.mc, API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+	rd_kafka_mock_push_request_errors(f.k.mc, KMOCK_API_END_TXN, 1, RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
 	cr_assert_eq(pub_submit(f.pub, 1, make_job(&f, 1)), 0);
 	wait_for(&f, 1, WAIT_MS);
 	cr_assert_eq(f.committed, 0);
@@ -245,13 +187,13 @@ Test(pub_mock, a_broker_down_holds_jobs_until_it_returns, .timeout = 90)
 	wait_for(&f, 1, WAIT_MS);
 	cr_assert_eq(f.committed, 1);
 
-	rd_kafka_mock_broker_set_down(f.mc, 1);
+	rd_kafka_mock_broker_set_down(f.k.mc, 1);
 	cr_assert_eq(pub_submit(f.pub, 1, make_job(&f, 2)), 0);
 	wait_for(&f, 2, 1500);
 	cr_assert_eq(f.committed + f.failed, 1, "no completion while the broker is down");
 	cr_assert_eq(pub_inflight(f.pub), 1);
 
-	rd_kafka_mock_broker_set_up(f.mc, 1);
+	rd_kafka_mock_broker_set_up(f.k.mc, 1);
 	wait_for(&f, 2, WAIT_MS);
 	cr_assert_eq(f.committed, 2, "committed once the broker is back (failed %d)", f.failed);
 	cr_assert_not(pub_fatal(f.pub, NULL, 0));
@@ -263,13 +205,13 @@ Test(pub_mock, submit_refuses_beyond_max_inflight, .timeout = 60)
 	struct fixture f;
 	struct pub_job *j;
 	fixture_start(&f, 1, 2);
-	rd_kafka_mock_broker_set_down(f.mc, 1); /* nothing completes meanwhile */
+	rd_kafka_mock_broker_set_down(f.k.mc, 1); /* nothing completes meanwhile */
 	cr_assert_eq(pub_submit(f.pub, 1, make_job(&f, 1)), 0);
 	cr_assert_eq(pub_submit(f.pub, 1, make_job(&f, 2)), 0);
 	j = make_job(&f, 3);
 	cr_assert_neq(pub_submit(f.pub, 1, j), 0, "the third job is refused (back-pressure)");
 	cr_assert_eq(pub_inflight(f.pub), 2);
-	rd_kafka_mock_broker_set_up(f.mc, 1);
+	rd_kafka_mock_broker_set_up(f.k.mc, 1);
 	wait_for(&f, 2, WAIT_MS);
 	cr_assert_eq(f.committed, 2);
 	cr_assert_eq(pub_submit(f.pub, 1, j), 0, "accepted again after the drain");
@@ -286,9 +228,9 @@ Test(pub_mock, the_ledger_record_travels_in_the_transaction, .timeout = 60)
 		cr_assert_eq(pub_submit(f.pub, 1, make_job(&f, i)), 0);
 	wait_for(&f, 10, WAIT_MS);
 	cr_assert_eq(f.committed, 10);
-	cr_assert_eq(count_records(&f, TOPIC, NULL), 10);
+	cr_assert_eq(kmock_count(&f.k, TOPIC, 2, NULL), 10);
 	/* message keys go as batch records "msgs/<transactional.id>/<seq>" */
-	int batches = count_records(&f, STATE, "msgs/mock-0/");
+	int batches = kmock_count(&f.k, STATE, 1, "msgs/mock-0/");
 	cr_assert_geq(batches, 1);
 	cr_assert_leq(batches, 10, "at most one ledger record per transaction");
 	fixture_stop(&f);
