@@ -540,6 +540,52 @@ void pipeline_hl7(struct pipeline *p, uint64_t origin_id, const char *origin,
 	decide(p, m);
 }
 
+/* A resend of a message whose first copy is in flight joins it: answered
+ * with it, nothing published. Returns 1 when m joined. */
+static int join_first(struct pipeline *p, struct pl_msg *m, const struct ledger_entry *e)
+{
+	if (!e || e->state != LEDGER_INFLIGHT || !e->owner)
+		return 0;
+	struct pl_msg *first = e->owner;
+	p->stats.joined++;
+	log_info("pipeline", "%s MSH-10=%s: resent while the first copy is in flight; answered with it",
+		 m->origin, m->msh10);
+	m->next_waiter = first->waiters;
+	first->waiters = m;
+	return 1;
+}
+
+/* A message refused before mapping (unreadable, or an unusable MSH-10): AR
+ * with code and why, and its dead letter written once — a resend while the
+ * first copy's dead letter is in flight joins it, one committed before is
+ * answered again. */
+static void refuse_unreadable(struct pipeline *p, struct pl_msg *m, int code, const char *why)
+{
+	struct ledger_entry *e = ledger_find(p->ledger, m->key);
+	struct fate f = fate_decide(&(struct fate_policy){ p->conf.deadletter, p->conf.unmatched }, 0,
+				    MAP_ERROR);
+	if (!e && f.deadletter && park(p, m))
+		return; /* its dead letter would be published: decide after the barrier */
+	if (join_first(p, m, e))
+		return;
+	reject(m, HL7_ACK_REJECT, code, why);
+	if (m->parsed)
+		log_warn_limited("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, why);
+	else
+		log_warn_limited("pipeline", "%s: rejected unreadable message: %s", m->origin, why);
+	int dup = e && e->state == LEDGER_COMMITTED;
+	if (dup) {
+		p->stats.duplicates++;
+	} else {
+		p->stats.rejected_parse++;
+		note_rejection(p, m, PIPELINE_STAGE_PARSE);
+	}
+	if (f.deadletter && !dup)
+		dead_letter(p, m, f.stage);
+	else
+		reply(m, 1);
+}
+
 /* Parse, look the key up, map, submit or answer. Runs again (re-parsing)
  * after a barrier when the key was absent. */
 static void decide(struct pipeline *p, struct pl_msg *m)
@@ -555,23 +601,7 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 		const void *parts[] = { "unparsed", m->raw };
 		size_t lens[] = { 8, m->len };
 		ledger_hash(m->key, 2, parts, lens);
-		e = ledger_find(p->ledger, m->key);
-		if (!e && p->conf.deadletter && park(p, m))
-			return; /* its dead letter would be published: decide after the barrier */
-		reject(m, HL7_ACK_REJECT, hl7_err_0357(herr.code), herr.msg);
-		log_warn_limited("pipeline", "%s: rejected unreadable message: %s", m->origin, herr.msg);
-		if (e && e->state == LEDGER_COMMITTED) {
-			p->stats.duplicates++;
-		} else {
-			p->stats.rejected_parse++;
-			note_rejection(p, m, PIPELINE_STAGE_PARSE);
-		}
-		struct fate f = fate_decide(&(struct fate_policy){ p->conf.deadletter, p->conf.unmatched },
-					    0, MAP_ERROR);
-		if (f.deadletter && !(e && e->state == LEDGER_COMMITTED))
-			dead_letter(p, m, f.stage);
-		else
-			reply(m, 1);
+		refuse_unreadable(p, m, hl7_err_0357(herr.code), herr.msg);
 		return;
 	}
 	m->parsed = 1;
@@ -583,21 +613,7 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 		map_input_hl7_key(&h, m->raw, m->len, m->key);
 		if (msh10_unusable(v10, why, sizeof why)) {
 			hl7_msg_clear(&h);
-			e = ledger_find(p->ledger, m->key);
-			if (!e && p->conf.deadletter && park(p, m))
-				return; /* its dead letter would be published: decide after the barrier */
-			reject(m, HL7_ACK_REJECT, 102, why);
-			log_warn_limited("pipeline", "%s MSH-10=%s: rejected: %s", m->origin, m->msh10, why);
-			if (e && e->state == LEDGER_COMMITTED) {
-				p->stats.duplicates++;
-			} else {
-				p->stats.rejected_parse++;
-				note_rejection(p, m, PIPELINE_STAGE_PARSE);
-			}
-			if (p->conf.deadletter && !(e && e->state == LEDGER_COMMITTED))
-				dead_letter(p, m, "parse");
-			else
-				reply(m, 1);
+			refuse_unreadable(p, m, 102, why);
 			return;
 		}
 	}
@@ -607,14 +623,7 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 		hl7_msg_clear(&h);
 		return;
 	}
-	if (e && e->state == LEDGER_INFLIGHT && e->owner) {
-		struct pl_msg *first = e->owner;
-		p->stats.joined++;
-		log_info("pipeline", "%s MSH-10=%s: resent while the first copy is in flight; "
-				     "answered with it",
-			 m->origin, m->msh10);
-		m->next_waiter = first->waiters;
-		first->waiters = m;
+	if (join_first(p, m, e)) {
 		hl7_msg_clear(&h);
 		return;
 	}

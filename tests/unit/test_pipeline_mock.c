@@ -129,11 +129,16 @@ static char *sample(const char *name, size_t *len)
 	return buf;
 }
 
+static void send_raw(struct fixture *f, const char *msg, size_t len, struct answer *a)
+{
+	pipeline_hl7(f->pl, 1, "test", (const unsigned char *)msg, len, done_cb, a);
+}
+
 static void send_msg(struct fixture *f, const char *name, struct answer *a)
 {
 	size_t len;
 	char *msg = sample(name, &len);
-	pipeline_hl7(f->pl, 1, "test", (const unsigned char *)msg, len, done_cb, a);
+	send_raw(f, msg, len, a);
 	free(msg);
 }
 
@@ -238,6 +243,23 @@ Test(pipeline_mock, a_resend_while_the_first_copy_is_in_flight_joins_it, .timeou
 	cr_assert_eq(pstats(&f).jobs_committed, 1);
 	cr_assert_eq(stats(&f).accepted, 1);
 	cr_assert_eq(kmock_count(&f.k, EVENTS, 1, NULL), (int)stats(&f).events, "published once");
+	fixture_stop(&f);
+}
+
+Test(pipeline_mock, an_unreadable_resend_while_its_dead_letter_is_in_flight_joins_it, .timeout = 60)
+{
+	static const char junk[] = "NOT|an HL7 message\r";
+	struct fixture f;
+	struct answer a[2] = { { 0 } };
+	fixture_start(&f);
+	send_raw(&f, junk, sizeof junk - 1, &a[0]);
+	send_raw(&f, junk, sizeof junk - 1, &a[1]); /* its first copy's dead letter in flight */
+	cr_assert_eq(stats(&f).joined, 1);
+	cr_assert_eq(pub_inflight(f.pub), 1, "one dead letter for both");
+	wait_answers(&f, a, 2, WAIT_MS);
+	cr_assert_str_eq(a[0].code, "AR");
+	cr_assert_str_eq(a[1].code, "AR", "the resend gets the first copy's answer");
+	cr_assert_eq(kmock_count(&f.k, DEADLETTER, 1, NULL), 1, "dead-lettered once");
 	fixture_stop(&f);
 }
 
