@@ -454,7 +454,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		if (problems < 0)
 			return -1;
 	}
-	if (d->s.pl.avro) {
+	if (evenc_format_needs_registry(d->s.pl.format)) {
 		d->reg = registry_new(d->s.registry_url, d->s.registry_user, d->s.registry_password,
 				      10000, err, errsz);
 		if (!d->reg)
@@ -529,7 +529,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	/* FHIR over HTTP: the same mappings, ledger, publisher and topics */
 	struct fhttp_env fenv = { d->pl, d->pub, d->ledger, d->s.topics.deadletter,
 				  d->s.pl.deadletter, d->s.pl.unmatched, d->s.topics.raw,
-				  d->s.topics.raw_fhir, d->s.pl.avro, &d->draining, d->tail };
+				  d->s.topics.raw_fhir, d->s.pl.format, &d->draining, d->tail };
 	for (int i = 0; i < d->s.nfhir; i++) {
 		const struct fhttp_conf *fc = &d->s.fhir[i];
 		d->fhir[i] = fhttp_new(d->loop, fc, &fenv, err, errsz);
@@ -542,7 +542,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 			 fc->lsn.tls ? (fc->lsn.tls_conf.verify_client ? ", mutual TLS" : ", TLS") : "",
 			 fc->ntokens ? ", bearer tokens" : "");
 	}
-	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.avro, d->s.instance,
+	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.format, d->s.instance,
 				 d->s.topics.prefix, d->s.topics.deadletter, d->s.topics.raw,
 				 d->s.topics.raw_hl7v2, d->s.topics.raw_fhir, d->tail };
 	for (int i = 0; i < d->s.ndrops; i++) {

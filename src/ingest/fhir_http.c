@@ -232,7 +232,7 @@ static int item_cb(const struct map_item *it, void *opaque)
 		struct evctx x = { r, 0, "" };
 		enum map_result res;
 		memcpy(r->keys + (r->nitems - 1) * LEDGER_KEY_LEN, it->in->ledger_key, LEDGER_KEY_LEN);
-		res = map_apply(pipeline_maps(f->env.pl), it->in, f->env.avro ? MAP_AVRO : 0,
+		res = map_apply(pipeline_maps(f->env.pl), it->in, 0,
 				r->atomic_fail ? NULL : add_event_cb, &x, &fi->nevents, &rej);
 		if (x.failed) {
 			log_error("fhir", "%s: %s: %s", r->origin, it->label, x.err);

@@ -52,6 +52,7 @@
 
 #include "ingest/listener.h"
 #include "map/map.h"
+#include "publish/evenc.h"
 
 struct pipeline;
 struct pub;
@@ -83,7 +84,7 @@ struct fhttp_env {
 	enum map_unmatched_policy unmatched;
 	int raw;
 	const char *raw_topic;      /* healthcare.raw.fhir */
-	int avro;
+	enum evenc_format format;   /* the events' value format */
 	const int *draining;        /* non-zero: answer 503 and close */
 	struct ltail *tail;         /* shared ledger (NULL: alone); freed: parked requests get 503 */
 };

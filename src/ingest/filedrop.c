@@ -367,7 +367,7 @@ struct drop *drop_new(struct ev_loop *loop, const struct drop_conf *c, const str
 	}
 	map_diag_clear(&diag);
 	map_set_topic_prefix(d->maps, d->prefix);
-	if (evenc_init(&d->enc, env->avro, d->maps, env->reg, errstr, errstr_size) != 0)
+	if (evenc_init(&d->enc, env->format, d->maps, env->reg, errstr, errstr_size) != 0)
 		goto fail;
 
 	d->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

@@ -43,6 +43,7 @@
 #include <ev.h>
 
 #include "map/map.h"
+#include "publish/evenc.h"
 #include "publish/ledger.h"
 #include "publish/ledger_tail.h"
 #include "publish/pub.h"
@@ -72,7 +73,7 @@ struct drop_env {
 	struct pub *pub;
 	struct ledger *ledger;  /* loop thread only */
 	struct registry *reg;   /* Avro: schemas are registered at drop_new */
-	int avro;
+	enum evenc_format format;  /* the events' value format */
 	const char *instance;
 	const char *topic_prefix;   /* [topics] prefix, for mappings without `topic` */
 	const char *deadletter_topic;
