@@ -103,9 +103,11 @@ struct fhttp;
 struct fhttp *fhttp_new(struct ev_loop *loop, const struct fhttp_conf *c,
 			const struct fhttp_env *env, char *errstr, size_t errstr_size);
 void fhttp_free(struct fhttp *f);
-/* Its listener: the daemon stops accepting, reloads TLS, asks busy, reads stats. */
-struct lsn *fhttp_listener(struct fhttp *f);
 const struct fhttp_conf *fhttp_config(const struct fhttp *f);
 void fhttp_get_stats(const struct fhttp *f, struct fhttp_stats *out);
+
+/* A FHIR listener as one of the daemon's inputs ({ &fhttp_input_ops, f }):
+ * its listener's operations; close frees it. */
+extern const struct input_ops fhttp_input_ops;
 
 #endif

@@ -476,3 +476,39 @@ void drop_free(struct drop *d)
 	pthread_cond_destroy(&d->cv);
 	free(d);
 }
+
+/* ---- as one of the daemon's inputs (ingest/input.h) ------------------------ */
+
+static void in_wake(void *self) { drop_poll(self); }
+static int in_busy(void *self) { return !drop_idle(self); }
+static void in_stop(void *self) { drop_stop(self); }
+static void in_free(void *self) { drop_free(self); }
+
+static int in_reload(void *self, char *errstr, size_t errstr_size)
+{
+	(void)errstr;
+	(void)errstr_size;
+	drop_request_reload(self);
+	return 0;
+}
+
+static void in_view(void *self, struct input_view *out)
+{
+	struct drop *d = self;
+	out->name = d->c.name;
+	out->drop = d;
+}
+
+/* close only stops: the worker ends in free, after the publisher delivered
+ * the completions its callbacks use. */
+const struct input_ops drop_input_ops = {
+	.kind = "drop",
+	.format = "",
+	.wake = in_wake,
+	.busy = in_busy,
+	.stop = in_stop,
+	.reload = in_reload,
+	.close = in_stop,
+	.free = in_free,
+	.view = in_view,
+};

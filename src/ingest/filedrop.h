@@ -42,6 +42,7 @@
 
 #include <ev.h>
 
+#include "ingest/input.h"
 #include "map/map.h"
 #include "publish/evenc.h"
 #include "publish/ledger.h"
@@ -116,5 +117,10 @@ void drop_get_stats(struct drop *d, struct drop_stats *out);
 int drop_claim_move(const char *from_dir, const char *from_name, const char *to_dir,
 		    const char *to_name);
 const struct drop_conf *drop_config(const struct drop *d);
+
+/* A drop as one of the daemon's inputs ({ &drop_input_ops, d }): wake is
+ * drop_poll, busy !drop_idle, stop and close drop_stop, reload
+ * drop_request_reload, free drop_free. */
+extern const struct input_ops drop_input_ops;
 
 #endif

@@ -820,3 +820,49 @@ int lsn_busy(const struct lsn *l)
 			return 1;
 	return 0;
 }
+
+/* ---- as one of the daemon's inputs (ingest/input.h) ------------------------ */
+
+static void in_wake(void *self) { lsn_kick(self); }
+static int in_busy(void *self) { return lsn_busy(self); }
+static void in_stop(void *self) { lsn_stop_accepting(self); }
+static void in_close(void *self) { lsn_free(self); }
+
+/* The certificate files as configured, loaded again. */
+static int in_reload_check(void *self, char *errstr, size_t errstr_size)
+{
+	struct lsn *l = self;
+	SSL_CTX *probe;
+	if (!l->conf.tls)
+		return 0;
+	if (!(probe = tls_ctx_new(&l->conf.tls_conf, errstr, errstr_size)))
+		return -1;
+	SSL_CTX_free(probe);
+	return 0;
+}
+
+static int in_reload(void *self, char *errstr, size_t errstr_size)
+{
+	struct lsn *l = self;
+	struct tls_conf tc = l->conf.tls_conf;
+	return lsn_reload_tls(l, &tc, errstr, errstr_size);
+}
+
+static void in_view(void *self, struct input_view *out)
+{
+	struct lsn *l = self;
+	out->name = l->conf.name;
+	out->lsn = l;
+}
+
+const struct input_ops lsn_input_ops = {
+	.kind = "mllp",
+	.format = "hl7v2",
+	.wake = in_wake,
+	.busy = in_busy,
+	.stop = in_stop,
+	.reload_check = in_reload_check,
+	.reload = in_reload,
+	.close = in_close,
+	.view = in_view,
+};

@@ -25,6 +25,7 @@
 
 #include <ev.h>
 
+#include "ingest/input.h"
 #include "ingest/tls.h"
 
 struct lsn_conf {
@@ -88,6 +89,11 @@ void lsn_get_stats(const struct lsn *l, struct lsn_stats *out);
 int lsn_port(const struct lsn *l);
 /* Non-zero while any frame is unanswered or any answer is not yet written. */
 int lsn_busy(const struct lsn *l);
+
+/* An MLLP listener as one of the daemon's inputs ({ &lsn_input_ops, l }):
+ * wake kicks, stop stops accepting, reload loads its certificates again,
+ * close frees it. */
+extern const struct input_ops lsn_input_ops;
 
 /* The connection's origin string "mllp:<listener>:<peer ip>:<port>#<conn id>"
  * and a numeric id (pins it to a publisher lane). NULL / 0 once closed. */
