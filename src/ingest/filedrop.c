@@ -406,8 +406,11 @@ fail:
 	return NULL;
 }
 
-void drop_stop(struct drop *d)
+/* Stop taking files; the worker stops after the slices in flight are
+ * committed (the current file stays in work/ and resumes next start). */
+static void stop(void *self)
 {
+	struct drop *d = self;
 	pthread_mutex_lock(&d->mu);
 	d->stop = 1;
 	pthread_cond_broadcast(&d->cv);
@@ -417,29 +420,6 @@ void drop_stop(struct drop *d)
 		ev_io_stop(d->loop, &d->ino_io);
 }
 
-int drop_idle(struct drop *d)
-{
-	int idle;
-	pthread_mutex_lock(&d->mu);
-	idle = d->inflight == 0 && (!d->busy || d->stop);
-	pthread_mutex_unlock(&d->mu);
-	return idle;
-}
-
-void drop_poll(struct drop *d)
-{
-	/* A completion may have freed room: let the worker go on. */
-	pthread_mutex_lock(&d->mu);
-	pthread_cond_broadcast(&d->cv);
-	pthread_mutex_unlock(&d->mu);
-}
-
-void drop_request_reload(struct drop *d)
-{
-	pthread_mutex_lock(&d->mu);
-	d->reload = 1;
-	pthread_mutex_unlock(&d->mu);
-}
 
 void drop_get_stats(struct drop *d, struct drop_stats *out)
 {
@@ -457,7 +437,7 @@ void drop_free(struct drop *d)
 {
 	if (!d)
 		return;
-	drop_stop(d);
+	stop(d);
 	if (d->thread_started)
 		pthread_join(d->thread, NULL);
 	ev_async_stop(d->loop, &d->async);
@@ -479,20 +459,40 @@ void drop_free(struct drop *d)
 
 /* ---- as one of the daemon's inputs (ingest/input.h) ------------------------ */
 
-static void in_wake(void *self) { drop_poll(self); }
-static int in_busy(void *self) { return !drop_idle(self); }
-static void in_stop(void *self) { drop_stop(self); }
-static void in_free(void *self) { drop_free(self); }
-
-static int in_reload(void *self, char *errstr, size_t errstr_size)
+/* Publisher completions were drained: one may have freed room, let the
+ * worker go on. */
+static void wake(void *self)
 {
-	(void)errstr;
-	(void)errstr_size;
-	drop_request_reload(self);
+	struct drop *d = self;
+	pthread_mutex_lock(&d->mu);
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Something in flight, or the worker busy and not stopped. */
+static int busy(void *self)
+{
+	struct drop *d = self;
+	int idle;
+	pthread_mutex_lock(&d->mu);
+	idle = d->inflight == 0 && (!d->busy || d->stop);
+	pthread_mutex_unlock(&d->mu);
+	return !idle;
+}
+
+/* The drop's mappings are loaded again before its next file. */
+static int reload(void *self, char *errstr, size_t errstr_size)
+{
+	struct drop *d = self;
+	pthread_mutex_lock(&d->mu);
+	d->reload = 1;
+	pthread_mutex_unlock(&d->mu);
 	return 0;
 }
 
-static void in_view(void *self, struct input_view *out)
+static void free_cb(void *self) { drop_free(self); }
+
+static void view(void *self, struct input_view *out)
 {
 	struct drop *d = self;
 	out->name = d->c.name;
@@ -504,11 +504,11 @@ static void in_view(void *self, struct input_view *out)
 const struct input_ops drop_input_ops = {
 	.kind = "drop",
 	.format = "",
-	.wake = in_wake,
-	.busy = in_busy,
-	.stop = in_stop,
-	.reload = in_reload,
-	.close = in_stop,
-	.free = in_free,
-	.view = in_view,
+	.wake = wake,
+	.busy = busy,
+	.stop = stop,
+	.reload = reload,
+	.close = stop,
+	.free = free_cb,
+	.view = view,
 };

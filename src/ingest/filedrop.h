@@ -97,16 +97,8 @@ struct drop;
 
 struct drop *drop_new(struct ev_loop *loop, const struct drop_conf *c, const struct drop_env *env,
 		      char *errstr, size_t errstr_size);
-/* Stop taking files; the worker stops after the slices in flight are
- * committed (the current file stays in work/ and resumes next start). */
-void drop_stop(struct drop *d);
-/* Nothing in flight and the worker idle or stopped. */
-int drop_idle(struct drop *d);
+/* Stops (if the daemon did not), joins the worker, frees. */
 void drop_free(struct drop *d);
-/* Called on the loop when publisher completions were drained. */
-void drop_poll(struct drop *d);
-/* Reload the drop's mappings before its next file (SIGHUP). */
-void drop_request_reload(struct drop *d);
 void drop_get_stats(struct drop *d, struct drop_stats *out);
 
 /* Move the claim record of file FROM_NAME in FROM_DIR (work/<instance>/ or
@@ -118,9 +110,12 @@ int drop_claim_move(const char *from_dir, const char *from_name, const char *to_
 		    const char *to_name);
 const struct drop_conf *drop_config(const struct drop *d);
 
-/* A drop as one of the daemon's inputs ({ &drop_input_ops, d }): wake is
- * drop_poll, busy !drop_idle, stop and close drop_stop, reload
- * drop_request_reload, free drop_free. */
+/* A drop as one of the daemon's inputs ({ &drop_input_ops, d }): wake lets
+ * the worker go on after completions; busy: a slice in flight or the worker
+ * busy and not stopped; stop (and close) takes no more files, the worker
+ * stops after the slices in flight are committed (the current file stays in
+ * work/ and resumes next start); reload loads the drop's mappings again
+ * before its next file; free is drop_free. */
 extern const struct input_ops drop_input_ops;
 
 #endif
