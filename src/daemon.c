@@ -50,12 +50,10 @@ struct daemon {
 	struct ltail *tail; /* [ledger] shared: the other instances' commits */
 	struct takeover_watch *watch; /* heartbeats, automatic takeover */
 	struct pipeline *pl;
-	struct lsn *lsn[DAEMON_MAX_LISTENERS];
-	int nlsn;
-	struct drop *drops[DAEMON_MAX_DROPS];
-	int ndrops;
-	struct fhttp *fhir[DAEMON_MAX_FHIR];
-	int nfhir;
+	/* MLLP listeners, FHIR listeners, drops: every lifecycle step is one
+	 * loop over them (ingest/input.h) */
+	struct input in[DAEMON_MAX_LISTENERS + DAEMON_MAX_FHIR + DAEMON_MAX_DROPS];
+	int nin;
 	ev_async wake;
 	ev_signal sigterm, sigint, sighup;
 	ev_timer tick, deadline;
@@ -102,17 +100,13 @@ static void obs_publish(struct daemon *d)
 		.instance = d->s.instance,
 		.started_ms = d->started_ms,
 		.pl = d->pl,
-		.lsn = d->lsn,
-		.nlsn = d->nlsn,
-		.nlsn_expected = d->s.nlsn,
+		.in = d->in,
+		.nin = d->nin,
+		.nin_expected = d->s.nlsn + d->s.nfhir + d->s.ndrops,
 		.ledger = d->ledger,
 		.ledger_rebuilt = d->ledger_rebuilt,
 		.pub = d->pub,
 		.draining = d->draining,
-		.drops = d->drops,
-		.ndrops = d->ndrops,
-		.fhir = d->fhir,
-		.nfhir = d->nfhir,
 		.tail = d->tail,
 	};
 	if (!d->http || !(snap = malloc(sizeof *snap)))
@@ -134,14 +128,8 @@ static int idle_everywhere(struct daemon *d)
 {
 	if (pub_inflight(d->pub) > 0 || ltail_busy(d->tail))
 		return 0;
-	for (int i = 0; i < d->nlsn; i++)
-		if (lsn_busy(d->lsn[i]))
-			return 0;
-	for (int i = 0; i < d->nfhir; i++)
-		if (lsn_busy(fhttp_listener(d->fhir[i])))
-			return 0;
-	for (int i = 0; i < d->ndrops; i++)
-		if (!drop_idle(d->drops[i]))
+	for (int i = 0; i < d->nin; i++)
+		if (input_busy(&d->in[i]))
 			return 0;
 	return 1;
 }
@@ -162,10 +150,8 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 	struct daemon *d = container_of(w, struct daemon, wake);
 	pub_drain(d->pub);
 	check_fatal(d);
-	for (int i = 0; i < d->nlsn; i++)
-		lsn_kick(d->lsn[i]);
-	for (int i = 0; i < d->ndrops; i++)
-		drop_poll(d->drops[i]);
+	for (int i = 0; i < d->nin; i++)
+		input_wake(&d->in[i]);
 	if (d->draining && idle_everywhere(d)) {
 		log_info("daemon", "every in-flight message is committed and acknowledged");
 		ev_break(loop, EVBREAK_ALL);
@@ -240,12 +226,8 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		 w->signum);
 	d->draining = 1;
 	obs_publish(d); /* not ready any more */
-	for (int i = 0; i < d->nlsn; i++)
-		lsn_stop_accepting(d->lsn[i]);
-	for (int i = 0; i < d->nfhir; i++)
-		lsn_stop_accepting(fhttp_listener(d->fhir[i]));
-	for (int i = 0; i < d->ndrops; i++)
-		drop_stop(d->drops[i]);
+	for (int i = 0; i < d->nin; i++)
+		input_stop(&d->in[i]);
 	ev_timer_set(&d->deadline, (double)d->s.shutdown_timeout_ms / 1000.0, 0.);
 	ev_timer_start(loop, &d->deadline);
 	if (idle_everywhere(d))
@@ -271,17 +253,12 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	map_diag_clear(&diag);
 	map_set_topic_prefix(maps, d->s.topics.prefix);
 	/* Check every certificate before switching anything. */
-	for (int i = 0; i < d->nlsn + d->nfhir; i++) {
-		const struct lsn_conf *lc = lsn_config(i < d->nlsn ? d->lsn[i]
-								  : fhttp_listener(d->fhir[i - d->nlsn]));
-		if (lc->tls) {
-			SSL_CTX *probe = tls_ctx_new(&lc->tls_conf, err, sizeof err);
-			if (!probe) {
-				log_error("daemon", "reload refused (listener %s): %s", lc->name, err);
-				map_set_free(maps);
-				return;
-			}
-			SSL_CTX_free(probe);
+	for (int i = 0; i < d->nin; i++) {
+		if (input_reload_check(&d->in[i], err, sizeof err) != 0) {
+			log_error("daemon", "reload refused (listener %s): %s",
+				  input_view(&d->in[i]).name, err);
+			map_set_free(maps);
+			return;
 		}
 	}
 	struct mapref_hold *next = mapref_prepare(maps);
@@ -296,15 +273,9 @@ static void reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	 * holder frees it when that request is done. */
 	mapref_install(d->mref, next);
 	d->maps = maps;
-	for (int i = 0; i < d->nlsn + d->nfhir; i++) {
-		struct lsn *l = i < d->nlsn ? d->lsn[i] : fhttp_listener(d->fhir[i - d->nlsn]);
-		const struct lsn_conf *lc = lsn_config(l);
-		struct tls_conf tc = lc->tls_conf;
-		if (lc->tls && lsn_reload_tls(l, &tc, err, sizeof err) != 0)
-			log_error("daemon", "listener %s: %s", lc->name, err);
-	}
-	for (int i = 0; i < d->ndrops; i++)
-		drop_request_reload(d->drops[i]);
+	for (int i = 0; i < d->nin; i++)
+		if (input_reload(&d->in[i], err, sizeof err) != 0)
+			log_error("daemon", "listener %s: %s", input_view(&d->in[i]).name, err);
 	log_info("daemon", "reloaded: %zu mappings", map_set_count(maps));
 }
 
@@ -390,6 +361,47 @@ static int drop_privileges(const struct daemon_settings *s, char *err, size_t er
 	return 0;
 }
 
+/* The inputs, in the order of the ready line: MLLP listeners, FHIR
+ * listeners (the same mappings, ledger, publisher and topics), drops. */
+static int open_inputs(struct daemon *d, char *err, size_t errsz)
+{
+	struct lsn_sink sink = { sink_can_accept, sink_frame, d };
+	struct fhttp_env fenv = { d->pl, d->pub, d->ledger, d->s.topics.deadletter,
+				  d->s.pl.deadletter, d->s.pl.unmatched, d->s.topics.raw,
+				  d->s.topics.raw_fhir, d->s.pl.format, &d->draining, d->tail };
+	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.format, d->s.instance,
+				 d->s.topics.prefix, d->s.topics.deadletter, d->s.topics.raw,
+				 d->s.topics.raw_hl7v2, d->s.topics.raw_fhir, d->tail };
+	void *self;
+
+	for (int i = 0; i < d->s.nlsn; i++) {
+		const struct lsn_conf *lc = &d->s.lsn[i];
+		if (!(self = lsn_new(d->loop, lc, &sink, err, errsz)))
+			return -1;
+		d->in[d->nin++] = (struct input){ &lsn_input_ops, self };
+		log_info("daemon", "listening on %s:%d (%s%s)", lc->host[0] ? lc->host : "*",
+			 lsn_port(self), lc->name,
+			 lc->tls ? (lc->tls_conf.verify_client ? ", mutual TLS" : ", TLS") : "");
+	}
+	for (int i = 0; i < d->s.nfhir; i++) {
+		const struct fhttp_conf *fc = &d->s.fhir[i];
+		if (!(self = fhttp_new(d->loop, fc, &fenv, err, errsz)))
+			return -1;
+		d->in[d->nin++] = (struct input){ &fhttp_input_ops, self };
+		log_info("daemon", "FHIR listening on %s:%d%s (%s%s%s)",
+			 fc->lsn.host[0] ? fc->lsn.host : "*", lsn_port(input_view(&d->in[d->nin - 1]).lsn),
+			 fc->base, fc->lsn.name,
+			 fc->lsn.tls ? (fc->lsn.tls_conf.verify_client ? ", mutual TLS" : ", TLS") : "",
+			 fc->ntokens ? ", bearer tokens" : "");
+	}
+	for (int i = 0; i < d->s.ndrops; i++) {
+		if (!(self = drop_new(d->loop, &d->s.drops[i], &denv, err, errsz)))
+			return -1;
+		d->in[d->nin++] = (struct input){ &drop_input_ops, self };
+	}
+	return 0;
+}
+
 static int startup(struct daemon *d, char *err, size_t errsz)
 {
 	struct map_diag diag = { 0 };
@@ -454,7 +466,7 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		if (problems < 0)
 			return -1;
 	}
-	if (d->s.pl.avro) {
+	if (evenc_format_needs_registry(d->s.pl.format)) {
 		d->reg = registry_new(d->s.registry_url, d->s.registry_user, d->s.registry_password,
 				      10000, err, errsz);
 		if (!d->reg)
@@ -516,41 +528,8 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		return -1;
 	pipeline_set_tail(d->pl, d->tail);
 
-	struct lsn_sink sink = { sink_can_accept, sink_frame, d };
-	for (int i = 0; i < d->s.nlsn; i++) {
-		d->lsn[i] = lsn_new(d->loop, &d->s.lsn[i], &sink, err, errsz);
-		if (!d->lsn[i])
-			return -1;
-		d->nlsn++;
-		log_info("daemon", "listening on %s:%d (%s%s)", d->s.lsn[i].host[0] ? d->s.lsn[i].host : "*",
-			 lsn_port(d->lsn[i]), d->s.lsn[i].name,
-			 d->s.lsn[i].tls ? (d->s.lsn[i].tls_conf.verify_client ? ", mutual TLS" : ", TLS") : "");
-	}
-	/* FHIR over HTTP: the same mappings, ledger, publisher and topics */
-	struct fhttp_env fenv = { d->pl, d->pub, d->ledger, d->s.topics.deadletter,
-				  d->s.pl.deadletter, d->s.pl.unmatched, d->s.topics.raw,
-				  d->s.topics.raw_fhir, d->s.pl.avro, &d->draining, d->tail };
-	for (int i = 0; i < d->s.nfhir; i++) {
-		const struct fhttp_conf *fc = &d->s.fhir[i];
-		d->fhir[i] = fhttp_new(d->loop, fc, &fenv, err, errsz);
-		if (!d->fhir[i])
-			return -1;
-		d->nfhir++;
-		log_info("daemon", "FHIR listening on %s:%d%s (%s%s%s)",
-			 fc->lsn.host[0] ? fc->lsn.host : "*", lsn_port(fhttp_listener(d->fhir[i])),
-			 fc->base, fc->lsn.name,
-			 fc->lsn.tls ? (fc->lsn.tls_conf.verify_client ? ", mutual TLS" : ", TLS") : "",
-			 fc->ntokens ? ", bearer tokens" : "");
-	}
-	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.avro, d->s.instance,
-				 d->s.topics.prefix, d->s.topics.deadletter, d->s.topics.raw,
-				 d->s.topics.raw_hl7v2, d->s.topics.raw_fhir, d->tail };
-	for (int i = 0; i < d->s.ndrops; i++) {
-		d->drops[i] = drop_new(d->loop, &d->s.drops[i], &denv, err, errsz);
-		if (!d->drops[i])
-			return -1;
-		d->ndrops++;
-	}
+	if (open_inputs(d, err, errsz) != 0)
+		return -1;
 	if (!d->embedded && !(d->watch = takeover_watch_new(d->loop, d->pub, d->tail, &d->s, d->kc)))
 		return util_seterr(err, errsz, "out of memory");
 	if (daemon_priv_prepare(&d->s, err, errsz) != 0 || drop_privileges(&d->s, err, errsz) != 0 ||
@@ -562,11 +541,15 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 	if (d->opts->ready_fd >= 0) {
 		char line[256];
 		int n = snprintf(line, sizeof line, "READY");
-		for (int i = 0; i < d->nlsn && n < (int)sizeof line - 8; i++)
-			n += snprintf(line + n, sizeof line - (size_t)n, " %d", lsn_port(d->lsn[i]));
-		for (int i = 0; i < d->nfhir && n < (int)sizeof line - 16; i++)
-			n += snprintf(line + n, sizeof line - (size_t)n, " fhir=%d",
-				      lsn_port(fhttp_listener(d->fhir[i])));
+		for (int i = 0; i < d->nin && n < (int)sizeof line - 16; i++) {
+			/* MLLP ports bare, others' as kind=port; drops have none */
+			struct lsn *l = input_view(&d->in[i]).lsn;
+			const char *kind = d->in[i].ops->kind;
+			if (l && strcmp(kind, "mllp") == 0)
+				n += snprintf(line + n, sizeof line - (size_t)n, " %d", lsn_port(l));
+			else if (l)
+				n += snprintf(line + n, sizeof line - (size_t)n, " %s=%d", kind, lsn_port(l));
+		}
 		if (d->http)
 			n += snprintf(line + n, sizeof line - (size_t)n, " http=%d", http_port(d->http));
 		n += snprintf(line + n, sizeof line - (size_t)n, "\n");
@@ -612,20 +595,17 @@ static void teardown(struct daemon *d)
 	d->tail = NULL;
 	if (d->pl)
 		pipeline_set_tail(d->pl, NULL); /* (drops ask only from the loop, which has stopped) */
-	for (int i = 0; i < d->nlsn; i++)
-		lsn_free(d->lsn[i]);
-	for (int i = 0; i < d->nfhir; i++)
-		fhttp_free(d->fhir[i]);
-	/* Drops stop first so their workers submit nothing more; the publisher
-	 * then commits what is queued and delivers the completions (which the
-	 * drops' callbacks use); only then do the workers end. */
-	for (int i = 0; i < d->ndrops; i++)
-		drop_stop(d->drops[i]);
+	/* Inputs close first (listeners are freed, drops stop) so nothing more
+	 * is submitted; the publisher then commits what is queued and delivers
+	 * the completions (which the drops' callbacks use); only then do the
+	 * drops' workers end. */
+	for (int i = 0; i < d->nin; i++)
+		input_close(&d->in[i]);
 	if (d->pub)
 		pub_free(d->pub);
 	takeover_watch_free(d->watch); /* after the publisher: a heartbeat job points into it */
-	for (int i = 0; i < d->ndrops; i++)
-		drop_free(d->drops[i]);
+	for (int i = 0; i < d->nin; i++)
+		input_free(&d->in[i]);
 	pipeline_free(d->pl);
 	ledger_free(d->ledger);
 	registry_free(d->reg);

@@ -322,7 +322,8 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 	struct conf_section *t = conf_section(c, "topics", NULL);
 	const char *v;
 	int64_t n;
-	int avro = 0;
+	const char *vformat;
+	int format;
 
 	memset(s, 0, sizeof *s);
 	if (copy_str(s->instance, sizeof s->instance, conf_str(b, "instance", "hl7bridge"), c, b,
@@ -349,17 +350,15 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 	if (conf_duration_ms(c, b, "shutdown.timeout", 30000, &s->shutdown_timeout_ms, errstr,
 			     errstr_size))
 		return -1;
-	v = conf_str(b, "value.format", "json");
-	if (strcmp(v, "avro") == 0)
-		avro = 1;
-	else if (strcmp(v, "json") != 0)
-		return util_seterr(errstr, errstr_size, "%s: [bridge] value.format: expected json or avro",
-				   c->path);
+	vformat = conf_str(b, "value.format", "json");
+	if ((format = evenc_format_parse(vformat)) < 0)
+		return util_seterr(errstr, errstr_size,
+				   "%s: [bridge] value.format: expected " EVENC_FORMAT_NAMES, c->path);
 
 	/* pipeline */
 	pub_conf_defaults(&s->pub);
 	s->pl.instance = s->instance;
-	s->pl.avro = avro;
+	s->pl.format = (enum evenc_format)format;
 	v = conf_str(b, "unmatched", "filter");
 	if ((n = map_unmatched_policy_parse(v)) < 0)
 		return util_seterr(errstr, errstr_size,
@@ -431,10 +430,10 @@ int daemon_settings_load(struct conf *c, struct daemon_settings *s, char *errstr
 	    copy_str(s->registry_password, sizeof s->registry_password, conf_str(r, "password", ""),
 		     c, r, "password", errstr, errstr_size))
 		return -1;
-	if (avro && !s->registry_url[0])
+	if (evenc_format_needs_registry(s->pl.format) && !s->registry_url[0])
 		return util_seterr(errstr, errstr_size,
-				   "%s: value.format = avro needs [registry] url (or SCHEMA_REGISTRY_URL)",
-				   c->path);
+				   "%s: value.format = %s needs [registry] url (or SCHEMA_REGISTRY_URL)",
+				   c->path, vformat);
 
 	if (load_http(c, conf_section(c, "http", NULL), &s->http, errstr, errstr_size) != 0)
 		return -1;

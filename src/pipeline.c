@@ -186,7 +186,7 @@ int pipeline_set_maps(struct pipeline *p, const struct map_set *maps, struct reg
 		      char *errstr, size_t errstr_size)
 {
 	assert(owner_here(&p->owner));
-	if (evenc_init(&p->enc, p->conf.avro, maps, reg, errstr, errstr_size) != 0)
+	if (evenc_init(&p->enc, p->conf.format, maps, reg, errstr, errstr_size) != 0)
 		return -1;
 	p->maps = maps;
 	return 0;
@@ -658,7 +658,7 @@ static void decide(struct pipeline *p, struct pl_msg *m)
 	/* A resend of a rejected message builds its events too: if they are
 	 * larger than Kafka takes, that was the reason, and is again. */
 	b.job = pub_job_new(job_done_cb, m);
-	r = map_apply(p->maps, &in, p->conf.avro ? MAP_AVRO : 0, b.job ? add_event_cb : NULL, &b,
+	r = map_apply(p->maps, &in, 0, b.job ? add_event_cb : NULL, &b,
 		      &nev, &rej);
 	hl7_msg_clear(&h);
 

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "map/map.h"
+#include "publish/evenc.h"
 #include "publish/ledger.h"
 #include "publish/pub.h"
 #include "publish/registry.h"
@@ -42,7 +43,7 @@ struct pipeline_conf {
 	int raw;                         /* copy every input to raw_topic */
 	const char *raw_topic;
 	enum map_unmatched_policy unmatched;
-	int avro;                        /* values in Avro (Confluent wire format) */
+	enum evenc_format format;        /* the events' value format */
 	size_t max_segments;
 	size_t max_field_len;
 };

@@ -232,7 +232,7 @@ static int item_cb(const struct map_item *it, void *opaque)
 		struct evctx x = { r, 0, "" };
 		enum map_result res;
 		memcpy(r->keys + (r->nitems - 1) * LEDGER_KEY_LEN, it->in->ledger_key, LEDGER_KEY_LEN);
-		res = map_apply(pipeline_maps(f->env.pl), it->in, f->env.avro ? MAP_AVRO : 0,
+		res = map_apply(pipeline_maps(f->env.pl), it->in, 0,
 				r->atomic_fail ? NULL : add_event_cb, &x, &fi->nevents, &rej);
 		if (x.failed) {
 			log_error("fhir", "%s: %s: %s", r->origin, it->label, x.err);
@@ -779,6 +779,42 @@ void fhttp_free(struct fhttp *f)
 	free(f);
 }
 
-struct lsn *fhttp_listener(struct fhttp *f) { return f->lsn; }
 const struct fhttp_conf *fhttp_config(const struct fhttp *f) { return &f->conf; }
 void fhttp_get_stats(const struct fhttp *f, struct fhttp_stats *out) { *out = f->stats; }
+
+/* ---- as one of the daemon's inputs (ingest/input.h): its listener's, but
+ * never paused for back-pressure (a full publisher is answered 503), and
+ * close frees the requests' side too ---------------------------------------- */
+
+static int in_busy(void *self) { return lsn_input_ops.busy(((struct fhttp *)self)->lsn); }
+static void in_stop(void *self) { lsn_input_ops.stop(((struct fhttp *)self)->lsn); }
+static void in_close(void *self) { fhttp_free(self); }
+
+static int in_reload_check(void *self, char *errstr, size_t errstr_size)
+{
+	return lsn_input_ops.reload_check(((struct fhttp *)self)->lsn, errstr, errstr_size);
+}
+
+static int in_reload(void *self, char *errstr, size_t errstr_size)
+{
+	return lsn_input_ops.reload(((struct fhttp *)self)->lsn, errstr, errstr_size);
+}
+
+static void in_view(void *self, struct input_view *out)
+{
+	struct fhttp *f = self;
+	out->name = f->conf.lsn.name;
+	out->lsn = f->lsn;
+	out->fhir = f;
+}
+
+const struct input_ops fhttp_input_ops = {
+	.kind = "fhir",
+	.format = "fhir",
+	.busy = in_busy,
+	.stop = in_stop,
+	.reload_check = in_reload_check,
+	.reload = in_reload,
+	.close = in_close,
+	.view = in_view,
+};

@@ -52,6 +52,7 @@
 
 #include "ingest/listener.h"
 #include "map/map.h"
+#include "publish/evenc.h"
 
 struct pipeline;
 struct pub;
@@ -83,7 +84,7 @@ struct fhttp_env {
 	enum map_unmatched_policy unmatched;
 	int raw;
 	const char *raw_topic;      /* healthcare.raw.fhir */
-	int avro;
+	enum evenc_format format;   /* the events' value format */
 	const int *draining;        /* non-zero: answer 503 and close */
 	struct ltail *tail;         /* shared ledger (NULL: alone); freed: parked requests get 503 */
 };
@@ -102,9 +103,11 @@ struct fhttp;
 struct fhttp *fhttp_new(struct ev_loop *loop, const struct fhttp_conf *c,
 			const struct fhttp_env *env, char *errstr, size_t errstr_size);
 void fhttp_free(struct fhttp *f);
-/* Its listener: the daemon stops accepting, reloads TLS, asks busy, reads stats. */
-struct lsn *fhttp_listener(struct fhttp *f);
 const struct fhttp_conf *fhttp_config(const struct fhttp *f);
 void fhttp_get_stats(const struct fhttp *f, struct fhttp_stats *out);
+
+/* A FHIR listener as one of the daemon's inputs ({ &fhttp_input_ops, f }):
+ * its listener's operations; close frees it. */
+extern const struct input_ops fhttp_input_ops;
 
 #endif

@@ -405,7 +405,7 @@ struct drop *drop_new(struct ev_loop *loop, const struct drop_conf *c, const str
 	}
 	map_diag_clear(&diag);
 	map_set_topic_prefix(d->maps, d->prefix);
-	if (evenc_init(&d->enc, env->avro, d->maps, env->reg, errstr, errstr_size) != 0)
+	if (evenc_init(&d->enc, env->format, d->maps, env->reg, errstr, errstr_size) != 0)
 		goto fail;
 
 	d->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -444,8 +444,11 @@ fail:
 	return NULL;
 }
 
-void drop_stop(struct drop *d)
+/* Stop taking files; the worker stops after the slices in flight are
+ * committed (the current file stays in work/ and resumes next start). */
+static void stop(void *self)
 {
+	struct drop *d = self;
 	pthread_mutex_lock(&d->mu);
 	d->stop = 1;
 	pthread_cond_broadcast(&d->cv);
@@ -455,29 +458,6 @@ void drop_stop(struct drop *d)
 		ev_io_stop(d->loop, &d->ino_io);
 }
 
-int drop_idle(struct drop *d)
-{
-	int idle;
-	pthread_mutex_lock(&d->mu);
-	idle = d->inflight == 0 && (!d->busy || d->stop);
-	pthread_mutex_unlock(&d->mu);
-	return idle;
-}
-
-void drop_poll(struct drop *d)
-{
-	/* A completion may have freed room: let the worker go on. */
-	pthread_mutex_lock(&d->mu);
-	pthread_cond_broadcast(&d->cv);
-	pthread_mutex_unlock(&d->mu);
-}
-
-void drop_request_reload(struct drop *d)
-{
-	pthread_mutex_lock(&d->mu);
-	d->reload = 1;
-	pthread_mutex_unlock(&d->mu);
-}
 
 void drop_get_stats(struct drop *d, struct drop_stats *out)
 {
@@ -495,7 +475,7 @@ void drop_free(struct drop *d)
 {
 	if (!d)
 		return;
-	drop_stop(d);
+	stop(d);
 	if (d->thread_started)
 		pthread_join(d->thread, NULL);
 	ev_async_stop(d->loop, &d->async);
@@ -514,3 +494,59 @@ void drop_free(struct drop *d)
 	pthread_cond_destroy(&d->cv);
 	free(d);
 }
+
+/* ---- as one of the daemon's inputs (ingest/input.h) ------------------------ */
+
+/* Publisher completions were drained: one may have freed room, let the
+ * worker go on. */
+static void wake(void *self)
+{
+	struct drop *d = self;
+	pthread_mutex_lock(&d->mu);
+	pthread_cond_broadcast(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Something in flight, or the worker busy and not stopped. */
+static int busy(void *self)
+{
+	struct drop *d = self;
+	int idle;
+	pthread_mutex_lock(&d->mu);
+	idle = d->inflight == 0 && (!d->busy || d->stop);
+	pthread_mutex_unlock(&d->mu);
+	return !idle;
+}
+
+/* The drop's mappings are loaded again before its next file. */
+static int reload(void *self, char *errstr, size_t errstr_size)
+{
+	struct drop *d = self;
+	pthread_mutex_lock(&d->mu);
+	d->reload = 1;
+	pthread_mutex_unlock(&d->mu);
+	return 0;
+}
+
+static void free_cb(void *self) { drop_free(self); }
+
+static void view(void *self, struct input_view *out)
+{
+	struct drop *d = self;
+	out->name = d->c.name;
+	out->drop = d;
+}
+
+/* close only stops: the worker ends in free, after the publisher delivered
+ * the completions its callbacks use. */
+const struct input_ops drop_input_ops = {
+	.kind = "drop",
+	.format = "",
+	.wake = wake,
+	.busy = busy,
+	.stop = stop,
+	.reload = reload,
+	.close = stop,
+	.free = free_cb,
+	.view = view,
+};

@@ -46,7 +46,9 @@
 
 #include <ev.h>
 
+#include "ingest/input.h"
 #include "map/map.h"
+#include "publish/evenc.h"
 #include "publish/ledger.h"
 #include "publish/ledger_tail.h"
 #include "publish/pub.h"
@@ -77,7 +79,7 @@ struct drop_env {
 	struct pub *pub;
 	struct ledger *ledger;  /* loop thread only */
 	struct registry *reg;   /* Avro: schemas are registered at drop_new */
-	int avro;
+	enum evenc_format format;  /* the events' value format */
 	const char *instance;
 	const char *topic_prefix;   /* [topics] prefix, for mappings without `topic` */
 	const char *deadletter_topic;
@@ -101,16 +103,8 @@ struct drop;
 
 struct drop *drop_new(struct ev_loop *loop, const struct drop_conf *c, const struct drop_env *env,
 		      char *errstr, size_t errstr_size);
-/* Stop taking files; the worker stops after the slices in flight are
- * committed (the current file stays in work/ and resumes next start). */
-void drop_stop(struct drop *d);
-/* Nothing in flight and the worker idle or stopped. */
-int drop_idle(struct drop *d);
+/* Stops (if the daemon did not), joins the worker, frees. */
 void drop_free(struct drop *d);
-/* Called on the loop when publisher completions were drained. */
-void drop_poll(struct drop *d);
-/* Reload the drop's mappings before its next file (SIGHUP). */
-void drop_request_reload(struct drop *d);
 void drop_get_stats(struct drop *d, struct drop_stats *out);
 
 /* Move the claim record of file FROM_NAME in FROM_DIR (work/<instance>/ or
@@ -121,5 +115,13 @@ void drop_get_stats(struct drop *d, struct drop_stats *out);
 int drop_claim_move(const char *from_dir, const char *from_name, const char *to_dir,
 		    const char *to_name);
 const struct drop_conf *drop_config(const struct drop *d);
+
+/* A drop as one of the daemon's inputs ({ &drop_input_ops, d }): wake lets
+ * the worker go on after completions; busy: a slice in flight or the worker
+ * busy and not stopped; stop (and close) takes no more files, the worker
+ * stops after the slices in flight are committed (the current file stays in
+ * work/ and resumes next start); reload loads the drop's mappings again
+ * before its next file; free is drop_free. */
+extern const struct input_ops drop_input_ops;
 
 #endif

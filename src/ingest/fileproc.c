@@ -354,7 +354,7 @@ static int item_cb(const struct map_item *it, void *opaque)
 		char why[160], reason[256];
 		const char *raw_topic = strcmp(it->content_type, "application/hl7-v2") == 0 ? d->raw_hl7
 											      : d->raw_fhir;
-		r = map_apply(d->maps, it->in, d->env.avro ? MAP_AVRO : 0, add_event_cb, &x, NULL, &rej);
+		r = map_apply(d->maps, it->in, 0, add_event_cb, &x, NULL, &rej);
 		if (x.failed) {
 			/* Part of this message's events may be in the slice: do not commit
 			 * it. The file stays in work/ and is retried at the next start. */
@@ -833,7 +833,7 @@ void *drop_worker_main(void *arg)
 			struct evenc ne = { 0 };
 			if (m)
 				map_set_topic_prefix(m, d->prefix);
-			if (m && evenc_init(&ne, d->env.avro, m, d->env.reg, err, sizeof err) == 0) {
+			if (m && evenc_init(&ne, d->env.format, m, d->env.reg, err, sizeof err) == 0) {
 				evenc_clear(&d->enc);
 				d->enc = ne;
 				map_set_free(d->maps);

@@ -758,8 +758,10 @@ fail:
 	return NULL;
 }
 
-void lsn_stop_accepting(struct lsn *l)
+/* Stop accepting (graceful shutdown); open connections go on. */
+static void stop_accepting(void *self)
 {
+	struct lsn *l = self;
 	ev_io_stop(l->loop, &l->accept_io);
 	ev_timer_stop(l->loop, &l->accept_retry);
 	if (l->fd >= 0) {
@@ -772,39 +774,12 @@ void lsn_free(struct lsn *l)
 {
 	if (!l)
 		return;
-	lsn_stop_accepting(l);
+	stop_accepting(l);
 	while (l->conns)
 		conn_free(l->conns, "shutdown");
 	if (l->ctx)
 		SSL_CTX_free(l->ctx);
 	free(l);
-}
-
-void lsn_kick(struct lsn *l)
-{
-	for (struct lsn_conn *c = l->conns, *next; c; c = next) {
-		next = c->next;
-		if (!c->waiting_bp)
-			continue;
-		if (l->sink.can_accept && !l->sink.can_accept(l->sink.opaque))
-			return;
-		c->waiting_bp = 0;
-		conn_process(c); /* may close c: next was taken first */
-	}
-}
-
-int lsn_reload_tls(struct lsn *l, const struct tls_conf *c, char *errstr, size_t errstr_size)
-{
-	SSL_CTX *ctx;
-	if (!l->conf.tls)
-		return 0;
-	ctx = tls_ctx_new(c, errstr, errstr_size);
-	if (!ctx)
-		return -1;
-	SSL_CTX_free(l->ctx); /* connections hold their own reference */
-	l->ctx = ctx;
-	l->conf.tls_conf = *c;
-	return 0;
 }
 
 const struct lsn_conf *lsn_config(const struct lsn *l) { return &l->conf; }
@@ -820,3 +795,67 @@ int lsn_busy(const struct lsn *l)
 			return 1;
 	return 0;
 }
+
+/* ---- as one of the daemon's inputs (ingest/input.h) ------------------------ */
+
+/* Resume connections that paused for back-pressure. */
+static void kick(void *self)
+{
+	struct lsn *l = self;
+	for (struct lsn_conn *c = l->conns, *next; c; c = next) {
+		next = c->next;
+		if (!c->waiting_bp)
+			continue;
+		if (l->sink.can_accept && !l->sink.can_accept(l->sink.opaque))
+			return;
+		c->waiting_bp = 0;
+		conn_process(c); /* may close c: next was taken first */
+	}
+}
+
+static int busy(void *self) { return lsn_busy(self); }
+static void close_cb(void *self) { lsn_free(self); }
+
+/* The certificate files as configured, loaded again: checked, or installed
+ * for new connections (they hold their own reference to the old one). */
+static int load_tls(struct lsn *l, int install, char *errstr, size_t errstr_size)
+{
+	SSL_CTX *ctx;
+	if (!l->conf.tls)
+		return 0;
+	if (!(ctx = tls_ctx_new(&l->conf.tls_conf, errstr, errstr_size)))
+		return -1;
+	SSL_CTX_free(install ? l->ctx : ctx);
+	if (install)
+		l->ctx = ctx;
+	return 0;
+}
+
+static int reload_check(void *self, char *errstr, size_t errstr_size)
+{
+	return load_tls(self, 0, errstr, errstr_size);
+}
+
+static int reload(void *self, char *errstr, size_t errstr_size)
+{
+	return load_tls(self, 1, errstr, errstr_size);
+}
+
+static void view(void *self, struct input_view *out)
+{
+	struct lsn *l = self;
+	out->name = l->conf.name;
+	out->lsn = l;
+}
+
+const struct input_ops lsn_input_ops = {
+	.kind = "mllp",
+	.format = "hl7v2",
+	.wake = kick,
+	.busy = busy,
+	.stop = stop_accepting,
+	.reload_check = reload_check,
+	.reload = reload,
+	.close = close_cb,
+	.view = view,
+};

@@ -25,6 +25,7 @@
 
 #include <ev.h>
 
+#include "ingest/input.h"
 #include "ingest/tls.h"
 
 struct lsn_conf {
@@ -56,7 +57,7 @@ struct lsn_conn;
 
 struct lsn_sink {
 	/* Can the pipeline take another frame now? When not, the connection
-	 * stops reading until lsn_kick(). */
+	 * stops reading until the input's wake (lsn_input_ops). */
 	int (*can_accept)(void *opaque);
 	/* A complete frame (valid during the call only) and its reply slot. */
 	void (*frame)(void *opaque, struct lsn_slot *slot, const unsigned char *frame, size_t len);
@@ -74,20 +75,21 @@ struct lsn;
  * bad TLS material). */
 struct lsn *lsn_new(struct ev_loop *loop, const struct lsn_conf *c, const struct lsn_sink *sink,
 		    char *errstr, size_t errstr_size);
-/* Stop accepting (graceful shutdown); open connections go on. */
-void lsn_stop_accepting(struct lsn *l);
 /* Close everything and free. Pending slots are orphaned, not freed. */
 void lsn_free(struct lsn *l);
-/* Resume connections that paused for back-pressure. */
-void lsn_kick(struct lsn *l);
-/* Replace the TLS context for new connections (SIGHUP). 0 or -1 + errstr. */
-int lsn_reload_tls(struct lsn *l, const struct tls_conf *c, char *errstr, size_t errstr_size);
 const struct lsn_conf *lsn_config(const struct lsn *l);
 void lsn_get_stats(const struct lsn *l, struct lsn_stats *out);
 /* The bound port (useful when the configuration said 0). */
 int lsn_port(const struct lsn *l);
 /* Non-zero while any frame is unanswered or any answer is not yet written. */
 int lsn_busy(const struct lsn *l);
+
+/* A listener as one of the daemon's inputs ({ &lsn_input_ops, l }): wake
+ * resumes connections that paused for back-pressure; stop stops accepting
+ * (open connections go on); reload_check/reload load the configured
+ * certificate files again and check them / install them for new
+ * connections; close is lsn_free. */
+extern const struct input_ops lsn_input_ops;
 
 /* The connection's origin string "mllp:<listener>:<peer ip>:<port>#<conn id>"
  * and a numeric id (pins it to a publisher lane). NULL / 0 once closed. */

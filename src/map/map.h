@@ -118,7 +118,8 @@ struct map_event {
 	json_t *explain;             /* MAP_EXPLAIN: [{target, value, from}] in rule order; value
 				      * null and from = the rule's source for a target left empty */
 	const struct map_schema *schema;
-	struct map_header headers[MAP_MAX_HEADERS]; /* event-type, content-type, source, lineage */
+	/* event-type, source, lineage; the encoder adds content-type (publish/evenc.h) */
+	struct map_header headers[MAP_MAX_HEADERS];
 	size_t nheaders;
 };
 
@@ -151,7 +152,6 @@ struct map_reject {
 
 enum map_apply_flags {
 	MAP_EXPLAIN = 1,     /* fill map_event.explain */
-	MAP_AVRO = 2,        /* the caller will publish Avro: content-type application/avro */
 };
 
 /* Apply every matching mapping of s to the input. Events are built first;

@@ -735,7 +735,6 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		ev.schema = b->m->schema;
 		const char *hv[][2] = {
 			{ "event-type", b->type },
-			{ "content-type", A->flags & MAP_AVRO ? "application/avro" : "application/json" },
 			{ "source", source && *source ? source : in->ops->name },
 			{ "hl7bridge-mapping", b->m->name },
 			{ "hl7bridge-mapping-hash", b->m->hash },

@@ -11,6 +11,35 @@
 
 /* ---- the loop's side -------------------------------------------------------- */
 
+/* An input's counters: its connections (listeners), FHIR requests, files. */
+static void collect_input(struct obs_snapshot *s, const struct input *src)
+{
+	struct input_view v = input_view(src);
+	if (v.lsn && s->nin < OBS_MAX_LISTENERS) {
+		struct obs_input *in = &s->in[s->nin++];
+		const struct lsn_conf *c = lsn_config(v.lsn);
+		snprintf(in->name, sizeof in->name, "%s", v.name);
+		snprintf(in->kind, sizeof in->kind, "%s", src->ops->kind);
+		snprintf(in->format, sizeof in->format, "%s", src->ops->format);
+		snprintf(in->bind, sizeof in->bind, "%s:%d", c->host[0] ? c->host : "*",
+			 lsn_port(v.lsn));
+		in->tls = c->tls;
+		lsn_get_stats(v.lsn, &in->st);
+	}
+	if (v.fhir && s->nfhir < OBS_MAX_LISTENERS) {
+		snprintf(s->fhir[s->nfhir].name, sizeof s->fhir[0].name, "%s", v.name);
+		fhttp_get_stats(v.fhir, &s->fhir[s->nfhir].st);
+		s->nfhir++;
+	}
+	if (v.drop && s->ndrops < OBS_MAX_LISTENERS) {
+		snprintf(s->drops[s->ndrops].name, sizeof s->drops[0].name, "%s", v.name);
+		snprintf(s->drops[s->ndrops].path, sizeof s->drops[0].path, "%s",
+			 drop_config(v.drop)->path);
+		drop_get_stats(v.drop, &s->drops[s->ndrops].st);
+		s->ndrops++;
+	}
+}
+
 void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 {
 	memset(s, 0, sizeof *s);
@@ -20,7 +49,7 @@ void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 	snprintf(s->version, sizeof s->version, "%s", PACKAGE_VERSION);
 	s->producers = src->pub != NULL;
 	s->ledger = src->ledger && src->ledger_rebuilt;
-	s->listeners = src->nlsn + src->nfhir > 0 && src->nlsn == src->nlsn_expected;
+	s->listeners = src->nin > 0 && src->nin == src->nin_expected;
 	s->draining = src->draining;
 	s->fatal = src->pub && pub_fatal(src->pub, NULL, 0);
 	if (src->pub)
@@ -31,38 +60,8 @@ void obs_collect(struct obs_snapshot *s, const struct obs_sources *src)
 		pipeline_get_stats(src->pl, &s->pl);
 		s->nrecent = pipeline_recent_rejections(src->pl, s->recent, PIPELINE_RECENT_REJECTIONS);
 	}
-	for (int i = 0; i < src->nlsn && i < OBS_MAX_LISTENERS; i++) {
-		struct obs_input *in = &s->in[s->nin++];
-		const struct lsn_conf *c = lsn_config(src->lsn[i]);
-		snprintf(in->name, sizeof in->name, "%s", c->name);
-		snprintf(in->kind, sizeof in->kind, "mllp");
-		snprintf(in->format, sizeof in->format, "hl7v2");
-		snprintf(in->bind, sizeof in->bind, "%s:%d", c->host[0] ? c->host : "*",
-			 lsn_port(src->lsn[i]));
-		in->tls = c->tls;
-		lsn_get_stats(src->lsn[i], &in->st);
-	}
-	for (int i = 0; i < src->ndrops && i < OBS_MAX_LISTENERS; i++) {
-		const struct drop_conf *c = drop_config(src->drops[i]);
-		snprintf(s->drops[s->ndrops].name, sizeof s->drops[0].name, "%s", c->name);
-		snprintf(s->drops[s->ndrops].path, sizeof s->drops[0].path, "%s", c->path);
-		drop_get_stats(src->drops[i], &s->drops[s->ndrops].st);
-		s->ndrops++;
-	}
-	for (int i = 0; i < src->nfhir && s->nin < OBS_MAX_LISTENERS; i++) {
-		struct obs_input *in = &s->in[s->nin++];
-		struct lsn *l = fhttp_listener(src->fhir[i]);
-		const struct lsn_conf *c = lsn_config(l);
-		snprintf(in->name, sizeof in->name, "%s", c->name);
-		snprintf(in->kind, sizeof in->kind, "fhir");
-		snprintf(in->format, sizeof in->format, "fhir");
-		snprintf(in->bind, sizeof in->bind, "%s:%d", c->host[0] ? c->host : "*", lsn_port(l));
-		in->tls = c->tls;
-		lsn_get_stats(l, &in->st);
-		snprintf(s->fhir[s->nfhir].name, sizeof s->fhir[0].name, "%s", c->name);
-		fhttp_get_stats(src->fhir[i], &s->fhir[s->nfhir].st);
-		s->nfhir++;
-	}
+	for (int i = 0; i < src->nin; i++)
+		collect_input(s, &src->in[i]);
 	if (src->ledger)
 		s->ledger_keys = ledger_size(src->ledger);
 	if (src->tail) {

@@ -22,6 +22,7 @@
 
 #include "ingest/fhir_http.h"
 #include "ingest/filedrop.h"
+#include "ingest/input.h"
 #include "ingest/listener.h"
 #include "pipeline.h"
 #include "publish/kstats.h"
@@ -30,11 +31,11 @@
 
 #define OBS_MAX_LISTENERS 16
 
-/* One MLLP listener. */
+/* One listener (MLLP or FHIR). */
 struct obs_input {
 	char name[64];
-	char kind[8];     /* "mllp" */
-	char format[16];  /* "hl7v2" */
+	char kind[8];     /* "mllp", "fhir" */
+	char format[16];  /* "hl7v2", "fhir" */
 	char bind[160];   /* host:port as bound */
 	int tls;
 	struct lsn_stats st;
@@ -45,7 +46,7 @@ struct obs_snapshot {
 	int64_t started_ms; /* process start, wall clock */
 	char instance[64];
 	char version[32];
-	/* readiness: producers initialised, ledger rebuilt, listeners open */
+	/* readiness: producers initialised, ledger rebuilt, every input open */
 	int producers, ledger, listeners;
 	int draining;
 	int fatal;
@@ -82,16 +83,12 @@ struct obs_sources {
 	const char *instance;
 	int64_t started_ms;
 	const struct pipeline *pl;
-	struct lsn *const *lsn;
-	int nlsn, nlsn_expected;
+	const struct input *in;   /* the inputs opened so far, */
+	int nin, nin_expected;    /* of how many configured */
 	const struct ledger *ledger;
 	int ledger_rebuilt;
 	const struct pub *pub;
 	int draining;
-	struct drop *const *drops;
-	int ndrops;
-	struct fhttp *const *fhir;
-	int nfhir;
 	const struct ltail *tail; /* NULL: the ledger is not shared */
 };
 

@@ -5,6 +5,26 @@
 
 #include "util.h"
 
+static const struct {
+	const char *name;
+	const char *content_type;
+	int registry;
+} formats[] = {
+	[EVENC_JSON] = { "json", "application/json", 0 },
+	[EVENC_AVRO] = { "avro", "application/avro", 1 },
+};
+
+int evenc_format_parse(const char *name)
+{
+	for (size_t i = 0; i < HB_ARRAY_LEN(formats); i++)
+		if (strcmp(name, formats[i].name) == 0)
+			return (int)i;
+	return -1;
+}
+
+int evenc_format_needs_registry(enum evenc_format f) { return formats[f].registry; }
+const char *evenc_content_type(enum evenc_format f) { return formats[f].content_type; }
+
 /* One event never needs more Avro than this (it comes from one message). */
 #define EVENC_AVRO_MAX (64u << 20)
 
@@ -33,16 +53,16 @@ static int check_registered(struct registry *reg, const struct map_schema *sc, i
 				    : "has other fields, types or field order than the one registered");
 }
 
-int evenc_init(struct evenc *e, int avro, const struct map_set *maps, struct registry *reg,
-	       char *errstr, size_t errstr_size)
+int evenc_init(struct evenc *e, enum evenc_format format, const struct map_set *maps,
+	       struct registry *reg, char *errstr, size_t errstr_size)
 {
 	size_t n = map_set_schema_count(maps);
 	struct evenc ne;
 
 	memset(&ne, 0, sizeof ne);
-	ne.avro = avro;
+	ne.format = format;
 	ne.maps = maps;
-	if (avro) {
+	if (evenc_format_needs_registry(format)) {
 		if (!reg)
 			return util_seterr(errstr, errstr_size,
 					   "Avro values need a schema registry ([registry] url)");
@@ -101,7 +121,7 @@ static int32_t schema_id(const struct evenc *e, const struct map_schema *sc)
 int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
 	      const char *origin, char *errstr, size_t errstr_size)
 {
-	struct pub_hdr h[MAP_MAX_HEADERS + 1];
+	struct pub_hdr h[MAP_MAX_HEADERS + 2];
 	const char *key = ev->key && ev->key[0] ? ev->key : NULL;
 	size_t klen = key ? strlen(key) : 0;
 	char err[256];
@@ -109,8 +129,9 @@ int evenc_add(struct evenc *e, struct pub_job *job, const struct map_event *ev,
 
 	for (size_t i = 0; i < ev->nheaders; i++)
 		h[nh++] = (struct pub_hdr){ ev->headers[i].name, ev->headers[i].value };
+	h[nh++] = (struct pub_hdr){ "content-type", evenc_content_type(e->format) };
 	h[nh++] = (struct pub_hdr){ "hl7bridge-origin", origin };
-	if (!e->avro) {
+	if (e->format == EVENC_JSON) {
 		ssize_t len = map_event_json_to(ev, &e->buf, &e->cap);
 		if (len < 0)
 			return util_seterr(errstr, errstr_size, "JSON encoding failed");

@@ -345,7 +345,7 @@ static int setup(struct rp *r, char *err, size_t errsz)
 		derive_group(r);
 	if (o->against && !(r->against = load_maps(o->against, r, err, errsz)))
 		return -1;
-	if (r->s.pl.avro && !o->dry_run) {
+	if (evenc_format_needs_registry(r->s.pl.format) && !o->dry_run) {
 		r->reg = registry_new(r->s.registry_url, r->s.registry_user, r->s.registry_password,
 				      10000, err, errsz);
 		if (!r->reg)
@@ -356,7 +356,7 @@ static int setup(struct rp *r, char *err, size_t errsz)
 	    topics_apply(r->kc, &r->s.topics, 1, RP_TIMEOUT_MS, topics_cb, NULL, err, errsz) < 0)
 		return -1;
 	if (!o->dry_run) {
-		if (evenc_init(&r->enc, r->s.pl.avro, r->maps, r->reg, err, errsz) != 0)
+		if (evenc_init(&r->enc, r->s.pl.format, r->maps, r->reg, err, errsz) != 0)
 			return -1;
 		r->enc_ready = 1;
 		/* One lane, its transactional.id stable for this group: a rerun

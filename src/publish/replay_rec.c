@@ -233,7 +233,7 @@ static int publish_item(struct rp_item_ctx *c, const struct map_item *it)
 		return -1;
 	}
 	memset(&rej, 0, sizeof rej);
-	enum map_result res = map_apply(r->maps, it->in, r->s.pl.avro ? MAP_AVRO : 0, rp_event_cb, c,
+	enum map_result res = map_apply(r->maps, it->in, 0, rp_event_cb, c,
 					NULL, &rej);
 	if (c->failed)
 		return -1;

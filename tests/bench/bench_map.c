@@ -87,7 +87,7 @@ static int run(const struct map_set *set, const char *path, long n, int avro)
 		struct map_input in = { .ops = &map_source_fhir, .scope = &sc, .ledger_key = key,
 					.ledger_key_len = sizeof(key), .message_id = "bench",
 					.now_ms = 1764200000000 };
-		if (map_apply(set, &in, avro ? MAP_AVRO : 0, encode_cb, k, NULL, &rej) != MAP_OK) {
+		if (map_apply(set, &in, 0, encode_cb, k, NULL, &rej) != MAP_OK) {
 			fprintf(stderr, "%s: %s\n", path, rej.reason);
 			return 1;
 		}
@@ -106,7 +106,7 @@ static int run(const struct map_set *set, const char *path, long n, int avro)
 		struct map_input in = { .ops = &map_source_hl7, .scope = &sc, .ledger_key = key,
 					.ledger_key_len = sizeof(key), .message_id = "bench",
 					.now_ms = 1764200000000 };
-		if (map_apply(set, &in, avro ? MAP_AVRO : 0, encode_cb, k, NULL, &rej) != MAP_OK) {
+		if (map_apply(set, &in, 0, encode_cb, k, NULL, &rej) != MAP_OK) {
 			fprintf(stderr, "%s: %s\n", path, rej.reason);
 			return 1;
 		}

@@ -103,7 +103,7 @@ Test(map_avro, prescription_events_decode_with_fastavro)
 	struct map_input mi = { .ops = &map_test_source, .scope = &scope, .ledger_key = "L",
 				.ledger_key_len = 1, .message_id = NULL, .now_ms = 1764200000123 };
 	struct map_reject rej;
-	cr_assert_eq(map_apply(s, &mi, MAP_AVRO, dump_cb, &d, NULL, &rej), MAP_OK, "%s",
+	cr_assert_eq(map_apply(s, &mi, 0, dump_cb, &d, NULL, &rej), MAP_OK, "%s",
 		     rej.reason);
 	cr_assert_eq(d.n, 2);
 	check_with_fastavro(&d);
@@ -162,7 +162,7 @@ static int shipped_input_cb(const struct map_input *in, const char *label, void 
 	struct map_reject rej;
 	if (!in)
 		return 0;
-	enum map_result r = map_apply(ps->set, in, MAP_AVRO, shipped_event_cb, ps, NULL, &rej);
+	enum map_result r = map_apply(ps->set, in, 0, shipped_event_cb, ps, NULL, &rej);
 	cr_assert(r == MAP_OK || r == MAP_UNMATCHED, "%s: %s", label, rej.reason);
 	return 0;
 }

@@ -265,7 +265,8 @@ static const char *header(const struct map_event *ev, const char *name)
 static int headers_cb(const struct map_event *ev, void *opaque)
 {
 	cr_assert_str_eq(header(ev, "event-type"), "prescription.created");
-	cr_assert_str_eq(header(ev, "content-type"), "application/avro");
+	/* the value format is the encoder's: it adds content-type (publish/evenc.h) */
+	cr_assert_null(header(ev, "content-type"));
 	cr_assert_str_eq(header(ev, "source"), "pharm");
 	cr_assert_str_eq(header(ev, "hl7bridge-mapping"), "rx");
 	(*(int *)opaque)++;
@@ -282,7 +283,7 @@ Test(map_lang, kafka_headers)
 				.ledger_key_len = 1, .message_id = "M1", .now_ms = 0 };
 	int n = 0;
 	struct map_reject rej;
-	cr_assert_eq(map_apply(s, &in, MAP_AVRO, headers_cb, &n, NULL, &rej), MAP_OK, "%s", rej.reason);
+	cr_assert_eq(map_apply(s, &in, 0, headers_cb, &n, NULL, &rej), MAP_OK, "%s", rej.reason);
 	cr_assert_eq(n, 1);
 	json_decref(root);
 	map_set_free(s);
