@@ -29,23 +29,6 @@ static char *unescape_lit(struct parser *P, const char *s, size_t len, size_t *o
 
 /* ---- expressions --------------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	enum map_fn fn;
-	int min, max;
-} functions[] = {
-	{ "datetime", FN_DATETIME, 1, 1 }, { "date", FN_DATE, 1, 1 },
-	{ "lookup", FN_LOOKUP, 2, 3 },     { "codesystem", FN_CODESYSTEM, 1, 1 },
-	{ "lower", FN_LOWER, 1, 1 },       { "upper", FN_UPPER, 1, 1 },
-	{ "trim", FN_TRIM, 1, 1 },         { "replace", FN_REPLACE, 3, 3 },
-	{ "split", FN_SPLIT, 2, 2 },       { "concat", FN_CONCAT, 1, MAP_MAX_ARGS },
-	{ "uuid", FN_UUID, 1, MAP_MAX_ARGS }, { "if", FN_IF, 2, 3 },
-	{ "refid", FN_REFID, 1, 1 },
-};
-
-#define FUNCTION_LIST "datetime, date, lookup, codesystem, lower, upper, trim, replace, " \
-		      "split, concat, uuid, if, refid, exists"
-
 static struct map_expr *node(struct parser *P, enum map_op op, const struct map_token *t)
 {
 	struct map_expr *e = map_pool_alloc(P->set->pool, sizeof(*e));
@@ -131,15 +114,13 @@ static struct map_expr *parse_call(struct parser *P)
 	struct map_token *name = cur(P);
 	struct map_expr *args[MAP_MAX_ARGS];
 	size_t n = 0;
-	int fi = -1, is_exists = name->len == 6 && memcmp(name->p, "exists", 6) == 0;
+	const struct map_func *f = map_func_find(name->p, name->len);
 
-	for (size_t k = 0; k < HB_ARRAY_LEN(functions); k++)
-		if (strlen(functions[k].name) == name->len &&
-		    memcmp(functions[k].name, name->p, name->len) == 0)
-			fi = (int)k;
-	if (fi < 0 && !is_exists) {
-		map_perr(P, name, 0, "unknown function '%.*s' (functions: " FUNCTION_LIST ")",
-		     (int)name->len, name->p);
+	if (!f) {
+		char names[256];
+		map_func_names(names, sizeof(names));
+		map_perr(P, name, 0, "unknown function '%.*s' (functions: %s)", (int)name->len,
+			 name->p, names);
 		return NULL;
 	}
 	P->i += 2; /* name ( */
@@ -151,7 +132,7 @@ static struct map_expr *parse_call(struct parser *P)
 			return NULL;
 		}
 		/* lookup's second argument names a table */
-		if (fi >= 0 && functions[fi].fn == FN_LOOKUP && n == 1 && cur(P)->kind == T_WORD) {
+		if (f->arg2_table && n == 1 && cur(P)->kind == T_WORD) {
 			struct map_token *t = cur(P);
 			const struct map_table *tb = map_find_table(P, t->p, t->len);
 			if (!tb) {
@@ -181,46 +162,45 @@ static struct map_expr *parse_call(struct parser *P)
 	}
 	P->i++;
 	P->paren--;
-	if (is_exists) {
-		if (n != 1) {
-			map_perr(P, name, 0, "exists() takes 1 argument");
-			return NULL;
-		}
-		struct map_expr *e = node(P, OP_EXISTS, name);
-		e->type = ET_BOOL;
-		add_args(P, e, args, n);
-		return want(P, args[0], ET_STRING, "exists()") ? NULL : e;
-	}
-	if ((int)n < functions[fi].min || (int)n > functions[fi].max) {
-		if (functions[fi].min == functions[fi].max)
-			map_perr(P, name, 0, "%s() takes %d argument%s, not %zu", functions[fi].name,
-			     functions[fi].min, functions[fi].min == 1 ? "" : "s", n);
+	/* a condition function (exists) keeps its shorter messages */
+	if ((int)n < f->min || (int)n > f->max) {
+		if (f->test)
+			map_perr(P, name, 0, "%s() takes %d argument%s", f->name, f->min,
+				 f->min == 1 ? "" : "s");
+		else if (f->min == f->max)
+			map_perr(P, name, 0, "%s() takes %d argument%s, not %zu", f->name, f->min,
+				 f->min == 1 ? "" : "s", n);
 		else
-			map_perr(P, name, 0, "%s() takes %d to %d arguments, not %zu",
-			     functions[fi].name, functions[fi].min, functions[fi].max, n);
+			map_perr(P, name, 0, "%s() takes %d to %d arguments, not %zu", f->name,
+				 f->min, f->max, n);
 		return NULL;
 	}
 	struct map_expr *e = node(P, OP_CALL, name);
-	e->fn = functions[fi].fn;
+	e->fn = f;
+	e->type = f->test ? ET_BOOL : ET_STRING;
 	add_args(P, e, args, n);
 	for (size_t k = 0; k < n; k++) {
 		char what[64];
-		snprintf(what, sizeof(what), "argument %zu of %s()", k + 1, functions[fi].name);
-		if (e->fn == FN_LOOKUP && k == 1) {
+		if (f->test)
+			snprintf(what, sizeof(what), "%s()", f->name);
+		else
+			snprintf(what, sizeof(what), "argument %zu of %s()", k + 1, f->name);
+		if (f->arg2_table && k == 1) {
 			if (args[k]->type != ET_TABLE) {
-				map_perr(P, name, 0, "lookup() needs a table name as its second argument");
+				map_perr(P, name, 0, "%s() needs a table name as its second argument",
+					 f->name);
 				return NULL;
 			}
 			continue;
 		}
-		if (want(P, args[k], e->fn == FN_IF && k == 0 ? ET_BOOL : ET_STRING, what))
+		if (want(P, args[k], f->arg1_cond && k == 0 ? ET_BOOL : ET_STRING, what))
 			return NULL;
 	}
-	if (e->fn == FN_CODESYSTEM) {
-		e->table = map_find_table(P, "codesystems", 11);
+	if (f->needs_table) {
+		e->table = map_find_table(P, f->needs_table, strlen(f->needs_table));
 		if (!e->table) {
-			map_perr(P, name, 0, "codesystem() needs the table 'codesystems': add "
-				       "'use tables/codesystems.tbl'");
+			map_perr(P, name, 0, "%s() needs the table '%s': add 'use tables/%s.tbl'",
+				 f->name, f->needs_table, f->needs_table);
 			return NULL;
 		}
 	}

@@ -11,7 +11,6 @@
 #include "map/map_int.h"
 
 #define MAP_MAX_RULES 512
-#define MAP_MAX_ARGS 16
 #define MAP_MAX_TABLES 64
 #define MAP_MAX_TARGET_DEPTH 8
 
