@@ -12,8 +12,10 @@
 /* A string literal's value: \" \' \\ \n \t */
 static char *unescape_lit(struct parser *P, const char *s, size_t len, size_t *outlen)
 {
-	char *o = map_pool_alloc(P->set->pool, len + 1);
+	char *o = map_palloc(P, len + 1);
 	size_t k = 0;
+	if (!o)
+		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '\\' && i + 1 < len) {
 			i++;
@@ -29,9 +31,16 @@ static char *unescape_lit(struct parser *P, const char *s, size_t len, size_t *o
 
 /* ---- expressions --------------------------------------------------------------- */
 
-static struct map_expr *node(struct parser *P, enum map_op op, const struct map_token *t)
+/* A value node at t with a copy of its n operands; NULL when out of memory. */
+static struct map_expr *node(struct parser *P, enum map_op op, const struct map_token *t,
+			     struct map_expr **args, size_t n)
 {
-	struct map_expr *e = map_pool_alloc(P->set->pool, sizeof(*e));
+	struct map_expr *e = map_palloc(P, sizeof(*e));
+	if (!e || (n && !(e->args = map_palloc(P, n * sizeof(*args)))))
+		return NULL;
+	if (n)
+		memcpy(e->args, args, n * sizeof(*args));
+	e->nargs = n;
 	e->op = op;
 	e->type = ET_STRING;
 	e->line = t->line;
@@ -39,22 +48,16 @@ static struct map_expr *node(struct parser *P, enum map_op op, const struct map_
 	return e;
 }
 
-static int add_args(struct parser *P, struct map_expr *e, struct map_expr **args, size_t n)
-{
-	e->args = map_pool_alloc(P->set->pool, (n ? n : 1) * sizeof(*args));
-	memcpy(e->args, args, n * sizeof(*args));
-	e->nargs = n;
-	return 0;
-}
-
+/* a op b, at a's position */
 static struct map_expr *binary(struct parser *P, enum map_op op, const struct map_token *t,
 			       struct map_expr *a, struct map_expr *b)
 {
-	struct map_expr *e = node(P, op, t);
 	struct map_expr *args[2] = { a, b };
-	e->line = a->line;
-	e->col = a->col;
-	add_args(P, e, args, 2);
+	struct map_expr *e = node(P, op, t, args, 2);
+	if (e) {
+		e->line = a->line;
+		e->col = a->col;
+	}
 	return e;
 }
 
@@ -77,17 +80,17 @@ static struct map_expr *parse_path(struct parser *P, struct map_token *t)
 	struct map_srcerr se = { 0 };
 	if (P->header) {
 		if (t->len == 4 && memcmp(t->p, "type", 4) == 0)
-			return node(P, OP_TYPE, t);
+			return node(P, OP_TYPE, t, NULL, 0);
 		const struct map_field *path[MAP_MAX_TARGET_DEPTH + 1];
 		size_t depth;
 		int append;
 		if (map_resolve_target(P, t, &P->m->schema->root, path, &depth, &append, 1) == 1) {
-			struct map_expr *e = node(P, OP_TREF, t);
-			const struct map_field **tr =
-				map_pool_alloc(P->set->pool, (depth + 1) * sizeof(*tr));
+			struct map_expr *e = node(P, OP_TREF, t, NULL, 0);
+			const struct map_field **tr = e ? map_palloc(P, (depth + 1) * sizeof(*tr)) : NULL;
+			if (!tr || !(e->text = map_pstr(P, t->p, t->len)))
+				return NULL;
 			memcpy(tr, path, depth * sizeof(*tr));
 			e->tref = (const struct map_field *const *)tr;
-			e->text = map_pstr(P, t->p, t->len);
 			return e;
 		}
 	}
@@ -97,15 +100,17 @@ static struct map_expr *parse_path(struct parser *P, struct map_token *t)
 		     se.msg);
 		return NULL;
 	}
-	map_pool_own_handle(P->set->pool, P->m->ops, h);
+	if (map_pown(P, h))
+		return NULL;
 	if (!P->block && P->m->ops->is_relative(h)) {
 		map_perr(P, t, 0, "the relative path '%.*s' is only allowed inside an each-block",
 		     (int)t->len, t->p);
 		return NULL;
 	}
-	struct map_expr *e = node(P, OP_PATH, t);
+	struct map_expr *e = node(P, OP_PATH, t, NULL, 0);
+	if (!e || !(e->text = map_pstr(P, t->p, t->len)))
+		return NULL;
 	e->src = h;
-	e->text = map_pstr(P, t->p, t->len);
 	return e;
 }
 
@@ -139,7 +144,8 @@ static struct map_expr *parse_call(struct parser *P)
 				map_perr(P, t, 0, "unknown table '%.*s'", (int)t->len, t->p);
 				return NULL;
 			}
-			args[n] = node(P, OP_TABLE, t);
+			if (!(args[n] = node(P, OP_TABLE, t, NULL, 0)))
+				return NULL;
 			args[n]->type = ET_TABLE;
 			args[n]->table = tb;
 			n++;
@@ -175,10 +181,11 @@ static struct map_expr *parse_call(struct parser *P)
 				 f->min, f->max, n);
 		return NULL;
 	}
-	struct map_expr *e = node(P, OP_CALL, name);
+	struct map_expr *e = node(P, OP_CALL, name, args, n);
+	if (!e)
+		return NULL;
 	e->fn = f;
 	e->type = f->test ? ET_BOOL : ET_STRING;
-	add_args(P, e, args, n);
 	for (size_t k = 0; k < n; k++) {
 		char what[64];
 		if (f->test)
@@ -214,11 +221,14 @@ static struct map_expr *parse_primary(struct parser *P)
 	switch (t->kind) {
 	case T_STR:
 	case T_NUM:
-		e = node(P, OP_LIT, t);
+		if (!(e = node(P, OP_LIT, t, NULL, 0)))
+			return NULL;
 		if (t->kind == T_STR)
 			e->str = unescape_lit(P, t->p, t->len, &e->len);
 		else
 			e->str = map_pstr(P, t->p, e->len = t->len);
+		if (!e->str)
+			return NULL;
 		e->text = e->str;
 		P->i++;
 		return e;
@@ -305,7 +315,8 @@ static struct map_expr *parse_cmp(struct parser *P)
 		struct map_expr *b = parse_coalesce(P);
 		if (!b || want(P, a, ET_STRING, "a comparison") || want(P, b, ET_STRING, "a comparison"))
 			return NULL;
-		a = binary(P, is_op(t, "=") ? OP_EQ : OP_NE, t, a, b);
+		if (!(a = binary(P, is_op(t, "=") ? OP_EQ : OP_NE, t, a, b)))
+			return NULL;
 		a->type = ET_BOOL;
 	} else if (map_tok_is(t, "in")) {
 		struct map_expr *args[MAP_MAX_ARGS + 1];
@@ -344,11 +355,12 @@ static struct map_expr *parse_cmp(struct parser *P)
 		}
 		P->i++;
 		P->paren--;
-		struct map_expr *e = node(P, OP_IN, t);
+		struct map_expr *e = node(P, OP_IN, t, args, n);
+		if (!e)
+			return NULL;
 		e->line = a->line;
 		e->col = a->col;
 		e->type = ET_BOOL;
-		add_args(P, e, args, n);
 		a = e;
 	}
 	return a;
@@ -362,9 +374,9 @@ static struct map_expr *parse_not(struct parser *P)
 		struct map_expr *a = parse_not(P);
 		if (!a || want(P, a, ET_BOOL, "'not'"))
 			return NULL;
-		struct map_expr *e = node(P, OP_NOT, t);
-		e->type = ET_BOOL;
-		add_args(P, e, &a, 1);
+		struct map_expr *e = node(P, OP_NOT, t, &a, 1);
+		if (e)
+			e->type = ET_BOOL;
 		return e;
 	}
 	return parse_cmp(P);
@@ -384,8 +396,8 @@ static struct map_expr *parse_bool(struct parser *P, int is_and)
 		if (!b || want(P, a, ET_BOOL, is_and ? "'and'" : "'or'") ||
 		    want(P, b, ET_BOOL, is_and ? "'and'" : "'or'"))
 			return NULL;
-		a = binary(P, is_and ? OP_AND : OP_OR, t, a, b);
-		a->type = ET_BOOL;
+		if ((a = binary(P, is_and ? OP_AND : OP_OR, t, a, b)))
+			a->type = ET_BOOL;
 	}
 	return a;
 }

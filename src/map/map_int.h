@@ -274,6 +274,9 @@ void *map_pool_alloc(struct map_strpool *p, size_t size); /* zeroed */
 /* The pool frees the adapter handle with ops->free when the set goes. */
 int map_pool_own_handle(struct map_strpool *p, const struct map_source_ops *ops, void *h);
 char *map_pool_strndup(struct map_strpool *p, const char *s, size_t len);
+/* Tests: the calling thread's pool allocations fail after n more succeed
+ * (n < 0: never), to check that out of memory is an error everywhere. */
+void map_pool_test_fail_after(long n);
 
 /* compile.c: one file into a mapping (or its first error into d). Everything
  * it allocates belongs to set->pool. */
