@@ -17,9 +17,6 @@
 
 #include "util.h"
 
-/* The UUIDv5 helper lives with the event id (event.c). */
-void map_uuid5(char out[37], const void *name, size_t len);
-
 static int fn_if(struct map_env *env, const struct map_expr *e, struct map_vals *out)
 {
 	int t = map_expr_test(env, e->args[0]);
@@ -82,9 +79,8 @@ static int fn_uuid(struct map_env *env, const struct map_expr *e, struct map_val
 	if (len == 0)
 		return 0;
 	char *u = map_arena_alloc(env->arena, 37);
-	if (!u)
+	if (!u || map_uuid5(u, s, len))
 		return map_eval_oom(env);
-	map_uuid5(u, s, len);
 	return map_eval_add(env, out, u, 36, map_eval_origin(e));
 }
 

@@ -258,6 +258,9 @@ int map_pick(struct map_env *env, const struct map_rule *r, size_t *alt, size_t 
 /* The rule's each path number alt (0 the first, then the ?? alternatives), or NULL. */
 void *map_rule_each_path(const struct map_rule *r, size_t alt);
 
+/* event.c: UUIDv5 in the hl7bridge namespace over name; -1 when out of memory. */
+int map_uuid5(char out[37], const void *name, size_t len);
+
 /* HL7 DTM / TS → ISO 8601 (dt=1) or date only (dt=0). Returns length or -1. */
 int map_fmt_datetime(const char *s, size_t len, int dt, char *out, size_t size);
 

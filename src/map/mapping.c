@@ -722,7 +722,11 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		struct map_event ev = { 0 };
 		char id[37];
 		struct map_node *n;
-		map_event_id(id, in->ledger_key, in->ledger_key_len, i);
+		if (map_event_id(id, in->ledger_key, in->ledger_key_len, i)) {
+			outcome(rej, 207, "out of memory");
+			res = MAP_ERROR;
+			break;
+		}
 		if ((n = root_field(b, "eventId")))
 			map_node_str(n, id, 36);
 		if ((n = root_field(b, "eventType")))
@@ -736,8 +740,12 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		if (meta && sf && meta->kind == MN_REC)
 			source = map_node_child(meta, mf, sf)->s;
 		const struct map_field *lf = map_field_find(&b->m->schema->root, "lineage", 7);
-		if (lf && lf->type == MF_RECORD && (n = root_field(b, "lineage")) &&
-		    map_node_record(A->arena_p, lf, n) == 0) {
+		if (lf && lf->type == MF_RECORD && (n = root_field(b, "lineage"))) {
+			if (map_node_record(A->arena_p, lf, n) != 0) {
+				outcome(rej, 207, "out of scratch memory");
+				res = MAP_ERROR;
+				break;
+			}
 			const char *lv[][2] = { { "mapping", b->m->name }, { "mappingHash", b->m->hash },
 						{ "sourceFormat", in->ops->name },
 						{ "sourceMessageId", in->message_id } };
