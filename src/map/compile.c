@@ -733,7 +733,7 @@ struct map_mapping *map_compile(struct map_set *set, const char *file, const cha
 		memcpy(m->rules, rl.v, rl.n * sizeof(*rl.v));
 	m->nrules = rl.n;
 	EVP_DigestFinal_ex(P.hash, md, &mdlen);
-	for (unsigned int k = 0; k < mdlen && k < 32; k++)
+	for (unsigned int k = 0; k < mdlen && k < (sizeof(m->hash) - 1) / 2; k++)
 		snprintf(m->hash + 2 * k, 3, "%02x", md[k]);
 	free(rl.v);
 	free(lx.v);

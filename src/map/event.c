@@ -33,10 +33,10 @@ int map_uuid5(char out[37], const void *name, size_t len)
 		free(buf);
 	if (!ok)
 		return -1;
-	memcpy(u, md, 16);
+	memcpy(u, md, sizeof(u));
 	u[6] = (uint8_t)((u[6] & 0x0f) | 0x50); /* version 5 */
 	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	for (int i = 0, k = 0; i < 16; i++) {
+	for (size_t i = 0, k = 0; i < HB_ARRAY_LEN(u); i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)
 			out[k++] = '-';
 		out[k++] = hex[u[i] >> 4];

@@ -62,19 +62,20 @@ static int iso_valid(const char *s, size_t len)
 {
 	/* a template per position: 9 digit, anything else literal */
 	static const char date[] = "9999-99-99", time[] = "T99:99:99";
+	const size_t ymd = sizeof(date) - 1, ym = sizeof("9999-99") - 1;
 	size_t i = 0;
-	for (; i < len && i < 10; i++)
+	for (; i < len && i < ymd; i++)
 		if (date[i] == '9' ? !isdigit((unsigned char)s[i]) : s[i] != date[i])
 			return 0;
-	if (i != 7 && i != 10)
+	if (i != ym && i != ymd)
 		return 0;
-	if (num2(s + 5) < 1 || num2(s + 5) > 12 || (i == 10 && (num2(s + 8) < 1 || num2(s + 8) > 31)))
+	if (num2(s + 5) < 1 || num2(s + 5) > 12 || (i == ymd && (num2(s + 8) < 1 || num2(s + 8) > 31)))
 		return 0;
 	if (i == len)
 		return 1;
-	if (i != 10)
+	if (i != ymd)
 		return 0;
-	for (size_t k = 0; k < 9; k++, i++)
+	for (size_t k = 0; k < sizeof(time) - 1; k++, i++)
 		if (i >= len || (time[k] == '9' ? !isdigit((unsigned char)s[i]) : s[i] != time[k]))
 			return 0;
 	if (i < len && s[i] == '.') {

@@ -120,7 +120,7 @@ int topics_plan(struct conf *c, struct topic_plan *p, char *errstr, size_t errst
 	}
 	if (raw) {
 		const char *names[] = { p->raw_hl7v2, p->raw_fhir };
-		for (int i = 0; i < 2; i++) {
+		for (size_t i = 0; i < HB_ARRAY_LEN(names); i++) {
 			struct topic_spec *t = add(p, names[i], TOPIC_RAW);
 			if (!t)
 				goto oom;
