@@ -84,31 +84,42 @@ static int fn_uuid(struct map_env *env, const struct map_expr *e, struct map_val
 	return map_eval_add(env, out, u, 36, map_eval_origin(e));
 }
 
-static int dates(struct map_env *env, const struct map_expr *e, struct map_vals *out, int dt)
+/* Argument 1's values one by one through one (arg: its variant), which
+ * appends what it makes of each to out. */
+static int each_value(struct map_env *env, const struct map_expr *e, struct map_vals *out,
+		      int (*one)(struct map_env *env, const struct map_expr *e,
+				 const struct map_val *v, struct map_vals *out, int arg),
+		      int arg)
 {
 	struct map_vals a;
 	if (map_eval_arg(env, e->args[0], &a))
 		return -1;
-	for (size_t i = 0; i < a.n; i++) {
-		char *o = map_arena_alloc(env->arena, 64);
-		int n = o ? map_fmt_datetime(a.v[i].s, a.v[i].len, dt, o, 64) : -1;
-		if (n < 0)
-			return map_eval_fail(env, 102, "%s(): the value of %s is not an HL7 or ISO 8601 "
-					     "date/time", e->fn->name, map_eval_origin(e->args[0]));
-		if (map_eval_add(env, out, o, (size_t)n, a.v[i].origin))
+	for (size_t i = 0; i < a.n; i++)
+		if (one(env, e, &a.v[i], out, arg))
 			return -1;
-	}
 	return 0;
+}
+
+/* dt: datetime(), else date() */
+static int date_one(struct map_env *env, const struct map_expr *e, const struct map_val *v,
+		    struct map_vals *out, int dt)
+{
+	char *o = map_arena_alloc(env->arena, 64);
+	int n = o ? map_fmt_datetime(v->s, v->len, dt, o, 64) : -1;
+	if (n < 0)
+		return map_eval_fail(env, 102, "%s(): the value of %s is not an HL7 or ISO 8601 "
+				     "date/time", e->fn->name, map_eval_origin(e->args[0]));
+	return map_eval_add(env, out, o, (size_t)n, v->origin);
 }
 
 static int fn_datetime(struct map_env *env, const struct map_expr *e, struct map_vals *out)
 {
-	return dates(env, e, out, 1);
+	return each_value(env, e, out, date_one, 1);
 }
 
 static int fn_date(struct map_env *env, const struct map_expr *e, struct map_vals *out)
 {
-	return dates(env, e, out, 0);
+	return each_value(env, e, out, date_one, 0);
 }
 
 /* A table key: v cut to key's size (the longest key a table holds). */
@@ -143,76 +154,64 @@ static int fn_lookup(struct map_env *env, const struct map_expr *e, struct map_v
 	return 0;
 }
 
-static int fn_codesystem(struct map_env *env, const struct map_expr *e, struct map_vals *out)
+static int codesystem_one(struct map_env *env, const struct map_expr *e,
+			  const struct map_val *v, struct map_vals *out, int unused)
 {
-	struct map_vals a;
-	if (map_eval_arg(env, e->args[0], &a))
-		return -1;
-	for (size_t i = 0; i < a.n; i++) {
-		char key[128];
-		size_t kl = table_key(&a.v[i], key);
-		for (size_t k = 0; k < kl; k++)
-			key[k] = (char)toupper((unsigned char)key[k]);
-		const char *v = map_table_get(e->table, key, kl);
-		if (v) {
-			if (map_eval_add(env, out, v, strlen(v), a.v[i].origin))
-				return -1;
-		} else if (memchr(a.v[i].s, ':', a.v[i].len) && /* already a URI (FHIR): keep it */
-			   map_eval_add(env, out, a.v[i].s, a.v[i].len, a.v[i].origin)) {
-			return -1;
-		}
-	}
-	return 0;
+	char key[128];
+	size_t kl = table_key(v, key);
+	for (size_t k = 0; k < kl; k++)
+		key[k] = (char)toupper((unsigned char)key[k]);
+	const char *uri = map_table_get(e->table, key, kl);
+	if (uri)
+		return map_eval_add(env, out, uri, strlen(uri), v->origin);
+	/* already a URI (FHIR): keep it */
+	return memchr(v->s, ':', v->len) ? map_eval_add(env, out, v->s, v->len, v->origin) : 0;
 }
 
-/* Each value with every ASCII byte through fold (other bytes kept). */
-static int fold_case(struct map_env *env, const struct map_expr *e, struct map_vals *out,
-		     int (*fold)(int))
+static int fn_codesystem(struct map_env *env, const struct map_expr *e, struct map_vals *out)
 {
-	struct map_vals a;
-	if (map_eval_arg(env, e->args[0], &a))
-		return -1;
-	for (size_t i = 0; i < a.n; i++) {
-		size_t n = a.v[i].len;
-		char *o = map_arena_strndup(env->arena, a.v[i].s, n);
-		if (!o)
-			return map_eval_oom(env);
-		for (size_t k = 0; k < n; k++)
-			o[k] = (char)fold((unsigned char)o[k]);
-		if (map_eval_add(env, out, o, n, a.v[i].origin))
-			return -1;
-	}
-	return 0;
+	return each_value(env, e, out, codesystem_one, 0);
+}
+
+/* Every ASCII byte in upper (or lower) case; other bytes kept. */
+static int case_one(struct map_env *env, const struct map_expr *e, const struct map_val *v,
+		    struct map_vals *out, int upper)
+{
+	char *o = map_arena_strndup(env->arena, v->s, v->len);
+	if (!o)
+		return map_eval_oom(env);
+	for (size_t k = 0; k < v->len; k++)
+		o[k] = (char)(upper ? toupper((unsigned char)o[k]) : tolower((unsigned char)o[k]));
+	return map_eval_add(env, out, o, v->len, v->origin);
 }
 
 static int fn_lower(struct map_env *env, const struct map_expr *e, struct map_vals *out)
 {
-	return fold_case(env, e, out, tolower);
+	return each_value(env, e, out, case_one, 0);
 }
 
 static int fn_upper(struct map_env *env, const struct map_expr *e, struct map_vals *out)
 {
-	return fold_case(env, e, out, toupper);
+	return each_value(env, e, out, case_one, 1);
+}
+
+static int trim_one(struct map_env *env, const struct map_expr *e, const struct map_val *v,
+		    struct map_vals *out, int unused)
+{
+	const char *s = v->s;
+	size_t n = v->len;
+	while (n && isspace((unsigned char)*s)) {
+		s++;
+		n--;
+	}
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	return map_eval_add(env, out, s, n, v->origin);
 }
 
 static int fn_trim(struct map_env *env, const struct map_expr *e, struct map_vals *out)
 {
-	struct map_vals a;
-	if (map_eval_arg(env, e->args[0], &a))
-		return -1;
-	for (size_t i = 0; i < a.n; i++) {
-		const char *s = a.v[i].s;
-		size_t n = a.v[i].len;
-		while (n && isspace((unsigned char)*s)) {
-			s++;
-			n--;
-		}
-		while (n && isspace((unsigned char)s[n - 1]))
-			n--;
-		if (map_eval_add(env, out, s, n, a.v[i].origin))
-			return -1;
-	}
-	return 0;
+	return each_value(env, e, out, trim_one, 0);
 }
 
 static int fn_replace(struct map_env *env, const struct map_expr *e, struct map_vals *out)
@@ -312,21 +311,20 @@ static const char *ref_id(const char *s, size_t *len)
 	return s + start;
 }
 
+static int refid_one(struct map_env *env, const struct map_expr *e, const struct map_val *v,
+		     struct map_vals *out, int unused)
+{
+	size_t n = v->len;
+	const char *id = ref_id(v->s, &n);
+	char *o = map_arena_strndup(env->arena, id, n);
+	if (!o)
+		return map_eval_oom(env);
+	return map_eval_add(env, out, o, n, v->origin);
+}
+
 static int fn_refid(struct map_env *env, const struct map_expr *e, struct map_vals *out)
 {
-	struct map_vals a;
-	if (map_eval_arg(env, e->args[0], &a))
-		return -1;
-	for (size_t i = 0; i < a.n; i++) {
-		size_t n = a.v[i].len;
-		const char *id = ref_id(a.v[i].s, &n);
-		char *o = map_arena_strndup(env->arena, id, n);
-		if (!o)
-			return map_eval_oom(env);
-		if (map_eval_add(env, out, o, n, a.v[i].origin))
-			return -1;
-	}
-	return 0;
+	return each_value(env, e, out, refid_one, 0);
 }
 
 static int fn_exists(struct map_env *env, const struct map_expr *e)

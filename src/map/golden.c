@@ -150,8 +150,8 @@ static int cmp_str(const void *x, const void *y)
 }
 
 /* Sorted names in dir (no dot files); caller frees each and the array.
- * (size_t)-1 when out of memory. */
-static size_t list_dir(const char *dir, char ***out)
+ * Out of memory: a failed case (said on log), no names. */
+static size_t list_dir(const char *dir, char ***out, FILE *log, struct map_golden_stats *st)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -178,7 +178,9 @@ static size_t list_dir(const char *dir, char ***out)
 			free(v[--n]);
 		free(v);
 		*out = NULL;
-		return (size_t)-1;
+		fprintf(log, "FAIL %s: out of memory\n", dir);
+		st->failed++;
+		return 0;
 	}
 	qsort(v, n, sizeof(*v), cmp_str);
 	*out = v;
@@ -276,25 +278,15 @@ int map_golden_run(const struct map_set *s, const char *tests_dir, int update, F
 		   struct map_golden_stats *st)
 {
 	char **cases;
-	size_t nc = list_dir(tests_dir, &cases);
 	st->cases = st->failed = 0;
-	if (nc == (size_t)-1) {
-		fprintf(out, "FAIL %s: out of memory\n", tests_dir);
-		st->failed++;
-		nc = 0;
-	}
+	size_t nc = list_dir(tests_dir, &cases, out, st);
 	for (size_t c = 0; c < nc; c++) {
 		char dir[4096];
 		struct stat sb;
 		int dl = snprintf(dir, sizeof(dir), "%s/%s", tests_dir, cases[c]);
 		if ((size_t)dl < sizeof(dir) && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 			char **files;
-			size_t nf = list_dir(dir, &files);
-			if (nf == (size_t)-1) {
-				fprintf(out, "FAIL %s: out of memory\n", dir);
-				st->failed++;
-				nf = 0;
-			}
+			size_t nf = list_dir(dir, &files, out, st);
 			for (size_t f = 0; f < nf; f++) {
 				size_t l = strlen(files[f]);
 				if (is_input(files[f], l)) {
