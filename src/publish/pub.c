@@ -907,6 +907,10 @@ struct pub *pub_new(const struct pub_conf *conf, char *errstr, size_t errstr_siz
 	pthread_cond_init(&p->done_cv, NULL);
 	hist_init(&p->commit_hist);
 	hist_init(&p->job_hist);
+	if (!p->instance || !p->state_topic) {
+		util_seterr(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
 	if (conf->lanes < 1 || conf->batch_max_msgs < 1 || conf->max_inflight < 1) {
 		util_seterr(errstr, errstr_size, "lanes, batch_max_msgs and max_inflight must be >= 1");
 		goto fail;
