@@ -51,8 +51,10 @@ int cmd_takeover(int argc, char **argv)
 	int opt, force = 0, lanes = 0, embedded = 0, rc = 1, moved;
 	int64_t quiet_ms, age_ms;
 
-	if (!s)
+	if (!s) {
+		fprintf(stderr, "hl7bridge takeover: out of memory\n");
 		return 1;
+	}
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		if (opt == 'c') {

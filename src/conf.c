@@ -489,7 +489,8 @@ int conf_bool(const struct conf *c, struct conf_section *s, const char *key, int
 		*out = def;
 		return 0;
 	}
-	for (size_t i = 0; i < 4; i++) {
+	_Static_assert(HB_ARRAY_LEN(yes) == HB_ARRAY_LEN(no), "a no for every yes");
+	for (size_t i = 0; i < HB_ARRAY_LEN(yes); i++) {
 		if (strcasecmp(kv->value, yes[i]) == 0) {
 			*out = 1;
 			return 0;

@@ -142,8 +142,8 @@ int daemon_priv_tls_check(const struct daemon_settings *s, char *errstr, size_t 
 		if (tls_probe(&s->fhir[i].lsn, "fhir", errstr, errstr_size) != 0)
 			return -1;
 	if (s->http.enabled && s->http.tls_cert[0]) {
-		const char *files[2] = { s->http.tls_cert, s->http.tls_key };
-		for (int i = 0; i < 2; i++)
+		const char *files[] = { s->http.tls_cert, s->http.tls_key };
+		for (size_t i = 0; i < HB_ARRAY_LEN(files); i++)
 			if (access(files[i], R_OK) != 0)
 				return util_seterr(errstr, errstr_size, "[http] %s %s: %s",
 						   i ? "tls.key" : "tls.cert", files[i], strerror(errno));

@@ -63,19 +63,22 @@ struct pl_msg {
 	struct ltail_gate gate; /* parked until the ledger tail's barrier */
 };
 
+/* The 0357 codes counted apart, in by_code order; the last slot (0) is "other". */
+static const int counted_codes[] = { 100, 101, 102, 200, 201, 203, 207, 0 };
+_Static_assert(HB_ARRAY_LEN(counted_codes) == PIPELINE_CODES, "one code per by_code slot");
+#define CODE_OTHER ((int)HB_ARRAY_LEN(counted_codes) - 1)
+
 int pipeline_code_index(int code)
 {
-	static const int codes[] = { 100, 101, 102, 200, 201, 203, 207 };
-	for (int i = 0; i < 7; i++)
-		if (codes[i] == code)
+	for (int i = 0; i < CODE_OTHER; i++)
+		if (counted_codes[i] == code)
 			return i;
-	return 7;
+	return CODE_OTHER;
 }
 
 int pipeline_code_of_index(int idx)
 {
-	static const int codes[] = { 100, 101, 102, 200, 201, 203, 207, 0 };
-	return idx >= 0 && idx < 8 ? codes[idx] : 0;
+	return idx >= 0 && idx < (int)HB_ARRAY_LEN(counted_codes) ? counted_codes[idx] : 0;
 }
 
 const char *pipeline_stage_name(enum pipeline_stage st)

@@ -58,6 +58,10 @@ enum pipeline_stage {
 	PIPELINE_STAGES = 3,
 };
 
+/* Rejections are counted by HL7 table 0357 code: 100 101 102 200 201 203 207
+ * each apart, every other code in one more slot (pipeline_code_index). */
+enum { PIPELINE_CODES = 8 };
+
 /* Counters, written on the loop thread only. Once nothing is in flight:
  * received = accepted + rejected_parse + rejected_map + rejected_unmatched
  *            + rejected_publish + filtered + duplicates + joined + failed. */
@@ -65,10 +69,10 @@ struct pipeline_stats {
 	uint64_t received, accepted, events, duplicates, joined, filtered;
 	uint64_t rejected_parse, rejected_map, rejected_unmatched, deadlettered, failed;
 	uint64_t rejected_publish; /* events (or raw copy) larger than Kafka takes: AE 207 */
-	uint64_t by_code[8]; /* table 0357: 100 101 102 200 201 203 207 other */
+	uint64_t by_code[PIPELINE_CODES]; /* table 0357: 100 101 102 200 201 203 207 other */
 	/* First-time rejections (resends answered from the ledger are duplicates)
 	 * by stage and by_code index. */
-	uint64_t rejected_by[PIPELINE_STAGES][8];
+	uint64_t rejected_by[PIPELINE_STAGES][PIPELINE_CODES];
 	/* Events committed, by topic. */
 	struct pipeline_topic_count {
 		char topic[128];

@@ -196,9 +196,15 @@ static void claim(struct drop *d)
 	drop_fsync_dir(d->inbox);
 	drop_fsync_dir(d->work);
 	log_info("drop", "%s: claimed %s (%lld bytes)", d->c.name, best->name, best->size);
+	char *queued = strdup(to);
+	if (!queued)
+		log_error("drop", "%s: out of memory: %s stays in work/ until the next start",
+			  d->c.name, best->name);
 	cand_remove(d, best->name);
+	if (!queued)
+		return;
 	pthread_mutex_lock(&d->mu);
-	d->queue[d->nqueue++] = strdup(to);
+	d->queue[d->nqueue++] = queued;
 	pthread_cond_broadcast(&d->cv);
 	pthread_mutex_unlock(&d->mu);
 }
@@ -355,8 +361,14 @@ static void queue_leftovers(struct drop *d)
 		snprintf(path, sizeof path, "%s/%s", d->work, de->d_name);
 		if (lstat(path, &st) != 0)
 			continue; /* anything else is queued: the worker refuses what is not a file */
+		char *queued = strdup(path);
+		if (!queued) {
+			log_error("drop", "%s: out of memory: %s stays in work/ until the next start",
+				  d->c.name, de->d_name);
+			break;
+		}
 		log_info("drop", "%s: resuming %s (left in work/ by an earlier run)", d->c.name, de->d_name);
-		d->queue[d->nqueue++] = strdup(path);
+		d->queue[d->nqueue++] = queued;
 	}
 	closedir(dir);
 }

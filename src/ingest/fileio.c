@@ -271,7 +271,7 @@ void drop_claim_remove(struct drop *d, const char *name)
 void drop_clean_leftovers(struct drop *d)
 {
 	const char *dirs[] = { d->done, d->error, d->work };
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < HB_ARRAY_LEN(dirs); i++) {
 		DIR *dir = opendir(dirs[i]);
 		struct dirent *de;
 		if (!dir)

@@ -126,6 +126,24 @@ struct map_strpool {
 	struct pool_handle *handles;
 };
 
+/* Tests: allocations of this thread's pools that still succeed (-1: all). */
+static _Thread_local long pool_budget = -1;
+
+void map_pool_test_fail_after(long n)
+{
+	pool_budget = n;
+}
+
+static int pool_refuses(void)
+{
+	if (pool_budget < 0)
+		return 0;
+	if (pool_budget == 0)
+		return 1;
+	pool_budget--;
+	return 0;
+}
+
 struct map_strpool *map_pool_new(void)
 {
 	return calloc(1, sizeof(struct map_strpool));
@@ -149,7 +167,7 @@ void map_pool_free(struct map_strpool *p)
 
 void *map_pool_alloc(struct map_strpool *p, size_t size)
 {
-	struct pool_block *b = calloc(1, sizeof(*b) + size);
+	struct pool_block *b = pool_refuses() ? NULL : calloc(1, sizeof(*b) + size);
 	if (!b)
 		return NULL;
 	b->next = p->blocks;
@@ -169,7 +187,7 @@ char *map_pool_strndup(struct map_strpool *p, const char *s, size_t len)
 
 int map_pool_own_handle(struct map_strpool *p, const struct map_source_ops *ops, void *h)
 {
-	struct pool_handle *ph = malloc(sizeof(*ph));
+	struct pool_handle *ph = pool_refuses() ? NULL : malloc(sizeof(*ph));
 	if (!ph)
 		return -1;
 	ph->ops = ops;

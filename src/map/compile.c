@@ -51,9 +51,33 @@ void map_skip_nl(struct parser *P)
 		P->i++;
 }
 
+static int oom(struct parser *P)
+{
+	return map_perr(P, cur(P), 0, "out of memory");
+}
+
+void *map_palloc(struct parser *P, size_t size)
+{
+	void *p = map_pool_alloc(P->set->pool, size);
+	if (!p)
+		oom(P);
+	return p;
+}
+
 char *map_pstr(struct parser *P, const char *s, size_t len)
 {
-	return map_pool_strndup(P->set->pool, s, len);
+	char *p = map_pool_strndup(P->set->pool, s, len);
+	if (!p)
+		oom(P);
+	return p;
+}
+
+int map_pown(struct parser *P, void *h)
+{
+	if (map_pool_own_handle(P->set->pool, P->m->ops, h) == 0)
+		return 0;
+	P->m->ops->free(h);
+	return oom(P);
 }
 
 
@@ -61,8 +85,10 @@ char *map_pstr(struct parser *P, const char *s, size_t len)
  * collapsed to one blank: what a reject reason quotes. */
 static char *one_line(struct parser *P, const char *s, size_t len)
 {
-	char *o = map_pool_alloc(P->set->pool, len + 1);
+	char *o = map_palloc(P, len + 1);
 	size_t k = 0;
+	if (!o)
+		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		if (isspace((unsigned char)s[i])) {
 			if (k && o[k - 1] != ' ')
@@ -103,14 +129,16 @@ static int parse_table(struct parser *P, struct map_table **list, size_t *n, siz
 		return map_perr(P, name, 0, "expected 'table NAME' on a line of its own");
 	if (*n >= cap)
 		return map_perr(P, kw, 0, "too many tables (limit %zu)", cap);
-	struct map_table *t = map_pool_alloc(P->set->pool, sizeof(*t));
-	t->name = map_pstr(P, name->p, name->len);
+	struct map_table *t = map_palloc(P, sizeof(*t));
+	if (!t || !(t->name = map_pstr(P, name->p, name->len)))
+		return -1;
 	P->i += 3;
 	size_t cnt = 0;
 	for (size_t j = P->i; P->t[j].kind == T_ENTRY || P->t[j].kind == T_NL; j++)
 		cnt += P->t[j].kind == T_ENTRY;
-	t->keys = map_pool_alloc(P->set->pool, (cnt + 1) * sizeof(char *));
-	t->vals = map_pool_alloc(P->set->pool, (cnt + 1) * sizeof(char *));
+	if (!(t->keys = map_palloc(P, (cnt + 1) * sizeof(char *))) ||
+	    !(t->vals = map_palloc(P, (cnt + 1) * sizeof(char *))))
+		return -1;
 	while (cur(P)->kind == T_ENTRY || cur(P)->kind == T_NL) {
 		struct map_token *e = cur(P);
 		P->i++;
@@ -118,8 +146,9 @@ static int parse_table(struct parser *P, struct map_table **list, size_t *n, siz
 			continue;
 		if (map_table_get(t, e->p, e->len))
 			return map_perr(P, e, 0, "duplicate key in table '%s'", t->name);
-		t->keys[t->n] = map_pstr(P, e->p, e->len);
-		t->vals[t->n] = map_pstr(P, e->p2, e->len2);
+		if (!(t->keys[t->n] = map_pstr(P, e->p, e->len)) ||
+		    !(t->vals[t->n] = map_pstr(P, e->p2, e->len2)))
+			return -1;
 		t->n++;
 	}
 	if (!map_tok_is(cur(P), "end"))
@@ -160,9 +189,11 @@ static int use_file(struct parser *P, const struct map_token *raw)
 		struct map_lexed lx;
 		struct parser T = *P;
 		T.file = map_pstr(P, path, strlen(path));
-		T.text = map_pstr(P, text, len);
+		T.text = T.file ? map_pstr(P, text, len) : NULL;
 		T.len = len;
 		free(text);
+		if (!T.text)
+			return -1;
 		if (map_lex(T.text, T.len, &lx) != 0) {
 			map_diag_add(P->d, T.file, T.text, T.len, lx.err_line, lx.err_col, "%s",
 				     lx.err);
@@ -188,8 +219,11 @@ static int use_file(struct parser *P, const struct map_token *raw)
 			}
 		}
 		free(lx.v);
+		char *kept_rel = map_pstr(P, rel, strlen(rel));
+		if (!kept_rel)
+			return -1;
 		tf = &S->tfiles[S->ntfiles++];
-		tf->rel = map_pstr(P, rel, strlen(rel));
+		tf->rel = kept_rel;
 		tf->text = T.text;
 		tf->len = T.len;
 		tf->first = first;
@@ -325,7 +359,8 @@ static int parse_each_source(struct parser *P, struct map_rule *r)
 		if (!h)
 			return map_perr(P, pt, se.column ? (int)se.column - 1 : 0, "bad %s path: %s",
 				    P->m->ops->name, se.msg);
-		map_pool_own_handle(P->set->pool, P->m->ops, h);
+		if (map_pown(P, h))
+			return -1;
 		if (!P->block && P->m->ops->is_relative(h))
 			return map_perr(P, pt, 0, "the relative path '%.*s' is only allowed inside an "
 				    "each-block", (int)pt->len, pt->p);
@@ -342,7 +377,9 @@ static int parse_each_source(struct parser *P, struct map_rule *r)
 	/* reasons quote the paths, not the prefer clause */
 	r->each_text = one_line(P, from, (size_t)(last->p + last->len - from));
 	r->src_text = (char *)r->each_text;
-	r->each_alt = map_pool_alloc(P->set->pool, (n > 1 ? n - 1 : 1) * sizeof(void *));
+	r->each_alt = map_palloc(P, (n > 1 ? n - 1 : 1) * sizeof(void *));
+	if (!r->each_text || !r->each_alt)
+		return -1;
 	memcpy(r->each_alt, alts + 1, (n - 1) * sizeof(void *));
 	/* `prefer` may start the next line */
 	if (cur(P)->kind == T_NL && map_tok_is(&P->t[P->i + 1], "prefer"))
@@ -392,7 +429,9 @@ static int parse_rule(struct parser *P, const struct map_field *root, struct rul
 	r.col = t->col;
 	r.target = map_pstr(P, t->p, t->len);
 	r.depth = depth;
-	r.path = map_pool_alloc(P->set->pool, depth * sizeof(*path));
+	r.path = r.target ? map_palloc(P, depth * sizeof(*path)) : NULL;
+	if (!r.path)
+		return -1;
 	memcpy(r.path, path, depth * sizeof(*path));
 	r.append = append;
 
@@ -426,11 +465,13 @@ static int parse_rule(struct parser *P, const struct map_field *root, struct rul
 			free(sub.v);
 			return -1;
 		}
-		r.sub = map_pool_alloc(P->set->pool, (sub.n ? sub.n : 1) * sizeof(*sub.v));
-		if (sub.n)
+		r.sub = map_palloc(P, (sub.n ? sub.n : 1) * sizeof(*sub.v));
+		if (r.sub && sub.n)
 			memcpy(r.sub, sub.v, sub.n * sizeof(*sub.v));
 		r.nsub = sub.n;
 		free(sub.v);
+		if (!r.sub)
+			return -1;
 	} else {
 		if (leaf->type == MF_RECORD)
 			return map_perr(P, t, 0, "type mismatch: '%s' is a record; assign its fields "
@@ -453,6 +494,8 @@ static int parse_rule(struct parser *P, const struct map_field *root, struct rul
 		const struct map_token *last = &P->t[P->i - 1];
 		r.src_text = one_line(P, from, (size_t)(last->p + last->len - from) +
 				      (last->kind == T_STR ? 1 : 0));
+		if (!r.src_text)
+			return -1;
 	}
 	if (map_tok_is(cur(P), "required")) {
 		r.required = 1;
@@ -471,7 +514,7 @@ static int parse_rule(struct parser *P, const struct map_field *root, struct rul
 		size_t ncap = rl->cap ? rl->cap * 2 : 16;
 		struct map_rule *v = realloc(rl->v, ncap * sizeof(*v));
 		if (!v)
-			return map_perr(P, t, 0, "out of memory");
+			return oom(P);
 		rl->v = v;
 		rl->cap = ncap;
 	}
@@ -603,7 +646,8 @@ static int mainpass(struct parser *P, struct rule_list *rl)
 				return map_perr(P, t, 0, "'mapping' is given twice");
 			if (a->kind != T_WORD)
 				return map_perr(P, a, 0, "expected 'mapping NAME'");
-			m->name = map_pstr(P, a->p, a->len);
+			if (!(m->name = map_pstr(P, a->p, a->len)))
+				return -1;
 			P->i += 2;
 			if (map_end_of_line(P))
 				return -1;
@@ -618,13 +662,17 @@ static int mainpass(struct parser *P, struct rule_list *rl)
 			if (!m->each)
 				return map_perr(P, a, se.column ? (int)se.column - 1 : 0, "bad %s path: %s",
 					    m->ops->name, se.msg);
-			map_pool_own_handle(P->set->pool, m->ops, m->each);
+			if (map_pown(P, m->each)) {
+				m->each = NULL;
+				return -1;
+			}
 			if (!m->ops->can_group(m->each))
 				return map_perr(P, a, 0, "'each' in the header takes %s",
 					    strcmp(m->ops->name, "hl7v2") == 0 ?
 					    "a segment id (one event per segment group), e.g. each ORC" :
 					    "a path to a collection");
-			m->each_text = map_pstr(P, a->p, a->len);
+			if (!(m->each_text = map_pstr(P, a->p, a->len)))
+				return -1;
 			P->i += 2;
 			if (map_end_of_line(P))
 				return -1;
@@ -664,11 +712,11 @@ struct map_mapping *map_compile(struct map_set *set, const char *file, const cha
 	if (!P.hash || !EVP_DigestInit_ex(P.hash, digest_sha256(), NULL))
 		goto fail;
 	EVP_DigestUpdate(P.hash, text, len);
-	m = P.m = map_pool_alloc(set->pool, sizeof(*m));
-	m->file = map_pstr(&P, file, strlen(file));
-	m->tables = map_pool_alloc(set->pool, MAP_MAX_TABLES * sizeof(*m->tables));
-	m->used = map_pool_alloc(set->pool, MAP_MAX_TABLES * sizeof(*m->used));
-	if (prepass(&P) || mainpass(&P, &rl))
+	m = P.m = map_palloc(&P, sizeof(*m));
+	if (!m || !(m->file = map_pstr(&P, file, strlen(file))) ||
+	    !(m->tables = map_palloc(&P, MAP_MAX_TABLES * sizeof(*m->tables))) ||
+	    !(m->used = map_palloc(&P, MAP_MAX_TABLES * sizeof(*m->used))) ||
+	    prepass(&P) || mainpass(&P, &rl))
 		goto fail;
 	if (!m->name) {
 		map_perr(&P, &P.t[0], 0, "missing 'mapping NAME' line");
@@ -679,12 +727,13 @@ struct map_mapping *map_compile(struct map_set *set, const char *file, const cha
 				      "\"prescription.created\")");
 		goto fail;
 	}
-	m->rules = map_pool_alloc(set->pool, (rl.n ? rl.n : 1) * sizeof(*rl.v));
+	if (!(m->rules = map_palloc(&P, (rl.n ? rl.n : 1) * sizeof(*rl.v))))
+		goto fail;
 	if (rl.n) /* a mapping may have no rules (rl.v is then NULL) */
 		memcpy(m->rules, rl.v, rl.n * sizeof(*rl.v));
 	m->nrules = rl.n;
 	EVP_DigestFinal_ex(P.hash, md, &mdlen);
-	for (unsigned int k = 0; k < mdlen && k < 32; k++)
+	for (unsigned int k = 0; k < mdlen && k < (sizeof(m->hash) - 1) / 2; k++)
 		snprintf(m->hash + 2 * k, 3, "%02x", md[k]);
 	free(rl.v);
 	free(lx.v);

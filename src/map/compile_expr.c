@@ -12,8 +12,10 @@
 /* A string literal's value: \" \' \\ \n \t */
 static char *unescape_lit(struct parser *P, const char *s, size_t len, size_t *outlen)
 {
-	char *o = map_pool_alloc(P->set->pool, len + 1);
+	char *o = map_palloc(P, len + 1);
 	size_t k = 0;
+	if (!o)
+		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '\\' && i + 1 < len) {
 			i++;
@@ -29,26 +31,16 @@ static char *unescape_lit(struct parser *P, const char *s, size_t len, size_t *o
 
 /* ---- expressions --------------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	enum map_fn fn;
-	int min, max;
-} functions[] = {
-	{ "datetime", FN_DATETIME, 1, 1 }, { "date", FN_DATE, 1, 1 },
-	{ "lookup", FN_LOOKUP, 2, 3 },     { "codesystem", FN_CODESYSTEM, 1, 1 },
-	{ "lower", FN_LOWER, 1, 1 },       { "upper", FN_UPPER, 1, 1 },
-	{ "trim", FN_TRIM, 1, 1 },         { "replace", FN_REPLACE, 3, 3 },
-	{ "split", FN_SPLIT, 2, 2 },       { "concat", FN_CONCAT, 1, MAP_MAX_ARGS },
-	{ "uuid", FN_UUID, 1, MAP_MAX_ARGS }, { "if", FN_IF, 2, 3 },
-	{ "refid", FN_REFID, 1, 1 },
-};
-
-#define FUNCTION_LIST "datetime, date, lookup, codesystem, lower, upper, trim, replace, " \
-		      "split, concat, uuid, if, refid, exists"
-
-static struct map_expr *node(struct parser *P, enum map_op op, const struct map_token *t)
+/* A value node at t with a copy of its n operands; NULL when out of memory. */
+static struct map_expr *node(struct parser *P, enum map_op op, const struct map_token *t,
+			     struct map_expr **args, size_t n)
 {
-	struct map_expr *e = map_pool_alloc(P->set->pool, sizeof(*e));
+	struct map_expr *e = map_palloc(P, sizeof(*e));
+	if (!e || (n && !(e->args = map_palloc(P, n * sizeof(*args)))))
+		return NULL;
+	if (n)
+		memcpy(e->args, args, n * sizeof(*args));
+	e->nargs = n;
 	e->op = op;
 	e->type = ET_STRING;
 	e->line = t->line;
@@ -56,22 +48,16 @@ static struct map_expr *node(struct parser *P, enum map_op op, const struct map_
 	return e;
 }
 
-static int add_args(struct parser *P, struct map_expr *e, struct map_expr **args, size_t n)
-{
-	e->args = map_pool_alloc(P->set->pool, (n ? n : 1) * sizeof(*args));
-	memcpy(e->args, args, n * sizeof(*args));
-	e->nargs = n;
-	return 0;
-}
-
+/* a op b, at a's position */
 static struct map_expr *binary(struct parser *P, enum map_op op, const struct map_token *t,
 			       struct map_expr *a, struct map_expr *b)
 {
-	struct map_expr *e = node(P, op, t);
 	struct map_expr *args[2] = { a, b };
-	e->line = a->line;
-	e->col = a->col;
-	add_args(P, e, args, 2);
+	struct map_expr *e = node(P, op, t, args, 2);
+	if (e) {
+		e->line = a->line;
+		e->col = a->col;
+	}
 	return e;
 }
 
@@ -94,17 +80,17 @@ static struct map_expr *parse_path(struct parser *P, struct map_token *t)
 	struct map_srcerr se = { 0 };
 	if (P->header) {
 		if (t->len == 4 && memcmp(t->p, "type", 4) == 0)
-			return node(P, OP_TYPE, t);
+			return node(P, OP_TYPE, t, NULL, 0);
 		const struct map_field *path[MAP_MAX_TARGET_DEPTH + 1];
 		size_t depth;
 		int append;
 		if (map_resolve_target(P, t, &P->m->schema->root, path, &depth, &append, 1) == 1) {
-			struct map_expr *e = node(P, OP_TREF, t);
-			const struct map_field **tr =
-				map_pool_alloc(P->set->pool, (depth + 1) * sizeof(*tr));
+			struct map_expr *e = node(P, OP_TREF, t, NULL, 0);
+			const struct map_field **tr = e ? map_palloc(P, (depth + 1) * sizeof(*tr)) : NULL;
+			if (!tr || !(e->text = map_pstr(P, t->p, t->len)))
+				return NULL;
 			memcpy(tr, path, depth * sizeof(*tr));
 			e->tref = (const struct map_field *const *)tr;
-			e->text = map_pstr(P, t->p, t->len);
 			return e;
 		}
 	}
@@ -114,15 +100,17 @@ static struct map_expr *parse_path(struct parser *P, struct map_token *t)
 		     se.msg);
 		return NULL;
 	}
-	map_pool_own_handle(P->set->pool, P->m->ops, h);
+	if (map_pown(P, h))
+		return NULL;
 	if (!P->block && P->m->ops->is_relative(h)) {
 		map_perr(P, t, 0, "the relative path '%.*s' is only allowed inside an each-block",
 		     (int)t->len, t->p);
 		return NULL;
 	}
-	struct map_expr *e = node(P, OP_PATH, t);
+	struct map_expr *e = node(P, OP_PATH, t, NULL, 0);
+	if (!e || !(e->text = map_pstr(P, t->p, t->len)))
+		return NULL;
 	e->src = h;
-	e->text = map_pstr(P, t->p, t->len);
 	return e;
 }
 
@@ -131,15 +119,13 @@ static struct map_expr *parse_call(struct parser *P)
 	struct map_token *name = cur(P);
 	struct map_expr *args[MAP_MAX_ARGS];
 	size_t n = 0;
-	int fi = -1, is_exists = name->len == 6 && memcmp(name->p, "exists", 6) == 0;
+	const struct map_func *f = map_func_find(name->p, name->len);
 
-	for (size_t k = 0; k < HB_ARRAY_LEN(functions); k++)
-		if (strlen(functions[k].name) == name->len &&
-		    memcmp(functions[k].name, name->p, name->len) == 0)
-			fi = (int)k;
-	if (fi < 0 && !is_exists) {
-		map_perr(P, name, 0, "unknown function '%.*s' (functions: " FUNCTION_LIST ")",
-		     (int)name->len, name->p);
+	if (!f) {
+		char names[256];
+		map_func_names(names, sizeof(names));
+		map_perr(P, name, 0, "unknown function '%.*s' (functions: %s)", (int)name->len,
+			 name->p, names);
 		return NULL;
 	}
 	P->i += 2; /* name ( */
@@ -151,14 +137,15 @@ static struct map_expr *parse_call(struct parser *P)
 			return NULL;
 		}
 		/* lookup's second argument names a table */
-		if (fi >= 0 && functions[fi].fn == FN_LOOKUP && n == 1 && cur(P)->kind == T_WORD) {
+		if (f->arg2_table && n == 1 && cur(P)->kind == T_WORD) {
 			struct map_token *t = cur(P);
 			const struct map_table *tb = map_find_table(P, t->p, t->len);
 			if (!tb) {
 				map_perr(P, t, 0, "unknown table '%.*s'", (int)t->len, t->p);
 				return NULL;
 			}
-			args[n] = node(P, OP_TABLE, t);
+			if (!(args[n] = node(P, OP_TABLE, t, NULL, 0)))
+				return NULL;
 			args[n]->type = ET_TABLE;
 			args[n]->table = tb;
 			n++;
@@ -181,46 +168,46 @@ static struct map_expr *parse_call(struct parser *P)
 	}
 	P->i++;
 	P->paren--;
-	if (is_exists) {
-		if (n != 1) {
-			map_perr(P, name, 0, "exists() takes 1 argument");
-			return NULL;
-		}
-		struct map_expr *e = node(P, OP_EXISTS, name);
-		e->type = ET_BOOL;
-		add_args(P, e, args, n);
-		return want(P, args[0], ET_STRING, "exists()") ? NULL : e;
-	}
-	if ((int)n < functions[fi].min || (int)n > functions[fi].max) {
-		if (functions[fi].min == functions[fi].max)
-			map_perr(P, name, 0, "%s() takes %d argument%s, not %zu", functions[fi].name,
-			     functions[fi].min, functions[fi].min == 1 ? "" : "s", n);
+	/* a condition function (exists) keeps its shorter messages */
+	if ((int)n < f->min || (int)n > f->max) {
+		if (f->test)
+			map_perr(P, name, 0, "%s() takes %d argument%s", f->name, f->min,
+				 f->min == 1 ? "" : "s");
+		else if (f->min == f->max)
+			map_perr(P, name, 0, "%s() takes %d argument%s, not %zu", f->name, f->min,
+				 f->min == 1 ? "" : "s", n);
 		else
-			map_perr(P, name, 0, "%s() takes %d to %d arguments, not %zu",
-			     functions[fi].name, functions[fi].min, functions[fi].max, n);
+			map_perr(P, name, 0, "%s() takes %d to %d arguments, not %zu", f->name,
+				 f->min, f->max, n);
 		return NULL;
 	}
-	struct map_expr *e = node(P, OP_CALL, name);
-	e->fn = functions[fi].fn;
-	add_args(P, e, args, n);
+	struct map_expr *e = node(P, OP_CALL, name, args, n);
+	if (!e)
+		return NULL;
+	e->fn = f;
+	e->type = f->test ? ET_BOOL : ET_STRING;
 	for (size_t k = 0; k < n; k++) {
 		char what[64];
-		snprintf(what, sizeof(what), "argument %zu of %s()", k + 1, functions[fi].name);
-		if (e->fn == FN_LOOKUP && k == 1) {
+		if (f->test)
+			snprintf(what, sizeof(what), "%s()", f->name);
+		else
+			snprintf(what, sizeof(what), "argument %zu of %s()", k + 1, f->name);
+		if (f->arg2_table && k == 1) {
 			if (args[k]->type != ET_TABLE) {
-				map_perr(P, name, 0, "lookup() needs a table name as its second argument");
+				map_perr(P, name, 0, "%s() needs a table name as its second argument",
+					 f->name);
 				return NULL;
 			}
 			continue;
 		}
-		if (want(P, args[k], e->fn == FN_IF && k == 0 ? ET_BOOL : ET_STRING, what))
+		if (want(P, args[k], f->arg1_cond && k == 0 ? ET_BOOL : ET_STRING, what))
 			return NULL;
 	}
-	if (e->fn == FN_CODESYSTEM) {
-		e->table = map_find_table(P, "codesystems", 11);
+	if (f->needs_table) {
+		e->table = map_find_table(P, f->needs_table, strlen(f->needs_table));
 		if (!e->table) {
-			map_perr(P, name, 0, "codesystem() needs the table 'codesystems': add "
-				       "'use tables/codesystems.tbl'");
+			map_perr(P, name, 0, "%s() needs the table '%s': add 'use tables/%s.tbl'",
+				 f->name, f->needs_table, f->needs_table);
 			return NULL;
 		}
 	}
@@ -234,11 +221,14 @@ static struct map_expr *parse_primary(struct parser *P)
 	switch (t->kind) {
 	case T_STR:
 	case T_NUM:
-		e = node(P, OP_LIT, t);
+		if (!(e = node(P, OP_LIT, t, NULL, 0)))
+			return NULL;
 		if (t->kind == T_STR)
 			e->str = unescape_lit(P, t->p, t->len, &e->len);
 		else
 			e->str = map_pstr(P, t->p, e->len = t->len);
+		if (!e->str)
+			return NULL;
 		e->text = e->str;
 		P->i++;
 		return e;
@@ -325,7 +315,8 @@ static struct map_expr *parse_cmp(struct parser *P)
 		struct map_expr *b = parse_coalesce(P);
 		if (!b || want(P, a, ET_STRING, "a comparison") || want(P, b, ET_STRING, "a comparison"))
 			return NULL;
-		a = binary(P, is_op(t, "=") ? OP_EQ : OP_NE, t, a, b);
+		if (!(a = binary(P, is_op(t, "=") ? OP_EQ : OP_NE, t, a, b)))
+			return NULL;
 		a->type = ET_BOOL;
 	} else if (map_tok_is(t, "in")) {
 		struct map_expr *args[MAP_MAX_ARGS + 1];
@@ -364,11 +355,12 @@ static struct map_expr *parse_cmp(struct parser *P)
 		}
 		P->i++;
 		P->paren--;
-		struct map_expr *e = node(P, OP_IN, t);
+		struct map_expr *e = node(P, OP_IN, t, args, n);
+		if (!e)
+			return NULL;
 		e->line = a->line;
 		e->col = a->col;
 		e->type = ET_BOOL;
-		add_args(P, e, args, n);
 		a = e;
 	}
 	return a;
@@ -382,9 +374,9 @@ static struct map_expr *parse_not(struct parser *P)
 		struct map_expr *a = parse_not(P);
 		if (!a || want(P, a, ET_BOOL, "'not'"))
 			return NULL;
-		struct map_expr *e = node(P, OP_NOT, t);
-		e->type = ET_BOOL;
-		add_args(P, e, &a, 1);
+		struct map_expr *e = node(P, OP_NOT, t, &a, 1);
+		if (e)
+			e->type = ET_BOOL;
 		return e;
 	}
 	return parse_cmp(P);
@@ -404,8 +396,8 @@ static struct map_expr *parse_bool(struct parser *P, int is_and)
 		if (!b || want(P, a, ET_BOOL, is_and ? "'and'" : "'or'") ||
 		    want(P, b, ET_BOOL, is_and ? "'and'" : "'or'"))
 			return NULL;
-		a = binary(P, is_and ? OP_AND : OP_OR, t, a, b);
-		a->type = ET_BOOL;
+		if ((a = binary(P, is_and ? OP_AND : OP_OR, t, a, b)))
+			a->type = ET_BOOL;
 	}
 	return a;
 }

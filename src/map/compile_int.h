@@ -11,7 +11,6 @@
 #include "map/map_int.h"
 
 #define MAP_MAX_RULES 512
-#define MAP_MAX_ARGS 16
 #define MAP_MAX_TABLES 64
 #define MAP_MAX_TARGET_DEPTH 8
 
@@ -34,7 +33,14 @@ struct parser {
 /* Report an error at token t (column + coloff); returns -1. */
 int map_perr(struct parser *P, const struct map_token *t, int coloff, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* Out of memory is an error like any other: these allocate from the set's
+ * pool (zeroed) and, when it is exhausted, report "out of memory" at the
+ * current token and return NULL (map_pown: -1, h freed); the caller then
+ * returns its error. Nothing in the compiler calls map_pool_* directly. */
+void *map_palloc(struct parser *P, size_t size);
 char *map_pstr(struct parser *P, const char *s, size_t len);
+/* The set frees the adapter handle h (a path of P->m->ops) when it goes. */
+int map_pown(struct parser *P, void *h);
 const struct map_table *map_find_table(struct parser *P, const char *name, size_t len);
 /* Skip newlines when the statement continues on the next line. */
 void map_skip_cont(struct parser *P);

@@ -62,25 +62,25 @@ static int values(const struct map_expr *e, struct strset *out, const struct str
 		free(b);
 		return rc;
 	case OP_CALL:
-		switch (e->fn) {
-		case FN_LOOKUP:
+		switch (e->fn->values) {
+		case MFV_TABLE:
 			for (size_t i = 0; i < e->args[1]->table->n; i++)
 				if (add(out, e->args[1]->table->vals[i],
 					strlen(e->args[1]->table->vals[i]), "", 0))
 					return -1;
 			return e->nargs > 2 ? values(e->args[2], out, types) : 0;
-		case FN_IF:
+		case MFV_BRANCHES:
 			if (values(e->args[1], out, types))
 				return -1;
 			return e->nargs > 2 ? values(e->args[2], out, types) : 0;
-		case FN_LOWER:
-		case FN_UPPER:
+		case MFV_LOWER:
+		case MFV_UPPER:
 			a = calloc(1, sizeof(*a));
 			if (!a || values(e->args[0], a, types))
 				rc = -1;
 			for (size_t i = 0; rc == 0 && i < a->n; i++) {
 				for (char *p = a->v[i]; *p; p++)
-					*p = (char)(e->fn == FN_LOWER ? tolower((unsigned char)*p)
+					*p = (char)(e->fn->values == MFV_LOWER ? tolower((unsigned char)*p)
 								     : toupper((unsigned char)*p));
 				rc = add(out, a->v[i], strlen(a->v[i]), "", 0);
 			}

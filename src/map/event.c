@@ -16,36 +16,37 @@
 static const uint8_t hb_namespace[16] = { 0x6b, 0x1e, 0x2f, 0x0c, 0x9a, 0x51, 0x4d, 0x3e,
 					  0x8f, 0x27, 0x5c, 0x0b, 0xd4, 0x61, 0x73, 0xa9 };
 
-void map_uuid5(char out[37], const void *name, size_t len);
-
-void map_uuid5(char out[37], const void *name, size_t len)
+int map_uuid5(char out[37], const void *name, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[SHA_DIGEST_LENGTH];
 	unsigned char stackbuf[512];
 	unsigned char *buf = len + 16 <= sizeof(stackbuf) ? stackbuf : malloc(len + 16);
-	uint8_t u[16] = { 0 };
+	uint8_t u[16];
 
-	if (buf) {
-		memcpy(buf, hb_namespace, 16);
-		memcpy(buf + 16, name, len);
-		EVP_Digest(buf, len + 16, md, NULL, digest_sha1(), NULL);
-		memcpy(u, md, 16);
-		if (buf != stackbuf)
-			free(buf);
-	}
+	if (!buf)
+		return -1;
+	memcpy(buf, hb_namespace, 16);
+	memcpy(buf + 16, name, len);
+	int ok = EVP_Digest(buf, len + 16, md, NULL, digest_sha1(), NULL);
+	if (buf != stackbuf)
+		free(buf);
+	if (!ok)
+		return -1;
+	memcpy(u, md, sizeof(u));
 	u[6] = (uint8_t)((u[6] & 0x0f) | 0x50); /* version 5 */
 	u[8] = (uint8_t)((u[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	for (int i = 0, k = 0; i < 16; i++) {
+	for (size_t i = 0, k = 0; i < HB_ARRAY_LEN(u); i++) {
 		if (i == 4 || i == 6 || i == 8 || i == 10)
 			out[k++] = '-';
 		out[k++] = hex[u[i] >> 4];
 		out[k++] = hex[u[i] & 15];
 	}
 	out[36] = '\0';
+	return 0;
 }
 
-void map_event_id(char out[37], const void *key, size_t key_len, size_t index)
+int map_event_id(char out[37], const void *key, size_t key_len, size_t index)
 {
 	/* name = key bytes, 0x1f, the index in decimal */
 	char stackbuf[256];
@@ -58,18 +59,16 @@ void map_event_id(char out[37], const void *key, size_t key_len, size_t index)
 	int il = (int)(idx + sizeof(idx) - ip);
 	size_t n = key_len + 1 + (size_t)il;
 	char *buf = n <= sizeof(stackbuf) ? stackbuf : malloc(n);
-	if (!buf) {
-		memset(out, '0', 36);
-		out[36] = '\0';
-		return;
-	}
+	if (!buf)
+		return -1;
 	if (key_len)
 		memcpy(buf, key, key_len);
 	buf[key_len] = 0x1f;
 	memcpy(buf + key_len + 1, ip, (size_t)il);
-	map_uuid5(out, buf, n);
+	int rc = map_uuid5(out, buf, n);
 	if (buf != stackbuf)
 		free(buf);
+	return rc;
 }
 
 char *map_event_json(const struct map_event *ev)

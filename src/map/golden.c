@@ -75,13 +75,24 @@ json_t *map_golden_actual(const struct map_set *s, const char *path, char *errst
 
 /* ---- diff ------------------------------------------------------------------------ */
 
+/* The lines of s (cut in place) into *out (caller frees); (size_t)-1 and
+ * *out NULL when out of memory. */
 static size_t split_lines(char *s, char ***out)
 {
 	size_t n = 0, cap = 64;
-	char **v = malloc(cap * sizeof(*v));
-	for (char *p = s; p && *p;) {
-		if (n == cap)
-			v = realloc(v, (cap *= 2) * sizeof(*v));
+	char **v = s ? malloc(cap * sizeof(*v)) : NULL;
+	*out = NULL;
+	if (!v)
+		return (size_t)-1;
+	for (char *p = s; *p;) {
+		if (n == cap) {
+			char **nv = realloc(v, (cap *= 2) * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return (size_t)-1;
+			}
+			v = nv;
+		}
 		v[n++] = p;
 		char *nl = strchr(p, '\n');
 		if (!nl)
@@ -97,12 +108,13 @@ void map_diff_print(FILE *out, const char *expected, const char *actual)
 {
 	char *e = strdup(expected), *a = strdup(actual), **el, **al;
 	size_t ne = split_lines(e, &el), na = split_lines(a, &al);
-	if (ne > DIFF_MAX_LINES || na > DIFF_MAX_LINES) {
+	unsigned *L = NULL;
+	/* longest common subsequence, then walk it; too long (or out of memory): both whole */
+	if (ne > DIFF_MAX_LINES || na > DIFF_MAX_LINES ||
+	    !(L = calloc((ne + 1) * (na + 1), sizeof(*L)))) {
 		fprintf(out, "--- expected\n%s\n+++ actual\n%s\n", expected, actual);
 		goto done;
 	}
-	/* longest common subsequence, then walk it */
-	unsigned *L = calloc((ne + 1) * (na + 1), sizeof(*L));
 #define AT(i, j) L[(i) * (na + 1) + (j)]
 	for (size_t i = ne; i-- > 0;)
 		for (size_t j = na; j-- > 0;)
@@ -122,8 +134,8 @@ void map_diff_print(FILE *out, const char *expected, const char *actual)
 		}
 	}
 #undef AT
-	free(L);
 done:
+	free(L);
 	free(el);
 	free(al);
 	free(e);
@@ -137,22 +149,39 @@ static int cmp_str(const void *x, const void *y)
 	return strcmp(*(char *const *)x, *(char *const *)y);
 }
 
-/* Sorted names in dir (no dot files); caller frees each and the array. */
-static size_t list_dir(const char *dir, char ***out)
+/* Sorted names in dir (no dot files); caller frees each and the array.
+ * Out of memory: a failed case (said on log), no names. */
+static size_t list_dir(const char *dir, char ***out, FILE *log, struct map_golden_stats *st)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	size_t n = 0, cap = 16;
 	char **v = malloc(cap * sizeof(*v));
-	while (d && (de = readdir(d))) {
+	int oom = !v;
+	while (!oom && d && (de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (n == cap)
-			v = realloc(v, (cap *= 2) * sizeof(*v));
-		v[n++] = strdup(de->d_name);
+		if (n == cap) {
+			char **nv = realloc(v, cap * 2 * sizeof(*v));
+			if (!(oom = !nv)) {
+				v = nv;
+				cap *= 2;
+			}
+		}
+		if (!oom && !(oom = !(v[n] = strdup(de->d_name))))
+			n++;
 	}
 	if (d)
 		closedir(d);
+	if (oom) {
+		while (n)
+			free(v[--n]);
+		free(v);
+		*out = NULL;
+		fprintf(log, "FAIL %s: out of memory\n", dir);
+		st->failed++;
+		return 0;
+	}
 	qsort(v, n, sizeof(*v), cmp_str);
 	*out = v;
 	return n;
@@ -182,7 +211,10 @@ static int run_case(const struct map_set *s, const char *dir, const char *file, 
 	}
 	char *atext = json_dumps(actual, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	int rc = 0;
-	if (update) {
+	if (!atext) {
+		fprintf(out, "FAIL %s: out of memory\n", in_path);
+		rc = -1;
+	} else if (update) {
 		FILE *f = fopen(exp_path, "w");
 		if (f) {
 			fprintf(f, "%s\n", atext);
@@ -206,7 +238,8 @@ static int run_case(const struct map_set *s, const char *dir, const char *file, 
 		} else if (!json_equal(expected, actual)) {
 			char *etext = json_dumps(expected, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 			fprintf(out, "FAIL %s\n", in_path);
-			map_diff_print(out, etext, atext);
+			if (etext)
+				map_diff_print(out, etext, atext);
 			free(etext);
 			rc = -1;
 		} else {
@@ -245,15 +278,15 @@ int map_golden_run(const struct map_set *s, const char *tests_dir, int update, F
 		   struct map_golden_stats *st)
 {
 	char **cases;
-	size_t nc = list_dir(tests_dir, &cases);
 	st->cases = st->failed = 0;
+	size_t nc = list_dir(tests_dir, &cases, out, st);
 	for (size_t c = 0; c < nc; c++) {
 		char dir[4096];
 		struct stat sb;
 		int dl = snprintf(dir, sizeof(dir), "%s/%s", tests_dir, cases[c]);
 		if ((size_t)dl < sizeof(dir) && stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 			char **files;
-			size_t nf = list_dir(dir, &files);
+			size_t nf = list_dir(dir, &files, out, st);
 			for (size_t f = 0; f < nf; f++) {
 				size_t l = strlen(files[f]);
 				if (is_input(files[f], l)) {

@@ -192,7 +192,7 @@ ssize_t map_event_avro(const struct map_event *ev, void *buf, size_t size, char 
 
 
 /* UUIDv5 in the hl7bridge namespace over (key, index): the eventId. out gets
- * 36 characters and a NUL. */
-void map_event_id(char out[37], const void *key, size_t key_len, size_t index);
+ * 36 characters and a NUL; -1 when out of memory. */
+int map_event_id(char out[37], const void *key, size_t key_len, size_t index);
 
 #endif

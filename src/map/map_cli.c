@@ -179,13 +179,20 @@ static char *read_stdin(size_t *len, char *err, size_t errsz)
 				return NULL;
 			}
 			char *nb = realloc(buf, cap * 2 + 1);
-			if (!nb)
-				break;
+			if (!nb) {
+				free(buf);
+				util_seterr(err, errsz, "stdin: out of memory");
+				return NULL;
+			}
 			buf = nb;
 			cap *= 2;
 		}
 	}
-	if (!buf || ferror(stdin)) {
+	if (!buf) {
+		util_seterr(err, errsz, "stdin: out of memory");
+		return NULL;
+	}
+	if (ferror(stdin)) {
 		free(buf);
 		util_seterr(err, errsz, "stdin: cannot read");
 		return NULL;

@@ -99,20 +99,19 @@ enum map_op {
 	OP_CONCAT,   /* a + b */
 	OP_COALESCE, /* a ?? b */
 	OP_CALL,     /* fn(args) */
-	OP_EQ, OP_NE, OP_IN, OP_AND, OP_OR, OP_NOT, OP_EXISTS,
+	OP_EQ, OP_NE, OP_IN, OP_AND, OP_OR, OP_NOT,
 };
 
-enum map_fn {
-	FN_DATETIME, FN_DATE, FN_LOOKUP, FN_CODESYSTEM, FN_LOWER, FN_UPPER, FN_TRIM,
-	FN_REPLACE, FN_SPLIT, FN_CONCAT, FN_UUID, FN_IF, FN_REFID,
-};
+/* Most arguments of a call, values of `in (…)` and `each` alternatives. */
+#define MAP_MAX_ARGS 16
 
 struct map_table;
+struct map_func;
 
 struct map_expr {
 	enum map_op op;
 	enum map_etype type;
-	enum map_fn fn;
+	const struct map_func *fn;   /* OP_CALL: its row of map_functions[] */
 	const char *text;            /* source text of this node (paths, literals), for errors/explain */
 	const char *str;             /* OP_LIT value */
 	size_t len;
@@ -211,6 +210,46 @@ struct map_env {
 int map_expr_eval(struct map_env *env, const struct map_expr *e, struct map_vals *out);
 /* Evaluate a condition: 1 true, 0 false, -1 error. */
 int map_expr_test(struct map_env *env, const struct map_expr *e);
+/* Helpers of expr.c for the functions: evaluate e into the fresh list v;
+ * append to out (-1 with the error when the arena is full); reject with a
+ * 0357 code; the path text a value came from, for messages. */
+int map_eval_arg(struct map_env *env, const struct map_expr *e, struct map_vals *v);
+int map_eval_add(struct map_env *env, struct map_vals *out, const char *s, size_t len,
+		 const char *origin);
+int map_eval_fail(struct map_env *env, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int map_eval_oom(struct map_env *env);
+const char *map_eval_origin(const struct map_expr *e);
+
+/* ---- built-in functions (functions.c) ------------------------------------------- */
+
+/* How map_set_types/topics (enumerate.c) list the values of a call. */
+enum map_fn_values {
+	MFV_NONE = 0,     /* not listable */
+	MFV_TABLE,        /* the values of the table (argument 2), then argument 3 */
+	MFV_BRANCHES,     /* argument 2, then argument 3 */
+	MFV_LOWER,        /* argument 1's values in lower case */
+	MFV_UPPER,        /* argument 1's values in upper case */
+};
+
+/* A built-in function: one row of map_functions[] is the whole definition.
+ * The compiler checks calls against it; a call of a value function runs
+ * eval, a call of a condition function (exists) runs test. */
+struct map_func {
+	const char *name;
+	int min, max;                /* number of arguments */
+	int arg2_table;              /* the second argument names a table (lookup) */
+	int arg1_cond;               /* the first argument is a condition (if) */
+	const char *needs_table;     /* a table the mapping must have in scope (codesystem) */
+	enum map_fn_values values;
+	int (*eval)(struct map_env *env, const struct map_expr *e, struct map_vals *out);
+	int (*test)(struct map_env *env, const struct map_expr *e);
+};
+
+/* The function called name, or NULL. */
+const struct map_func *map_func_find(const char *name, size_t len);
+/* "datetime, date, …": every function's name, for messages. */
+void map_func_names(char *buf, size_t size);
 
 /* pick.c: the item an each-block over a record takes: 1 with the
  * alternative (0: the first path) and the item's position in it, 0 when no
@@ -218,6 +257,9 @@ int map_expr_test(struct map_env *env, const struct map_expr *e);
 int map_pick(struct map_env *env, const struct map_rule *r, size_t *alt, size_t *index);
 /* The rule's each path number alt (0 the first, then the ?? alternatives), or NULL. */
 void *map_rule_each_path(const struct map_rule *r, size_t alt);
+
+/* event.c: UUIDv5 in the hl7bridge namespace over name; -1 when out of memory. */
+int map_uuid5(char out[37], const void *name, size_t len);
 
 /* HL7 DTM / TS → ISO 8601 (dt=1) or date only (dt=0). Returns length or -1. */
 int map_fmt_datetime(const char *s, size_t len, int dt, char *out, size_t size);
@@ -235,6 +277,9 @@ void *map_pool_alloc(struct map_strpool *p, size_t size); /* zeroed */
 /* The pool frees the adapter handle with ops->free when the set goes. */
 int map_pool_own_handle(struct map_strpool *p, const struct map_source_ops *ops, void *h);
 char *map_pool_strndup(struct map_strpool *p, const char *s, size_t len);
+/* Tests: the calling thread's pool allocations fail after n more succeed
+ * (n < 0: never), to check that out of memory is an error everywhere. */
+void map_pool_test_fail_after(long n);
 
 /* compile.c: one file into a mapping (or its first error into d). Everything
  * it allocates belongs to set->pool. */

@@ -25,10 +25,11 @@ struct pathlist {
 	size_t n, cap;
 };
 
+/* 0, 1 when the list is full (the path is left out), -1 out of memory. */
 static int pl_add(struct pathlist *pl, const char *path)
 {
 	if (pl->n >= MAP_MAX_FILES)
-		return -1;
+		return 1;
 	if (pl->n == pl->cap) {
 		size_t ncap = pl->cap ? pl->cap * 2 : 32;
 		char **v = realloc(pl->v, ncap * sizeof(*v));
@@ -37,7 +38,9 @@ static int pl_add(struct pathlist *pl, const char *path)
 		pl->v = v;
 		pl->cap = ncap;
 	}
-	pl->v[pl->n++] = strdup(path);
+	if (!(pl->v[pl->n] = strdup(path)))
+		return -1;
+	pl->n++;
 	return 0;
 }
 
@@ -59,14 +62,16 @@ static int ends_with(const char *s, const char *suf)
 	return n > k && strcmp(s + n - k, suf) == 0;
 }
 
-/* Files ending in suffix below dir; `tests` folders hold golden cases, not mappings. */
+/* Files ending in suffix below dir; `tests` folders hold golden cases, not
+ * mappings. -1 with errno when dir cannot be read or memory runs out. */
 static int walk(const char *dir, const char *suffix, int depth, struct pathlist *pl)
 {
+	int rc = 0;
 	DIR *d = opendir(dir);
 	struct dirent *de;
 	if (!d)
 		return -1;
-	while ((de = readdir(d))) {
+	while (rc == 0 && (de = readdir(d))) {
 		char path[4096];
 		struct stat st;
 		if (de->d_name[0] == '.')
@@ -75,14 +80,19 @@ static int walk(const char *dir, const char *suffix, int depth, struct pathlist 
 		if (stat(path, &st) != 0)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
-			if (strcmp(de->d_name, "tests") != 0 && depth < MAP_MAX_DIR_DEPTH)
-				walk(path, suffix, depth + 1, pl);
-		} else if (S_ISREG(st.st_mode) && ends_with(de->d_name, suffix)) {
-			pl_add(pl, path);
+			if (strcmp(de->d_name, "tests") != 0 && depth < MAP_MAX_DIR_DEPTH &&
+			    walk(path, suffix, depth + 1, pl) != 0 && errno == ENOMEM)
+				rc = -1;
+		} else if (S_ISREG(st.st_mode) && ends_with(de->d_name, suffix) &&
+			   pl_add(pl, path) < 0) {
+			errno = ENOMEM;
+			rc = -1;
 		}
 	}
 	closedir(d);
-	return 0;
+	if (rc)
+		errno = ENOMEM;
+	return rc;
 }
 
 struct map_set *map_set_load(const char *mappings_dir, const char *schemas_dir,
@@ -98,14 +108,20 @@ struct map_set *map_set_load(const char *mappings_dir, const char *schemas_dir,
 		return NULL;
 	}
 	snprintf(s->topic_prefix, sizeof(s->topic_prefix), "healthcare.");
-	s->tables = map_pool_alloc(s->pool, MAP_MAX_SHARED_TABLES * sizeof(*s->tables));
-	s->tfiles = map_pool_alloc(s->pool, MAP_MAX_TABLE_FILES * sizeof(*s->tfiles));
+	if (!(s->tables = map_pool_alloc(s->pool, MAP_MAX_SHARED_TABLES * sizeof(*s->tables))) ||
+	    !(s->tfiles = map_pool_alloc(s->pool, MAP_MAX_TABLE_FILES * sizeof(*s->tfiles)))) {
+		map_diag_add(d, mappings_dir, NULL, 0, 0, 0, "out of memory");
+		goto done;
+	}
 	if (walk(schemas_dir, ".avsc", 0, &schemas) != 0)
 		map_diag_add(d, schemas_dir, NULL, 0, 0, 0, "cannot read the schema folder: %s",
 			     strerror(errno));
 	if (schemas.n) /* qsort of no array: v may be NULL */
 		qsort(schemas.v, schemas.n, sizeof(char *), cmp_str);
-	s->schemas = calloc(schemas.n ? schemas.n : 1, sizeof(*s->schemas));
+	if (!(s->schemas = calloc(schemas.n ? schemas.n : 1, sizeof(*s->schemas)))) {
+		map_diag_add(d, schemas_dir, NULL, 0, 0, 0, "out of memory");
+		goto done;
+	}
 	for (size_t i = 0; i < schemas.n; i++) {
 		struct map_schema *sc = map_schema_load(schemas.v[i], err, sizeof(err));
 		if (!sc) {
@@ -124,7 +140,10 @@ struct map_set *map_set_load(const char *mappings_dir, const char *schemas_dir,
 			     strerror(errno));
 	if (maps.n)
 		qsort(maps.v, maps.n, sizeof(char *), cmp_str);
-	s->maps = calloc(maps.n ? maps.n : 1, sizeof(*s->maps));
+	if (!(s->maps = calloc(maps.n ? maps.n : 1, sizeof(*s->maps)))) {
+		map_diag_add(d, mappings_dir, NULL, 0, 0, 0, "out of memory");
+		goto done;
+	}
 	for (size_t i = 0; i < maps.n; i++) {
 		size_t len;
 		char *text = util_read_file(maps.v[i], MAP_MAX_FILE_SIZE, &len, err, sizeof(err));
@@ -135,6 +154,10 @@ struct map_set *map_set_load(const char *mappings_dir, const char *schemas_dir,
 		/* the text stays in the pool: errors quote it, explain points into it */
 		char *kept = map_pool_strndup(s->pool, text, len);
 		free(text);
+		if (!kept) {
+			map_diag_add(d, maps.v[i], NULL, 0, 0, 0, "out of memory");
+			continue;
+		}
 		struct map_mapping *m = map_compile(s, maps.v[i], kept, len, mappings_dir, d);
 		if (!m)
 			continue;
@@ -145,6 +168,7 @@ struct map_set *map_set_load(const char *mappings_dir, const char *schemas_dir,
 					     s->maps[k]->file);
 		s->maps[s->nmaps++] = m;
 	}
+done:
 	pl_free(&maps);
 	pl_free(&schemas);
 	if (d->errors) {
@@ -698,7 +722,11 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		struct map_event ev = { 0 };
 		char id[37];
 		struct map_node *n;
-		map_event_id(id, in->ledger_key, in->ledger_key_len, i);
+		if (map_event_id(id, in->ledger_key, in->ledger_key_len, i)) {
+			outcome(rej, 207, "out of memory");
+			res = MAP_ERROR;
+			break;
+		}
 		if ((n = root_field(b, "eventId")))
 			map_node_str(n, id, 36);
 		if ((n = root_field(b, "eventType")))
@@ -712,8 +740,12 @@ enum map_result map_apply(const struct map_set *s, const struct map_input *in, u
 		if (meta && sf && meta->kind == MN_REC)
 			source = map_node_child(meta, mf, sf)->s;
 		const struct map_field *lf = map_field_find(&b->m->schema->root, "lineage", 7);
-		if (lf && lf->type == MF_RECORD && (n = root_field(b, "lineage")) &&
-		    map_node_record(A->arena_p, lf, n) == 0) {
+		if (lf && lf->type == MF_RECORD && (n = root_field(b, "lineage"))) {
+			if (map_node_record(A->arena_p, lf, n) != 0) {
+				outcome(rej, 207, "out of scratch memory");
+				res = MAP_ERROR;
+				break;
+			}
 			const char *lv[][2] = { { "mapping", b->m->name }, { "mappingHash", b->m->hash },
 						{ "sourceFormat", in->ops->name },
 						{ "sourceMessageId", in->message_id } };

@@ -45,16 +45,17 @@ static int parse_record(json_t *t, struct map_field *f, struct named_list *nl, i
 	if (!json_is_array(fields) || !name)
 		return util_seterr(errstr, n, "a record needs a name and fields");
 	f->type = MF_RECORD;
-	f->nfields = json_array_size(fields);
-	f->fields = calloc(f->nfields ? f->nfields : 1, sizeof(*f->fields));
-	if (!f->fields)
+	size_t nf = json_array_size(fields);
+	if (!(f->fields = calloc(nf ? nf : 1, sizeof(*f->fields))))
 		return util_seterr(errstr, n, "out of memory");
+	f->nfields = nf;
 	for (size_t i = 0; i < f->nfields; i++) {
 		json_t *fd = json_array_get(fields, i);
 		const char *fname = json_string_value(json_object_get(fd, "name"));
 		if (!fname)
 			return util_seterr(errstr, n, "record %s: field %zu has no name", name, i);
-		f->fields[i].name = strdup(fname);
+		if (!(f->fields[i].name = strdup(fname)))
+			return util_seterr(errstr, n, "out of memory");
 		f->fields[i].name_len = strlen(fname);
 		if (parse_type(json_object_get(fd, "type"), &f->fields[i], nl, depth + 1, errstr,
 			       n) != 0)
@@ -85,13 +86,17 @@ static int parse_type(json_t *t, struct map_field *f, struct named_list *nl, int
 				/* copy the referenced record's shape */
 				const struct map_field *r = nl->v[i].rec;
 				f->type = MF_RECORD;
+				f->fields = calloc(r->nfields ? r->nfields : 1, sizeof(*f->fields));
+				if (!f->fields)
+					return util_seterr(errstr, n, "out of memory");
 				f->nfields = r->nfields;
-				f->fields = calloc(r->nfields, sizeof(*f->fields));
 				for (size_t k = 0; k < r->nfields; k++) {
 					f->fields[k] = r->fields[k];
 					f->fields[k].name = strdup(r->fields[k].name);
 					f->fields[k].fields = NULL;
 					f->fields[k].nfields = 0;
+					if (!f->fields[k].name)
+						return util_seterr(errstr, n, "out of memory");
 					if (r->fields[k].nfields)
 						return util_seterr(errstr, n,
 							"reuse of nested record %s is not supported", s);
@@ -147,10 +152,15 @@ struct map_schema *map_schema_load(const char *path, char *errstr, size_t errstr
 	size_t len;
 	char err[200];
 
-	if (!sc)
+	if (!sc) {
+		util_seterr(errstr, errstr_size, "%s: out of memory", path);
 		return NULL;
+	}
 	pthread_mutex_init(&sc->value_mu, NULL);
-	sc->file = strdup(path);
+	if (!(sc->file = strdup(path))) {
+		util_seterr(errstr, errstr_size, "%s: out of memory", path);
+		goto fail;
+	}
 	sc->text = util_read_file(path, MAP_MAX_FILE_SIZE, &len, errstr, errstr_size);
 	if (!sc->text)
 		goto fail;
@@ -172,12 +182,16 @@ struct map_schema *map_schema_load(const char *path, char *errstr, size_t errstr
 	}
 	size_t fl = strlen(name) + (ns ? strlen(ns) + 1 : 0) + 1;
 	sc->fullname = malloc(fl);
-	snprintf(sc->fullname, fl, "%s%s%s", ns ? ns : "", ns ? "." : "", name);
 	/* PrescriptionEvent → prescription */
 	size_t nl_len = strlen(name);
 	if (nl_len > 5 && strcmp(name + nl_len - 5, "Event") == 0)
 		nl_len -= 5;
 	sc->event = strndup(name, nl_len);
+	if (!sc->fullname || !sc->event) {
+		util_seterr(errstr, errstr_size, "%s: out of memory", path);
+		goto fail;
+	}
+	snprintf(sc->fullname, fl, "%s%s%s", ns ? ns : "", ns ? "." : "", name);
 	for (char *p = sc->event; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	for (size_t i = 0; i < sc->root.nfields; i++)

@@ -121,7 +121,9 @@ static int compile_filter(struct hl7src_path *p, const char *s, size_t off, size
 			return seterr(err, i + 1, "unterminated string");
 		if (p->nfval == HL7SRC_MAX_FILTER_VALUES)
 			return seterr(err, i + 1, "too many values");
-		p->fval[p->nfval++] = strndup(s + i + 1, k - i - 1);
+		if (!(p->fval[p->nfval] = strndup(s + i + 1, k - i - 1)))
+			return seterr(err, i + 1, "out of memory");
+		p->nfval++;
 		i = skip_ws(s, k + 1, end);
 		if (!in)
 			break;
@@ -144,8 +146,10 @@ static void *p_compile(const char *text, size_t len, struct map_srcerr *err)
 {
 	struct hl7src_path *p = calloc(1, sizeof(*p));
 	const char *br = NULL;
-	if (!p)
+	if (!p) {
+		seterr(err, 0, "out of memory");
 		return NULL;
+	}
 	/* [where …] or [*] after the field: split there */
 	for (size_t i = 0; i < len; i++)
 		if (text[i] == '[' && (len - i >= 3 && (memcmp(text + i, "[*]", 3) == 0 ||

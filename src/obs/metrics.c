@@ -196,7 +196,8 @@ static void inputs(FILE *o, const struct obs_snapshot *s)
 		uint64_t v[] = { st->ok, st->rejected, st->bad_request, st->unauthorized,
 				 st->unavailable, st->failed, st->duplicates, st->joined,
 				 st->notifications };
-		for (int k = 0; k < 9; k++) {
+		_Static_assert(HB_ARRAY_LEN(names) == HB_ARRAY_LEN(v), "a name per counter");
+		for (size_t k = 0; k < HB_ARRAY_LEN(v); k++) {
 			fputs("hl7bridge_fhir_requests_total{input=\"", o);
 			lv(o, s->fhir[i].name);
 			fprintf(o, "\",outcome=\"%s\"} %llu\n", names[k], U(v[k]));
@@ -211,7 +212,8 @@ static void inputs(FILE *o, const struct obs_snapshot *s)
 					"events" };
 		uint64_t v[] = { st->published, st->filtered, st->mapping_rejected, st->refused,
 				 st->deadlettered, st->events };
-		for (int k = 0; k < 6; k++) {
+		_Static_assert(HB_ARRAY_LEN(names) == HB_ARRAY_LEN(v), "a name per counter");
+		for (size_t k = 0; k < HB_ARRAY_LEN(v); k++) {
 			fputs("hl7bridge_fhir_resources_total{input=\"", o);
 			lv(o, s->fhir[i].name);
 			fprintf(o, "\",outcome=\"%s\"} %llu\n", names[k], U(v[k]));
@@ -224,7 +226,8 @@ static void inputs(FILE *o, const struct obs_snapshot *s)
 		const struct drop_stats *st = &s->drops[i].st;
 		const char *names[] = { "done", "error", "duplicate", "resumed" };
 		uint64_t v[] = { st->files_done, st->files_error, st->files_duplicate, st->files_resumed };
-		for (int k = 0; k < 4; k++)
+		_Static_assert(HB_ARRAY_LEN(names) == HB_ARRAY_LEN(v), "a name per counter");
+		for (size_t k = 0; k < HB_ARRAY_LEN(v); k++)
 			fprintf(o, "hl7bridge_files_total{drop=\"%s\",outcome=\"%s\"} %llu\n",
 				s->drops[i].name, names[k], U(v[k]));
 	}
@@ -269,7 +272,7 @@ static void pipeline(FILE *o, const struct obs_snapshot *s)
 	       "Messages rejected the first time they came (AE/AR), by stage and HL7 table 0357 "
 	       "code; code 0 is any other.");
 	for (int st = 0; st < PIPELINE_STAGES; st++)
-		for (int c = 0; c < 8; c++) {
+		for (int c = 0; c < PIPELINE_CODES; c++) {
 			/* Always print the common ones, so rates start at zero. */
 			int common = (st == PIPELINE_STAGE_PARSE && c == pipeline_code_index(100)) ||
 				     (st == PIPELINE_STAGE_MAP && (c == pipeline_code_index(101) ||
@@ -472,7 +475,7 @@ static json_t *rejections_json(const struct obs_snapshot *s)
 {
 	json_t *by = json_array(), *recent = json_array();
 	for (int st = 0; st < PIPELINE_STAGES; st++)
-		for (int c = 0; c < 8; c++)
+		for (int c = 0; c < PIPELINE_CODES; c++)
 			if (s->pl.rejected_by[st][c])
 				json_array_append_new(
 					by, json_pack("{s:s, s:i, s:I}", "stage",

@@ -294,7 +294,7 @@ ssize_t hl7_ack_build(const char *raw, size_t len, const struct hl7_msg *m,
 	const struct hl7_delims *od = have ? &m->d : &dflt;
 	int own = have && m->d.has_esc;
 	const struct hl7_delims *d = own ? &m->d : &dflt;
-	for (uint32_t i = 0; i < 19; i++) {
+	for (uint32_t i = 0; i < HB_ARRAY_LEN(f); i++) {
 		f[i].ptr = "";
 		f[i].len = 0;
 		if (have)
@@ -307,7 +307,7 @@ ssize_t hl7_ack_build(const char *raw, size_t len, const struct hl7_msg *m,
 	hl7_piece(ver, od->comp, 1, &ver);
 	hl7_piece(f[18], od->rep, 1, &f[18]);
 	struct hl7_view msh10 = f[10];
-	for (uint32_t i = 3; i < 19; i++)
+	for (uint32_t i = 3; i < HB_ARRAY_LEN(f); i++)
 		f[i] = safe_copy(f[i], !own);
 	trigger = safe_copy(trigger, !own);
 	int v25 = ver.len ? version_at_least_25(ver) : 1;
@@ -320,7 +320,7 @@ ssize_t hl7_ack_build(const char *raw, size_t len, const struct hl7_msg *m,
 	w_ch(&w, d->field);
 	w_put(&w, msh2.ptr, msh2.len);
 	static const int swapped[] = { 5, 6, 3, 4 };
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < HB_ARRAY_LEN(swapped); i++) {
 		w_ch(&w, d->field);
 		w_put(&w, f[swapped[i]].ptr, f[swapped[i]].len);
 	}

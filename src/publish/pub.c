@@ -360,25 +360,31 @@ static void health_attempt(struct lane *l, int what)
 	pthread_mutex_unlock(&l->kmu);
 }
 
-/* Classify a transactional API error. Return 0 to retry the same call,
- * 1 to abort and replay the batch, 2 when fatal. Destroys the error. */
-static int classify(struct lane *l, rd_kafka_error_t *e, const char *what)
+/* What a transactional API error leaves to do. */
+enum txn_verdict {
+	TXN_RETRY,   /* retry the same call */
+	TXN_ABORT,   /* abort the transaction and replay the batch */
+	TXN_FATAL,   /* the producer is fenced or broken: give up */
+};
+
+/* Classify a transactional API error. Destroys the error. */
+static enum txn_verdict classify(struct lane *l, rd_kafka_error_t *e, const char *what)
 {
 	struct pub *p = l->pub;
-	int r;
+	enum txn_verdict v;
 	health_fail(l, what, rd_kafka_error_string(e));
 	if (rd_kafka_error_is_fatal(e)) {
 		set_fatal(p, what, rd_kafka_error_string(e));
-		r = 2;
+		v = TXN_FATAL;
 	} else if (rd_kafka_error_txn_requires_abort(e)) {
-		r = 1;
+		v = TXN_ABORT;
 	} else if (rd_kafka_error_is_retriable(e)) {
-		r = 0;
+		v = TXN_RETRY;
 	} else {
-		r = 1;
+		v = TXN_ABORT;
 	}
 	rd_kafka_error_destroy(e);
-	return r;
+	return v;
 }
 
 /* The lane's handle of topic `name`: the configured topics got theirs at
@@ -627,7 +633,7 @@ static int run_batch0(struct lane *l, struct pub_job *batch)
 	l->cur = batch;
 	for (int attempt = 0;; attempt++) {
 		rd_kafka_error_t *e;
-		int r;
+		enum txn_verdict v;
 		int64_t t0;
 
 		if (atomic_load(&p->fatal))
@@ -650,7 +656,7 @@ static int run_batch0(struct lane *l, struct pub_job *batch)
 		}
 		t0 = util_mono_us();
 		e = rd_kafka_begin_transaction(l->rk);
-		if (e && classify(l, e, "begin_transaction") == 2)
+		if (e && classify(l, e, "begin_transaction") == TXN_FATAL)
 			return -1;
 		if (e)
 			continue;
@@ -658,7 +664,8 @@ static int run_batch0(struct lane *l, struct pub_job *batch)
 			/* A local produce failure leaves the transaction unusable. */
 			for (int tries = 0;
 			     (e = rd_kafka_abort_transaction(l->rk, txn_timeout(l)));)
-				if (classify(l, e, "abort_transaction") == 2 || (l->stop && ++tries >= 2))
+				if (classify(l, e, "abort_transaction") == TXN_FATAL ||
+				    (l->stop && ++tries >= 2))
 					return -1;
 			if (after_abort(l, batch) == RB_SPLIT)
 				return RB_SPLIT;
@@ -668,19 +675,19 @@ static int run_batch0(struct lane *l, struct pub_job *batch)
 			rd_kafka_flush(l->rk, 10000);
 			abort();
 		}
-		r = 0;
+		v = TXN_RETRY;
 		if (p->conf.before_commit &&
 		    (e = p->conf.before_commit(l->rk, batch, p->conf.before_commit_opaque))) {
-			if (classify(l, e, "before_commit") == 2)
+			if (classify(l, e, "before_commit") == TXN_FATAL)
 				return -1;
 			while ((e = rd_kafka_abort_transaction(l->rk, txn_timeout(l))))
-				if (classify(l, e, "abort_transaction") == 2)
+				if (classify(l, e, "abort_transaction") == TXN_FATAL)
 					return -1;
 			continue;
 		}
 		for (int tries = 0; (e = rd_kafka_commit_transaction(l->rk, txn_timeout(l)));) {
-			r = classify(l, e, "commit_transaction");
-			if (r != 0)
+			v = classify(l, e, "commit_transaction");
+			if (v != TXN_RETRY)
 				break;
 			if (l->stop && ++tries >= 2)
 				return -1; /* shutting down: do not retry for ever */
@@ -692,10 +699,11 @@ static int run_batch0(struct lane *l, struct pub_job *batch)
 				abort();
 			return 0;
 		}
-		if (r == 2)
+		if (v == TXN_FATAL)
 			return -1;
 		for (int tries = 0; (e = rd_kafka_abort_transaction(l->rk, txn_timeout(l)));)
-			if (classify(l, e, "abort_transaction") == 2 || (l->stop && ++tries >= 2))
+			if (classify(l, e, "abort_transaction") == TXN_FATAL ||
+			    (l->stop && ++tries >= 2))
 				return -1;
 		if (after_abort(l, batch) == RB_SPLIT)
 			return RB_SPLIT;
@@ -945,6 +953,10 @@ struct pub *pub_new(const struct pub_conf *conf, char *errstr, size_t errstr_siz
 	pthread_cond_init(&p->done_cv, NULL);
 	hist_init(&p->commit_hist);
 	hist_init(&p->job_hist);
+	if (!p->instance || !p->state_topic) {
+		util_seterr(errstr, errstr_size, "out of memory");
+		goto fail;
+	}
 	if (conf->lanes < 1 || conf->batch_max_msgs < 1 || conf->max_inflight < 1) {
 		util_seterr(errstr, errstr_size, "lanes, batch_max_msgs and max_inflight must be >= 1");
 		goto fail;

@@ -68,24 +68,22 @@ static void derive_group(struct rp *r)
 }
 
 /* SHA-256 over the mapping hashes: what "the same mappings" means for
- * --republish. */
-static void digest_set(const struct map_set *s, uint8_t out[LEDGER_KEY_LEN])
+ * --republish. 0, or -1 when out of memory. */
+static int digest_set(const struct map_set *s, uint8_t out[LEDGER_KEY_LEN])
 {
 	size_t n = map_set_count(s);
 	const void **parts = calloc(n + 1, sizeof *parts);
 	size_t *lens = calloc(n + 1, sizeof *lens);
-	parts[0] = "set";
-	lens[0] = 3;
-	for (size_t i = 0; parts && lens && i < n; i++) {
-		parts[i + 1] = map_set_hash(s, i);
-		lens[i + 1] = strlen(map_set_hash(s, i));
+	int rc = parts && lens ? 0 : -1;
+	for (size_t i = 0; rc == 0 && i <= n; i++) {
+		parts[i] = i ? map_set_hash(s, i - 1) : "set";
+		lens[i] = strlen(parts[i]);
 	}
-	if (parts && lens)
+	if (rc == 0)
 		ledger_hash(out, n + 1, parts, lens);
-	else
-		memset(out, 0, LEDGER_KEY_LEN);
 	free(parts);
 	free(lens);
+	return rc;
 }
 static struct map_set *load_maps(const char *dir, const struct rp *r, char *err, size_t errsz)
 {
@@ -338,7 +336,8 @@ static int setup(struct rp *r, char *err, size_t errsz)
 	r->topic = source_topic(r);
 	if (!(r->maps = load_maps(r->s.mappings, r, err, errsz)))
 		return -1;
-	digest_set(r->maps, r->set_digest);
+	if (digest_set(r->maps, r->set_digest) != 0)
+		return util_seterr(err, errsz, "out of memory");
 	if (o->group)
 		snprintf(r->group, sizeof r->group, "%s", o->group);
 	else

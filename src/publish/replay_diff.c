@@ -203,7 +203,11 @@ void rdiff_index_side(const struct rdiff_index *ix, const void *key, size_t key_
 	char id[37];
 	json_t *e;
 	for (size_t i = 0;; i++) {
-		map_event_id(id, key, key_len, i);
+		if (map_event_id(id, key, key_len, i)) {
+			s->status = RDIFF_UNREADABLE;
+			snprintf(s->reason, sizeof s->reason, "out of memory");
+			break;
+		}
 		if (!(e = json_object_get(ix->by_id, id)))
 			break;
 		side_append(s, id, json_string_value(json_object_get(e, "mapping")),

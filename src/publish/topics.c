@@ -121,7 +121,7 @@ int topics_plan(struct conf *c, struct topic_plan *p, char *errstr, size_t errst
 	}
 	if (raw) {
 		const char *names[] = { p->raw_hl7v2, p->raw_fhir };
-		for (int i = 0; i < 2; i++) {
+		for (size_t i = 0; i < HB_ARRAY_LEN(names); i++) {
 			struct topic_spec *t = add(p, names[i], TOPIC_RAW);
 			if (!t)
 				goto oom;
@@ -192,6 +192,10 @@ static int create_missing(rd_kafka_t *rk, const struct topic_plan *p, const char
 	int n = 0, problems = 0;
 	char err[512];
 
+	if (!nt) {
+		problems = util_seterr(errstr, errstr_size, "out of memory");
+		goto out;
+	}
 	for (int i = 0; i < p->n; i++) {
 		const struct topic_spec *t = &p->t[i];
 		char ret[32];
@@ -256,6 +260,10 @@ static int check_configs(rd_kafka_t *rk, const struct topic_plan *p, const char 
 	rd_kafka_event_t *ev = NULL;
 	int n = 0, problems = 0;
 
+	if (!cr) {
+		problems = util_seterr(errstr, errstr_size, "out of memory");
+		goto out;
+	}
 	for (int i = 0; i < p->n; i++)
 		if (exists[i])
 			cr[n++] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, p->t[i].name);
@@ -361,6 +369,10 @@ int topics_apply(const rd_kafka_conf_t *kc, const struct topic_plan *p, int crea
 	if (!rk) {
 		util_seterr(errstr, errstr_size, "%s", err);
 		problems = -1;
+		goto out;
+	}
+	if (!missing || !exists) {
+		problems = util_seterr(errstr, errstr_size, "out of memory");
 		goto out;
 	}
 	merr = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);

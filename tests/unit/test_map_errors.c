@@ -122,3 +122,39 @@ Test(map_errors, the_daemon_does_not_quote_mapping_source)
 	cr_assert(strstr(d.text, "DOE^JANE"), "the CLI quotes the line: %s", d.text);
 	map_diag_clear(&d);
 }
+
+/* Issue 20: out of memory is an error like any other. The pool refuses its
+ * k-th allocation, for every k, while the shipped mappings (both sources,
+ * tables, each-blocks, every kind of expression) load: each time the set
+ * does not load and says "out of memory" with the file:line:col it was at,
+ * never a crash on a NULL. */
+Test(map_errors, out_of_memory_at_every_pool_allocation)
+{
+	char maps[1024];
+	snprintf(maps, sizeof(maps), "%s/mappings", srcdir());
+	long k = 0;
+	int at_position = 0;
+	for (;; k++) {
+		struct map_diag d = { 0 };
+		map_pool_test_fail_after(k);
+		struct map_set *s = mt_load(maps, &d);
+		map_pool_test_fail_after(-1);
+		if (s) {
+			cr_assert_eq(d.errors, 0, "%s", d.text);
+			map_set_free(s);
+			break;
+		}
+		cr_assert(d.text && strstr(d.text, "out of memory"), "allocation %ld: %s", k,
+			  d.text ? d.text : "(no message)");
+		/* the compiler's own failures point into the file */
+		const char *m = strstr(d.text, ".map:");
+		at_position += m && strstr(m, ": out of memory") != NULL;
+		if (k == 1000)
+			cr_log_info("allocation %ld: %s", k, d.text);
+		map_diag_clear(&d);
+		cr_assert_lt(k, 1000000, "the set never loads");
+	}
+	cr_log_info("%ld pool allocations, each refused once", k);
+	cr_assert_gt(k, 100, "only %ld pool allocations: the sweep covers little", k);
+	cr_assert_gt(at_position, k / 2, "%d of %ld failures name file:line:col", at_position, k);
+}
