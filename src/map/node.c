@@ -187,24 +187,28 @@ char *map_node_json(const struct map_field *root, const struct map_node *n, size
 
 json_t *map_node_to_jansson(const struct map_field *f, const struct map_node *n)
 {
+	json_t *o = NULL;
 	switch (n->kind) {
 	case MN_NULL:
 		return json_null();
 	case MN_STR:
 		return json_stringn(n->s, n->len);
-	case MN_REC: {
-		json_t *o = json_object();
-		for (size_t i = 0; i < f->nfields; i++)
-			json_object_set_new(o, f->fields[i].name,
-					    map_node_to_jansson(&f->fields[i], &n->kids[i]));
+	case MN_REC:
+		o = json_object();
+		for (size_t i = 0; o && i < f->nfields; i++)
+			if (json_object_set_new(o, f->fields[i].name,
+						map_node_to_jansson(&f->fields[i], &n->kids[i])) != 0)
+				goto fail;
+		return o;
+	case MN_ARR:
+		o = json_array();
+		for (size_t i = 0; o && i < n->n; i++)
+			if (json_array_append_new(o, map_node_to_jansson(f, &n->kids[i])) != 0)
+				goto fail;
 		return o;
 	}
-	case MN_ARR: {
-		json_t *a = json_array();
-		for (size_t i = 0; i < n->n; i++)
-			json_array_append_new(a, map_node_to_jansson(f, &n->kids[i]));
-		return a;
-	}
-	}
 	return json_null();
+fail:
+	json_decref(o);
+	return NULL;
 }

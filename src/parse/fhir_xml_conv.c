@@ -19,12 +19,14 @@ json_t *fhir_xml_convert(xmlDocPtr doc, fhir_error_t *err);
 struct conv {
 	xmlDocPtr doc;
 	fhir_error_t *err;
+	int said; /* conv_fail wrote err: a failure without it is out of memory */
 };
 
 static int conv_fail(struct conv *c, xmlNodePtr n, const char *what, const char *name)
 {
 	fhir_seterr(c->err, n ? (int)xmlGetLineNo(n) : 0, 0, 0, "XML: <%s>: %s",
 		    name ? name : "?", what);
+	c->said = 1;
 	return -1;
 }
 
@@ -195,7 +197,8 @@ static int put_array(json_t *obj, const char *name, const char *uname, json_t *v
 	}
 	if (earr)
 		while (json_array_size(earr) < json_array_size(arr))
-			json_array_append_new(earr, json_null());
+			if (json_array_append_new(earr, json_null()) != 0)
+				goto fail;
 	if (json_array_append_new(arr, val ? val : json_null()) != 0) {
 		val = NULL;
 		goto fail;
@@ -213,7 +216,8 @@ fail:
 }
 
 /* Turn a single element that turns out to repeat (unknown to the type
- * table) into an array, keeping `name` and `_name` aligned. */
+ * table) into an array, keeping `name` and `_name` aligned. -1 when out of
+ * memory (obj unchanged). */
 static int promote_to_array(json_t *obj, const char *name, const char *uname)
 {
 	json_t *v = json_object_get(obj, name), *e = json_object_get(obj, uname);
@@ -222,20 +226,27 @@ static int promote_to_array(json_t *obj, const char *name, const char *uname)
 	if (json_is_array(v) || (!v && json_is_array(e)))
 		return 0;
 	arr = json_array();
-	json_array_append(arr, v ? v : json_null());
-	if (e) {
-		earr = json_array();
-		json_array_append(earr, e);
+	if (!arr || json_array_append(arr, v ? v : json_null()) != 0)
+		goto fail;
+	if (e && (!(earr = json_array()) || json_array_append(earr, e) != 0))
+		goto fail;
+	if (earr && json_object_set_new(obj, uname, earr) != 0) {
+		earr = NULL; /* taken even on failure */
+		goto fail;
 	}
-	json_object_set_new(obj, name, arr);
-	if (earr)
-		json_object_set_new(obj, uname, earr);
+	if (json_object_set_new(obj, name, arr) != 0)
+		return -1; /* taken; `_name` already an array: the caller fails */
 	return 0;
+fail:
+	json_decref(arr);
+	json_decref(earr);
+	return -1;
 }
 
 /* After all children: pad `_x` arrays to `x`, drop value arrays that only
- * hold nulls (every value missing, only extensions present). */
-static void finish_arrays(json_t *obj)
+ * hold nulls (every value missing, only extensions present). -1 when out of
+ * memory. */
+static int finish_arrays(json_t *obj)
 {
 	const char *key;
 	json_t *v, *tmp;
@@ -248,13 +259,15 @@ static void finish_arrays(json_t *obj)
 		vals = json_object_get(obj, key + 1);
 		n = json_array_size(vals);
 		while (json_array_size(v) < n)
-			json_array_append_new(v, json_null());
+			if (json_array_append_new(v, json_null()) != 0)
+				return -1;
 		for (i = 0; i < n; i++)
 			if (!json_is_null(json_array_get(vals, i)))
 				break;
 		if (vals && i == n)
 			json_object_del(obj, key + 1);
 	}
+	return 0;
 }
 
 static int conv_element(struct conv *c, xmlNodePtr ch, json_t *obj, const char *owner,
@@ -321,7 +334,8 @@ static int conv_element(struct conv *c, xmlNodePtr ch, json_t *obj, const char *
 	}
 
 	if (!known && (json_object_get(obj, name) || json_object_get(obj, uname))) {
-		promote_to_array(obj, name, uname);
+		if (promote_to_array(obj, name, uname) != 0)
+			goto fail;
 		array = 1;
 	}
 	if (array)
@@ -373,8 +387,7 @@ static int conv_children(struct conv *c, xmlNodePtr parent, json_t *obj,
 		if (conv_element(c, ch, obj, owner, is_resource) != 0)
 			return -1;
 	}
-	finish_arrays(obj);
-	return 0;
+	return finish_arrays(obj);
 }
 
 static json_t *conv_resource(struct conv *c, xmlNodePtr el)
@@ -401,12 +414,15 @@ static json_t *conv_resource(struct conv *c, xmlNodePtr el)
 
 json_t *fhir_xml_convert(xmlDocPtr doc, fhir_error_t *err)
 {
-	struct conv c = {doc, err};
+	struct conv c = {.doc = doc, .err = err};
 	xmlNodePtr root = xmlDocGetRootElement(doc);
 
 	if (!root) {
 		fhir_seterr(err, 1, 1, 0, "XML: no root element");
 		return NULL;
 	}
-	return conv_resource(&c, root);
+	json_t *r = conv_resource(&c, root);
+	if (!r && !c.said)
+		fhir_seterr(err, 0, 0, 0, "XML: out of memory");
+	return r;
 }
