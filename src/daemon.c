@@ -365,13 +365,37 @@ static int drop_privileges(const struct daemon_settings *s, char *err, size_t er
  * listeners (the same mappings, ledger, publisher and topics), drops. */
 static int open_inputs(struct daemon *d, char *err, size_t errsz)
 {
-	struct lsn_sink sink = { sink_can_accept, sink_frame, d };
-	struct fhttp_env fenv = { d->pl, d->pub, d->ledger, d->s.topics.deadletter,
-				  d->s.pl.deadletter, d->s.pl.unmatched, d->s.topics.raw,
-				  d->s.topics.raw_fhir, d->s.pl.format, &d->draining, d->tail };
-	struct drop_env denv = { d->pub, d->ledger, d->reg, d->s.pl.format, d->s.instance,
-				 d->s.topics.prefix, d->s.topics.deadletter, d->s.topics.raw,
-				 d->s.topics.raw_hl7v2, d->s.topics.raw_fhir, d->tail };
+	struct lsn_sink sink = {
+		.can_accept = sink_can_accept,
+		.frame = sink_frame,
+		.opaque = d,
+	};
+	struct fhttp_env fenv = {
+		.pl = d->pl,
+		.pub = d->pub,
+		.ledger = d->ledger,
+		.deadletter_topic = d->s.topics.deadletter,
+		.deadletter = d->s.pl.deadletter,
+		.unmatched = d->s.pl.unmatched,
+		.raw = d->s.topics.raw,
+		.raw_topic = d->s.topics.raw_fhir,
+		.format = d->s.pl.format,
+		.draining = &d->draining,
+		.tail = d->tail,
+	};
+	struct drop_env denv = {
+		.pub = d->pub,
+		.ledger = d->ledger,
+		.reg = d->reg,
+		.format = d->s.pl.format,
+		.instance = d->s.instance,
+		.topic_prefix = d->s.topics.prefix,
+		.deadletter_topic = d->s.topics.deadletter,
+		.raw = d->s.topics.raw,
+		.raw_hl7v2_topic = d->s.topics.raw_hl7v2,
+		.raw_fhir_topic = d->s.topics.raw_fhir,
+		.tail = d->tail,
+	};
 	void *self;
 
 	for (int i = 0; i < d->s.nlsn; i++) {
@@ -510,7 +534,8 @@ static int startup(struct daemon *d, char *err, size_t errsz)
 		rd_kafka_t *rk = ledger_rebuild_open(d->ledger, d->kc, d->s.topics.state,
 						     (int)d->s.ledger_rebuild_timeout_ms, &applied, &ends,
 						     err, errsz);
-		struct ltail_conf tc = { d->loop, d->ledger, d->s.instance, d->s.topics.state, d->kc };
+		struct ltail_conf tc = { .loop = d->loop, .ledger = d->ledger, .instance = d->s.instance,
+					  .state_topic = d->s.topics.state, .kafka = d->kc };
 		if (!rk || !(d->tail = ltail_new(&tc, rk, ends, err, errsz)))
 			return -1;
 	} else {

@@ -344,7 +344,7 @@ static int fhir_one(struct split *s, json_t *res, const char *raw, size_t raw_le
 int map_input_fhir(const char *name, json_t *res, const char *raw, size_t raw_len,
 		   const char *ctype, int64_t now_ms, map_item_cb cb, void *opaque)
 {
-	struct split s = { name, raw, now_ms, cb, opaque, NULL, 0, NULL };
+	struct split s = { .name = name, .base = raw, .now_ms = now_ms, .cb = cb, .opaque = opaque };
 	return fhir_one(&s, res, raw, raw_len, ctype, 0, 0);
 }
 
@@ -556,7 +556,7 @@ int map_input_items_shard(const char *name, const char *buf, size_t len, int64_t
 			  const struct map_input_shard *shard, map_item_cb cb, void *opaque,
 			  size_t *count, char *errstr, size_t n)
 {
-	struct split s = { name, buf, now_ms, cb, opaque, NULL, 0, NULL };
+	struct split s = { .name = name, .base = buf, .now_ms = now_ms, .cb = cb, .opaque = opaque };
 	size_t i;
 	int rc;
 	enum format fmt = sniff(buf, len, &i);

@@ -386,7 +386,8 @@ static int apply_rule(struct apply *A, struct map_node *obj, const struct map_fi
 		struct map_node *arr = leaf_node(A, obj, rec, r);
 		if (!arr)
 			return oom(A);
-		struct item_ctx ic = { A, r, &items, ex, prefix, r->one ? 0 : arr->n, (size_t)-1, 0, 0 };
+		struct item_ctx ic = { .A = A, .r = r, .items = &items, .ex = ex, .prefix = prefix,
+					.base = r->one ? 0 : arr->n, .want = (size_t)-1 };
 		size_t alt = 0;
 		int rc = 0;
 		if (r->one) {

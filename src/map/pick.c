@@ -72,7 +72,7 @@ int map_pick(struct map_env *env, const struct map_rule *r, size_t *alt, size_t 
 {
 	void *h;
 	for (size_t k = 0; (h = map_rule_each_path(r, k)); k++) {
-		struct rank rk = { env, r->prefer, 0, (size_t)-1, 0, 0 };
+		struct rank rk = { .env = env, .prefer = r->prefer, .best = (size_t)-1 };
 		int rc = env->ops->each(env->scope, h, env->arena, rank_cb, &rk, env->errstr,
 					env->errstr_size);
 		if (rk.failed)

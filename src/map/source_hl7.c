@@ -346,7 +346,7 @@ static int p_eval(void *scope, const void *vp, struct map_arena *a, struct map_v
 	const char *org = NULL;
 
 	if (p->all || p->filtered || p->codings) {
-		struct eval_arg ea = { p, a, out, org, errstr, n };
+		struct eval_arg ea = { .p = p, .a = a, .out = out, .origin = org, .errstr = errstr, .n = n };
 		return for_reps(sc, p, a, eval_rep, &ea) < 0 ? -1 : 0;
 	}
 	if (p->base.seg[0] == '\0') {
