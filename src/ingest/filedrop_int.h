@@ -139,4 +139,13 @@ void drop_clean_leftovers(struct drop *d);
 int drop_finish(struct drop *d, const char *path, const char *dir, const char *name, const char *hex,
 		json_t *j, const char *suffix);
 
+/* A file that is not read (not a regular file, a hard link, unreadable, too
+ * large): to error/ with a report that says why, counted as an error. */
+void drop_refuse(struct drop *d, const char *path, const char *name, const struct drop_file *df,
+		 const char *why);
+/* The file in work/ (sha256 hex, len bytes) is not what was claimed (chex,
+ * cbytes): to error/ with what was published of the claimed content. */
+void drop_changed_after_claim(struct drop *d, const char *path, const char *name,
+			      const char *hex, size_t len, const char *chex, long long cbytes);
+
 #endif

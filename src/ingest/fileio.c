@@ -2,8 +2,9 @@
  * producers: opening a claimed file (no symlinks, regular files only, hard
  * links by configuration), reading it into memory (a producer truncating it
  * later cannot crash the daemon or change what is published), the claim
- * record that says what was claimed, and reports and moves that are never
- * lost silently. Worker thread only. */
+ * record that says what was claimed, reports and moves that are never lost
+ * silently, and the refusals of files that cannot be read or changed after
+ * their claim. Worker thread only. */
 #include "ingest/filedrop_int.h"
 
 #include <dirent.h>
@@ -372,4 +373,55 @@ int drop_finish(struct drop *d, const char *path, const char *dir, const char *n
 		json_t *j, const char *suffix)
 {
 	return finish_to(d, path, dir, name, hex, j, suffix, 0);
+}
+
+/* ---- files refused before or while they are read --------------------------- */
+
+static void count_error(struct drop *d)
+{
+	pthread_mutex_lock(&d->mu);
+	d->stats.files_error++;
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* A file that is not read (not a regular file, a hard link, unreadable, too
+ * large, changed): error/ with a report that says why. */
+void drop_refuse(struct drop *d, const char *path, const char *name, const struct drop_file *df,
+		 const char *why)
+{
+	json_t *j = json_pack("{s:s, s:s}", "file", name, "error", why);
+	if (S_ISREG(df->st.st_mode))
+		json_object_set_new(j, "bytes", json_integer((json_int_t)df->st.st_size));
+	drop_finish(d, path, d->error, name, df->too_large ? "toolarge" : "refused", j, ".errors.json");
+	json_decref(j);
+	count_error(d);
+	log_warn("drop", "%s: %s: %s; moved to error/", d->c.name, name, why);
+}
+
+/* The file in work/ is not what was claimed (a producer still holding it
+ * truncated or rewrote it): nothing more of it is published, and it goes
+ * to error/ with what was published of the claimed content. */
+void drop_changed_after_claim(struct drop *d, const char *path, const char *name,
+			      const char *hex, size_t len, const char *chex, long long cbytes)
+{
+	uint8_t ckey[LEDGER_KEY_LEN];
+	struct ledger_entry le;
+	for (size_t i = 0; i < LEDGER_KEY_LEN; i++)
+		sscanf(chex + 2 * i, "%2hhx", &ckey[i]);
+	int found = drop_ledger_query(d, ckey, &le);
+	if (found < 0)
+		return; /* stopping: decided at the next start */
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:b}", "file", name, "error",
+			      "changed in work/ after it was claimed; nothing more of it is published",
+			      "claimed_sha256", chex, "claimed_bytes", (json_int_t)cbytes, "sha256",
+			      hex, "bytes", (json_int_t)len, "published_before",
+			      (json_int_t)(found ? le.next_index : 0), "claimed_content_done",
+			      found && le.done);
+	drop_finish(d, path, d->error, name, hex, j, ".errors.json");
+	json_decref(j);
+	count_error(d);
+	log_warn("drop", "%s: %s changed in work/ after it was claimed (%lld bytes, sha256 %.12s then; "
+			 "%zu bytes, sha256 %.12s now); %u of its messages were published before; "
+			 "moved to error/",
+		 d->c.name, name, cbytes, chex, len, hex, found ? le.next_index : 0u);
 }

@@ -605,55 +605,6 @@ static void publish(struct fstate *f, unsigned n, struct outcome *o)
 	free(sh);
 }
 
-static void count_error(struct drop *d)
-{
-	pthread_mutex_lock(&d->mu);
-	d->stats.files_error++;
-	pthread_mutex_unlock(&d->mu);
-}
-
-/* A file that is not read (not a regular file, a hard link, unreadable, too
- * large, changed): error/ with a report that says why. */
-static void refuse(struct drop *d, const char *path, const char *name, const struct drop_file *df,
-		   const char *why)
-{
-	json_t *j = json_pack("{s:s, s:s}", "file", name, "error", why);
-	if (S_ISREG(df->st.st_mode))
-		json_object_set_new(j, "bytes", json_integer((json_int_t)df->st.st_size));
-	drop_finish(d, path, d->error, name, df->too_large ? "toolarge" : "refused", j, ".errors.json");
-	json_decref(j);
-	count_error(d);
-	log_warn("drop", "%s: %s: %s; moved to error/", d->c.name, name, why);
-}
-
-/* The file in work/ is not what was claimed (a producer still holding it
- * truncated or rewrote it): nothing more of it is published, and it goes
- * to error/ with what was published of the claimed content. */
-static void changed_after_claim(struct drop *d, const char *path, const char *name,
-				const struct fstate *f, const char *chex, long long cbytes)
-{
-	uint8_t ckey[LEDGER_KEY_LEN];
-	struct ledger_entry le;
-	for (size_t i = 0; i < LEDGER_KEY_LEN; i++)
-		sscanf(chex + 2 * i, "%2hhx", &ckey[i]);
-	int found = drop_ledger_query(d, ckey, &le);
-	if (found < 0)
-		return; /* stopping: decided at the next start */
-	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:b}", "file", name, "error",
-			      "changed in work/ after it was claimed; nothing more of it is published",
-			      "claimed_sha256", chex, "claimed_bytes", (json_int_t)cbytes, "sha256",
-			      f->hex, "bytes", (json_int_t)f->len, "published_before",
-			      (json_int_t)(found ? le.next_index : 0), "claimed_content_done",
-			      found && le.done);
-	drop_finish(d, path, d->error, name, f->hex, j, ".errors.json");
-	json_decref(j);
-	count_error(d);
-	log_warn("drop", "%s: %s changed in work/ after it was claimed (%lld bytes, sha256 %.12s then; "
-			 "%zu bytes, sha256 %.12s now); %u of its messages were published before; "
-			 "moved to error/",
-		 d->c.name, name, cbytes, chex, f->len, f->hex, found ? le.next_index : 0u);
-}
-
 static void process(struct drop *d, const char *path)
 {
 	const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
@@ -677,7 +628,7 @@ static void process(struct drop *d, const char *path)
 		goto out;
 	}
 	if (r < 0) {
-		refuse(d, path, name, &df, why);
+		drop_refuse(d, path, name, &df, why);
 		goto out;
 	}
 	f.buf = df.buf;
@@ -692,7 +643,7 @@ static void process(struct drop *d, const char *path)
 	 * changed since (after a crash) is recognised, not published again. */
 	if (drop_claim_load(d, name, chex, &cbytes)) {
 		if (strcmp(chex, f.hex) != 0) {
-			changed_after_claim(d, path, name, &f, chex, cbytes);
+			drop_changed_after_claim(d, path, name, f.hex, f.len, chex, cbytes);
 			goto out;
 		}
 	} else if (drop_claim_save(d, name, f.hex, f.len, why, sizeof why) != 0) {
