@@ -97,43 +97,10 @@ static void req_free(struct fh_req *r)
 static void respond(struct fh_req *r, int status, json_t *body)
 {
 	struct fhttp *f = r->f;
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	size_t blen = text ? strlen(text) : 0;
-	char head[512];
-	int hl, last = !r->keep_alive || (f->env.draining && *f->env.draining);
-
-	json_decref(body);
 	if (status >= 200 && status < 300)
 		f->stats.ok++;
-	hl = snprintf(head, sizeof head,
-		      "HTTP/1.1 %d %s\r\nContent-Type: application/fhir+json; charset=utf-8\r\n"
-		      "Content-Length: %zu\r\n%s%s%s%s",
-		      status, h1_reason(status), blen, last ? "Connection: close\r\n" : "",
-		      r->request_id[0] ? "X-Request-Id: " : "", r->request_id,
-		      r->request_id[0] ? "\r\n" : "");
-	if (status == 503)
-		hl += snprintf(head + hl, sizeof head - (size_t)hl, "Retry-After: %d\r\n",
-			       f->conf.retry_after_s);
-	if (status == 401)
-		hl += snprintf(head + hl, sizeof head - (size_t)hl,
-			       "WWW-Authenticate: Bearer realm=\"hl7bridge\"\r\n");
-	if (status == 405)
-		hl += snprintf(head + hl, sizeof head - (size_t)hl, "Allow: GET, POST\r\n");
-	hl += snprintf(head + hl, sizeof head - (size_t)hl, "\r\n");
-	char *out = malloc((size_t)hl + blen);
-	if (!out) {
-		lsn_slot_reply(r->slot, NULL, 0); /* closes: the client resends */
-	} else {
-		memcpy(out, head, (size_t)hl);
-		if (blen)
-			memcpy(out + hl, text, blen);
-		if (last)
-			lsn_slot_reply_last(r->slot, out, (size_t)hl + blen);
-		else
-			lsn_slot_reply(r->slot, out, (size_t)hl + blen);
-		free(out);
-	}
-	free(text);
+	fh_write_answer(r->slot, status, body, !r->keep_alive || (f->env.draining && *f->env.draining),
+			r->request_id, f->conf.retry_after_s);
 	req_free(r);
 }
 

@@ -85,5 +85,11 @@ json_t *fh_outcome1(const char *severity, const char *code, const char *diag,
 int fh_notification(json_t *bundle, char *ntype, size_t n);
 int fh_any_rejected(const struct fh_req *r);
 json_t *fh_capability(const char *base);
+/* Write the HTTP response: status, the FHIR JSON body (taken; NULL: none),
+ * X-Request-Id when request_id is not empty, Retry-After on 503; last: the
+ * connection's last response (Connection: close). Out of memory: the
+ * connection is closed, so the client sends again. */
+void fh_write_answer(struct lsn_slot *slot, int status, json_t *body, int last,
+		     const char *request_id, int retry_after_s);
 
 #endif

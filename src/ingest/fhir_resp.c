@@ -2,10 +2,12 @@
  * transaction-response and batch-response Bundles, the CapabilityStatement.
  * They name paths, codes and reasons, never a value of the request. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fate.h"
 #include "ingest/fhir_http_int.h"
+#include "ingest/http1.h"
 
 json_t *fh_outcome1(const char *severity, const char *code, const char *diag,
 		    const char *expression)
@@ -247,4 +249,45 @@ json_t *fh_capability(const char *base)
 		"url", base, "rest", "mode", "server", "interaction", "code", "transaction", "code",
 		"batch", "operation", "name", "process-message", "definition",
 		"http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message");
+}
+
+/* ---- writing an answer --------------------------------------------------------- */
+
+void fh_write_answer(struct lsn_slot *slot, int status, json_t *body, int last,
+		     const char *request_id, int retry_after_s)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	size_t blen = text ? strlen(text) : 0;
+	char head[512];
+	int hl;
+
+	json_decref(body);
+	hl = snprintf(head, sizeof head,
+		      "HTTP/1.1 %d %s\r\nContent-Type: application/fhir+json; charset=utf-8\r\n"
+		      "Content-Length: %zu\r\n%s%s%s%s",
+		      status, h1_reason(status), blen, last ? "Connection: close\r\n" : "",
+		      request_id[0] ? "X-Request-Id: " : "", request_id, request_id[0] ? "\r\n" : "");
+	if (status == 503)
+		hl += snprintf(head + hl, sizeof head - (size_t)hl, "Retry-After: %d\r\n",
+			       retry_after_s);
+	if (status == 401)
+		hl += snprintf(head + hl, sizeof head - (size_t)hl,
+			       "WWW-Authenticate: Bearer realm=\"hl7bridge\"\r\n");
+	if (status == 405)
+		hl += snprintf(head + hl, sizeof head - (size_t)hl, "Allow: GET, POST\r\n");
+	hl += snprintf(head + hl, sizeof head - (size_t)hl, "\r\n");
+	char *out = malloc((size_t)hl + blen);
+	if (!out) {
+		lsn_slot_reply(slot, NULL, 0); /* closes: the client resends */
+	} else {
+		memcpy(out, head, (size_t)hl);
+		if (blen)
+			memcpy(out + hl, text, blen);
+		if (last)
+			lsn_slot_reply_last(slot, out, (size_t)hl + blen);
+		else
+			lsn_slot_reply(slot, out, (size_t)hl + blen);
+		free(out);
+	}
+	free(text);
 }
