@@ -66,6 +66,7 @@ bind = 127.0.0.1:0
 [listener bench]
 bind = 127.0.0.1:0
 max.connections = 1024
+max.connections.per.peer = 0
 EOF
 }
 

@@ -68,9 +68,11 @@ bind = 127.0.0.1:0
 [listener bench]
 bind = 127.0.0.1:0
 max.connections = 1024
+max.connections.per.peer = 0
 [fhir bench]
 bind = 127.0.0.1:0
 max.connections = 1024
+max.connections.per.peer = 0
 CONF
 	rm -f "$work/ready"
 	mkfifo "$work/ready"

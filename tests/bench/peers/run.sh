@@ -18,7 +18,14 @@
 # $OUT (default BUILDDIR/bench-peers.txt).
 #
 # Knobs: SHAPES (default "1 8 64 256 256x4"), SYSTEMS (default
-# "hl7bridge node camel python"), RUNS, SCALE (multiplies message counts).
+# "hl7bridge node camel python"), RUNS, SCALE (multiplies message counts),
+# WARMUP (default 1: one unreported run of each system first),
+# PARTITIONS (default 12, the quick start's): every system's topic is made
+# with that many partitions before its run (hl7bridge's by its [topics]
+# partitions, the peers' with confluent-kafka's admin client), since the
+# cost of a record batch and of a transaction grows with the partitions it
+# writes. Use a broker of its own (unset HB_KAFKA_BOOTSTRAP): an event
+# topic that already exists keeps its partitions.
 # Starts Kafka with tests/services/kafka.sh unless HB_KAFKA_BOOTSTRAP is set.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +36,7 @@ out=${OUT:-$build/bench-peers.txt}
 shapes=${SHAPES:-"1 8 64 256 256x4"}
 systems=${SYSTEMS:-"hl7bridge node camel python"}
 runs=${RUNS:-3}
+partitions=${PARTITIONS:-12}
 scale=${SCALE:-1}
 bin=$build/hl7bridge
 [ -x "$bin" ] || { echo "no $bin: build first (bash contrib/build.sh)" >&2; exit 1; }
@@ -49,8 +57,9 @@ if [ -z "${HB_KAFKA_BOOTSTRAP:-}" ]; then
 	HB_KAFKA_BOOTSTRAP=$("$src/tests/services/kafka.sh" start)
 fi
 
-# One-time setup of each peer (cached in the source tree, ignored by git).
-for s in $systems; do
+# One-time setup of each peer (cached in the source tree, ignored by git);
+# the Python one always: its confluent-kafka makes the peers' topics.
+for s in python $systems; do
 	case $s in
 	node) [ -d "$here/node/node_modules/kafkajs" ] ||
 		(cd "$here/node" && npm install --no-audit --no-fund --silent) >&2 ;;
@@ -79,6 +88,16 @@ gen() { # gen N TAG: N distinct ADT^A01
 	}' <<<"x"
 }
 
+make_topic() { # make_topic TOPIC: with $partitions partitions
+	"$here/python/.venv/bin/python" - "$HB_KAFKA_BOOTSTRAP" "$1" "$partitions" <<'PY'
+import sys
+from confluent_kafka.admin import AdminClient, NewTopic
+a = AdminClient({"bootstrap.servers": sys.argv[1]})
+for f in a.create_topics([NewTopic(sys.argv[2], int(sys.argv[3]), 1)]).values():
+    f.result()
+PY
+}
+
 # start SYSTEM NAME: starts it in the background, sets ppid_ and port, and
 # the topic its events go to
 start() {
@@ -97,20 +116,25 @@ schemas = $src/conf/schemas
 bootstrap.servers = $HB_KAFKA_BOOTSTRAP
 [topics]
 state = peers.state-$name
+partitions = $partitions
 [listener bench]
 bind = 127.0.0.1:0
 max.connections = 1024
+max.connections.per.peer = 0
 CONF
 		"$bin" run -c "$work/$name.conf" --ready-fd 3 3>"$work/ready" 2>"$work/$name.log" & ;;
 	node)
 		topic=peers.$name
+		make_topic "$topic"
 		node "$here/node/peer.js" 0 "$topic" "$HB_KAFKA_BOOTSTRAP" >"$work/ready" 2>"$work/$name.log" & ;;
 	python)
 		topic=peers.$name
+		make_topic "$topic"
 		"$here/python/.venv/bin/python" "$here/python/peer.py" 0 "$topic" "$HB_KAFKA_BOOTSTRAP" \
 			>"$work/ready" 2>"$work/$name.log" & ;;
 	camel)
 		topic=peers.$name
+		make_topic "$topic"
 		java -Xmx1g -cp "$here/camel/target/peer.jar:$here/camel/target/lib/*" peer.Peer \
 			"$(free_port)" "$topic" "$HB_KAFKA_BOOTSTRAP" >"$work/ready" 2>"$work/$name.log" & ;;
 	esac
@@ -145,7 +169,7 @@ one() {
 	local tput p50 p99 ok events
 	ok=$(sed -n 's/.*AA\/CA \([0-9]*\),.*/\1/p' "$work/send")
 	tput=$(sed -n 's/.* \([0-9.]*\) msgs\/s.*/\1/p' "$work/send")
-	read -r p50 p99 < <(sed -n 's/.*p50 \([0-9.]*\) p99 \([0-9.]*\).*/\1 \2/p' "$work/send")
+	read -r p50 p99 < <(sed -n 's/.*p50 \([0-9.]*\) p99 \([0-9.]*\).*/\1 \2/p' "$work/send") || true
 	events=$("$bin" consume -b "$HB_KAFKA_BOOTSTRAP" --from-beginning --timeout 4 "$topic" 2>/dev/null |
 		grep -c "\"$tag-" || true)
 	printf '%-9s %-6s %5d %4d %7d %7s %7s %10s %9s %9s %7s\n' "$sys" "$shape" "$conns" "$pipe" "$n" \
@@ -155,6 +179,7 @@ one() {
 {
 echo "# hl7bridge vs peers, $(date -u +%FT%TZ), git $(cd "$src" && git rev-parse --short HEAD), $($bin --version | sed -n 's/.*\(librdkafka [^,]*\).*/\1/p')"
 echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# every system's topic: $partitions partitions (PARTITIONS)"
 printf '%-9s %-6s %5s %4s %7s %7s %7s %10s %9s %9s %7s\n' system shape conns pipe msgs AA events msgs/s p50_ms p99_ms cpu_s
 } | tee "$out"
 
