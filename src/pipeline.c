@@ -335,6 +335,7 @@ static void submit(struct pipeline *p, struct pl_msg *m, struct pub_job *job)
 		not_publishable(p, m, why);
 		return;
 	}
+	pub_job_set_unordered(job); /* answered in order by its connection */
 	e = ledger_upsert(p->ledger, m->key, LEDGER_MSG);
 	if (!e || pub_submit(p->pub, m->origin_id, job) != 0) {
 		if (e)

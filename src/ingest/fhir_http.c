@@ -420,6 +420,7 @@ static void decide(struct fh_req *r)
 	le.kind = LEDGER_MSG;
 	snprintf(le.ack, sizeof le.ack, "%s", fh_any_rejected(r) ? "AE" : "AA");
 	pub_job_set_ledger(r->job, &le);
+	pub_job_set_unordered(r->job); /* answered in order by its connection */
 	e = ledger_upsert(f->env.ledger, r->key, LEDGER_MSG);
 	if (!e || pub_submit(f->env.pub, r->origin_id, r->job) != 0) {
 		if (e)

@@ -29,11 +29,12 @@ void pub_post_completions(struct pub *p, struct pub_job *batch, enum pub_status 
 			     const char *reason)
 {
 	struct pub_job *last = NULL;
-	int n = 0;
+	int n = 0, answered = 0;
 	int64_t now = util_mono_us();
 	for (struct pub_job *j = batch; j; j = j->next) {
 		if (st == PUB_COMMITTED && !j->internal)
 			hist_record(&p->job_hist, (uint64_t)(now - j->submit_us));
+		answered += j->unordered;
 		j->status = st;
 		snprintf(j->reason, sizeof j->reason, "%s",
 			 st == PUB_REJECTED ? j->why : reason ? reason : "");
@@ -42,6 +43,8 @@ void pub_post_completions(struct pub *p, struct pub_job *batch, enum pub_status 
 	}
 	if (!last)
 		return;
+	if (answered)
+		atomic_fetch_add(&p->expect, answered);
 	if (st == PUB_COMMITTED)
 		atomic_fetch_add(&p->jobs_committed, (uint64_t)n);
 	else if (st == PUB_REJECTED)
@@ -196,6 +199,8 @@ void pub_free(struct pub *p)
 	pub_drain(p);
 	if (abandoned)
 		return; /* a lane thread still uses p; the process is exiting */
+	free(p->route_rkt);
+	free(p->route_parts);
 	reclimit_clear(&p->rl);
 	if (p->kc)
 		rd_kafka_conf_destroy(p->kc);
@@ -207,6 +212,49 @@ void pub_free(struct pub *p)
 	free(p);
 }
 
+/* An unordered job's lane: its first keyed record's partition (of a
+ * configured topic) modulo the lanes; else the origin's. */
+static struct lane *lane_for(struct pub *p, uint64_t origin, const struct pub_job *job)
+{
+	for (int i = 0; job->unordered && p->partitioner && i < job->n; i++) {
+		const struct pub_rec *r = &job->recs[i];
+		const char *topic = job->arena + r->topic;
+		if (!r->has_key || r->key_len == 0)
+			continue;
+		for (int t = 0; t < p->nroute; t++) {
+			if (p->route_parts[t] <= 0 ||
+			    strcmp(rd_kafka_topic_name(p->route_rkt[t]), topic) != 0)
+				continue;
+			int32_t part = p->partitioner(p->route_rkt[t], job->arena + r->key, r->key_len,
+						      p->route_parts[t], NULL, NULL);
+			if (part >= 0)
+				return &p->lanes[part % p->conf.lanes];
+		}
+		break; /* the first keyed record decides */
+	}
+	/* Pin the origin to a lane (Fibonacci hashing spreads sequential ids). */
+	return &p->lanes[(origin * 11400714819323198485ull >> 32) % (uint64_t)p->conf.lanes];
+}
+
+/* An unordered job arrived: one expected sender fewer. The other lanes
+ * that linger count it too. */
+static void expect_arrived(struct pub *p, const struct lane *mine)
+{
+	int e = atomic_load(&p->expect);
+	while (e > 0 && !atomic_compare_exchange_weak(&p->expect, &e, e - 1))
+		;
+	atomic_fetch_add(&p->arrived, 1);
+	for (int i = 0; i < p->conf.lanes; i++) {
+		struct lane *l = &p->lanes[i];
+		if (l == mine)
+			continue;
+		pthread_mutex_lock(&l->mu);
+		if (l->lingering)
+			pthread_cond_signal(&l->cv);
+		pthread_mutex_unlock(&l->mu);
+	}
+}
+
 int pub_submit(struct pub *p, uint64_t origin, struct pub_job *job)
 {
 	struct lane *l;
@@ -216,8 +264,11 @@ int pub_submit(struct pub *p, uint64_t origin, struct pub_job *job)
 		return -1;
 	atomic_fetch_add(&p->inflight, 1);
 	job->submit_us = util_mono_us();
-	/* Pin the origin to a lane (Fibonacci hashing spreads sequential ids). */
-	l = &p->lanes[(origin * 11400714819323198485ull >> 32) % (uint64_t)p->conf.lanes];
+	l = lane_for(p, origin, job);
+	/* Counted before it is queued: its lane, woken by the queueing, must
+	 * not linger for this very job. */
+	if (job->unordered)
+		expect_arrived(p, l);
 	job->next = NULL;
 	pthread_mutex_lock(&l->mu);
 	if (l->tail)

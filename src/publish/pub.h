@@ -13,7 +13,16 @@
  * batch_max_msgs / batch_max_bytes or linger_ms, then
  * begin → produce → commit, and posts completions. While a lane commits, new
  * jobs queue up for its next batch (group commit). Jobs of one origin are
- * pinned to one lane, so their order is kept.
+ * pinned to one lane, so their order is kept; a job marked unordered (one
+ * message of one sender: pub_job_set_unordered) goes instead to the lane of
+ * its first record's partition (partition modulo lanes), so one patient's
+ * events stay in one lane, in order, and a transaction writes fewer
+ * partitions (a transaction costs the broker a marker per partition).
+ *
+ * Lingering: after a batch of unordered jobs is answered, its senders are
+ * expected to send again at once; a lane with a batch waits (up to
+ * linger_ms) until they have, so lockstep senders share one transaction. A
+ * lone sender's message is committed at once.
  */
 #ifndef HB_PUB_H
 #define HB_PUB_H
@@ -133,6 +142,11 @@ void pub_job_set_cb(struct pub_job *job, pub_done_cb cb, void *opaque);
 /* Not a message (e.g. a heartbeat): left out of pub_job_hist and of
  * pub_stats.records_produced. */
 void pub_job_set_internal(struct pub_job *job);
+/* One sender's message that need not follow its origin's earlier jobs in
+ * commit order (each is answered, in order, by its sender's connection):
+ * routed by its first keyed record's partition instead of by origin. Not
+ * for a file's slices (they must commit in order). */
+void pub_job_set_unordered(struct pub_job *job);
 
 /* Record sizes. The limits are the producer's message.max.bytes and each
  * configured topic's max.message.bytes, read at start (see reclimit.h).
@@ -154,7 +168,8 @@ int pub_job_check_from(const struct pub *p, const struct pub_job *job, int from,
 		       size_t errstr_size);
 void pub_job_truncate(struct pub_job *job, int n);
 
-/* Submit a job for the lane of `origin`. On success the publisher owns the job
+/* Submit a job for the lane of `origin` (an unordered job: of its key's
+ * partition). On success the publisher owns the job
  * until its callback has run (the callback frees it or keeps it).
  * Returns 0, or -1 when max_inflight jobs are pending (back-pressure: stop
  * reading and retry after a drain) or the publisher failed fatally. */

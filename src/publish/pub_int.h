@@ -51,6 +51,9 @@ struct pub_job {
 	 * out of its batch and answered PUB_REJECTED. dr_too_large: the broker
 	 * refused one of its records (delivery report), to be confirmed alone. */
 	unsigned rejected : 1, dr_too_large : 1;
+	/* pub_job_set_unordered: one sender's message, routed by its key's
+	 * partition; its completion makes the lanes expect the sender's next. */
+	unsigned unordered : 1;
 	char why[160];
 };
 
@@ -71,8 +74,8 @@ struct lane {
 	struct pub_job *cur; /* the batch being committed (delivery reports check it) */
 	int qlen;
 	size_t qbytes;
-	int last_n; /* jobs in the batch committed last: what lingering waits for */
 	int stop;
+	int lingering; /* under mu: waiting for expected jobs (wake it on each) */
 	pthread_mutex_t kmu; /* guards ks and health: written by this lane, read by any thread */
 	struct kstats ks;
 	struct pub_lane_health health;
@@ -97,6 +100,20 @@ struct pub {
 	struct hist commit_hist; /* begin → commit returned, per transaction */
 	struct hist job_hist;    /* submit → completion posted, per job */
 	struct owner drainer;    /* the one thread that calls pub_drain (the loop) */
+	/* Routing unordered jobs (set by lane 0 at start, then read-only): the
+	 * configured topics' handles and partitions (0: unknown), and the
+	 * producer's partitioner (NULL: route by origin). */
+	rd_kafka_topic_t **route_rkt;
+	int32_t *route_parts;
+	int nroute;
+	int32_t (*partitioner)(const rd_kafka_topic_t *rkt, const void *key, size_t keylen,
+			       int32_t partition_cnt, void *rkt_opaque, void *msg_opaque);
+	/* Unordered jobs answered whose senders have not sent again yet, and
+	 * unordered jobs submitted so far: a lane with a batch lingers (up to
+	 * linger_ms) until as many have arrived as were expected when it began
+	 * to linger. */
+	atomic_int expect;
+	atomic_uint arrived;
 };
 
 /* pub.c: queue a finished batch's completions for pub_drain (any thread). */

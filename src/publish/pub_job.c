@@ -141,6 +141,11 @@ void pub_job_set_internal(struct pub_job *j)
 	j->internal = 1;
 }
 
+void pub_job_set_unordered(struct pub_job *j)
+{
+	j->unordered = 1;
+}
+
 int pub_job_count(const struct pub_job *job)
 {
 	return job->n;

@@ -503,19 +503,29 @@ static void *lane_main(void *arg)
 			pthread_mutex_unlock(&l->mu);
 			break;
 		}
-		/* Linger, adaptively: while fewer jobs wait than the last batch
-		 * held, the senders that batch answered are likely about to send
-		 * their next message, so give the batch up to linger_ms to fill.
-		 * A lone sender (last batch of one) commits at once. */
-		if (p->conf.linger_ms > 0 && l->qlen < l->last_n &&
-		    l->qlen < p->conf.batch_max_msgs && l->qbytes < p->conf.batch_max_bytes &&
-		    !l->stop) {
+		/* Linger, adaptively: senders answered by the last commits and
+		 * not back yet (p->expect) are about to send again, so give the
+		 * batch up to linger_ms to take them — as many arrivals (to any
+		 * lane) as were expected now, not those answered meanwhile, so
+		 * lanes do not hold each other up. A lone sender's next message
+		 * finds nothing expected and commits at once. Senders that do not
+		 * come back within linger_ms are not waited for again. */
+		int want = atomic_load(&p->expect);
+		if (p->conf.linger_ms > 0 && want > 0 && l->qlen < p->conf.batch_max_msgs &&
+		    l->qbytes < p->conf.batch_max_bytes && !l->stop) {
 			struct timespec ts;
+			unsigned from = atomic_load(&p->arrived);
+			int rc = 0;
 			pub_deadline_in(&ts, p->conf.linger_ms);
-			while (l->qlen < l->last_n && l->qlen < p->conf.batch_max_msgs &&
-			       l->qbytes < p->conf.batch_max_bytes && !l->stop &&
-			       pthread_cond_timedwait(&l->cv, &l->mu, &ts) != ETIMEDOUT)
+			l->lingering = 1;
+			while (atomic_load(&p->expect) > 0 &&
+			       (int)(atomic_load(&p->arrived) - from) < want &&
+			       l->qlen < p->conf.batch_max_msgs && l->qbytes < p->conf.batch_max_bytes &&
+			       !l->stop && (rc = pthread_cond_timedwait(&l->cv, &l->mu, &ts)) != ETIMEDOUT)
 				;
+			l->lingering = 0;
+			if (rc == ETIMEDOUT)
+				atomic_store(&p->expect, 0);
 		}
 		batch = l->head;
 		for (struct pub_job *j = l->head; j; j = j->next) {
@@ -532,7 +542,6 @@ static void *lane_main(void *arg)
 		assert(l->qlen >= n && l->qbytes >= bytes);
 		l->qlen -= n;
 		l->qbytes -= bytes;
-		l->last_n = n;
 		pthread_mutex_unlock(&l->mu);
 
 		int rc = run_batch(l, batch);
@@ -565,6 +574,36 @@ static int stats_interval_default(rd_kafka_conf_t *conf, char *err, size_t errsz
 		return 0; /* configured in [kafka] */
 	snprintf(v, sizeof v, "%d", PUB_STATS_INTERVAL_MS);
 	return rd_kafka_conf_set(conf, "statistics.interval.ms", v, err, errsz) != RD_KAFKA_CONF_OK;
+}
+
+/* Lane 0 records the configured topics' partitions for routing unordered
+ * jobs, with the partitioner the producers use ([kafka] partitioner, else
+ * librdkafka's default). Without them jobs go by origin. */
+static void route_init(struct pub *p)
+{
+	static const struct {
+		const char *name;
+		int32_t (*fn)(const rd_kafka_topic_t *, const void *, size_t, int32_t, void *,
+			      void *);
+	} fns[] = {
+		{"consistent_random", rd_kafka_msg_partitioner_consistent_random},
+		{"consistent", rd_kafka_msg_partitioner_consistent},
+		{"murmur2", rd_kafka_msg_partitioner_murmur2},
+		{"murmur2_random", rd_kafka_msg_partitioner_murmur2_random},
+		{"fnv1a", rd_kafka_msg_partitioner_fnv1a},
+		{"fnv1a_random", rd_kafka_msg_partitioner_fnv1a_random},
+	};
+	char v[64] = "consistent_random";
+	size_t sz = sizeof v;
+	if (rd_kafka_conf_get(p->kc, "partitioner", v, &sz) != RD_KAFKA_CONF_OK)
+		snprintf(v, sizeof v, "consistent_random");
+	for (size_t i = 0; i < HB_ARRAY_LEN(fns); i++)
+		if (strcmp(fns[i].name, v) == 0)
+			p->partitioner = fns[i].fn;
+	p->route_rkt = calloc((size_t)p->conf.ntopics + 1, sizeof *p->route_rkt);
+	p->route_parts = calloc((size_t)p->conf.ntopics + 1, sizeof *p->route_parts);
+	if (!p->route_rkt || !p->route_parts)
+		p->partitioner = NULL; /* out of memory: by origin, as before */
 }
 
 int pub_lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_t errstr_size)
@@ -601,13 +640,20 @@ int pub_lane_init(struct pub *p, struct lane *l, int idx, char *errstr, size_t e
 		return -1;
 	}
 	l->topics = calloc((size_t)p->conf.ntopics + 1, sizeof *l->topics);
+	if (idx == 0)
+		route_init(p);
 	for (int i = 0; l->topics && i < p->conf.ntopics; i++) {
 		const rd_kafka_metadata_t *md = NULL;
 		l->topics[l->ntopics] = rd_kafka_topic_new(l->rk, p->conf.topics[i], NULL);
 		if (!l->topics[l->ntopics])
 			continue;
-		if (rd_kafka_metadata(l->rk, 0, l->topics[l->ntopics], &md, 5000) == 0)
+		if (rd_kafka_metadata(l->rk, 0, l->topics[l->ntopics], &md, 5000) == 0) {
+			if (idx == 0 && p->route_rkt && md->topic_cnt == 1 && !md->topics[0].err) {
+				p->route_rkt[p->nroute] = l->topics[l->ntopics];
+				p->route_parts[p->nroute++] = md->topics[0].partition_cnt;
+			}
 			rd_kafka_metadata_destroy(md);
+		}
 		l->ntopics++;
 	}
 	if (pthread_create(&l->thread, NULL, lane_main, l) != 0)

@@ -3,7 +3,8 @@
  * scenario per test: a commit, an abortable produce error replayed in a new
  * transaction, a fenced producer as a fatal error, a broker that goes down
  * and comes back, back-pressure at max_inflight, the ledger record in the
- * transaction, and completion order within an origin.
+ * transaction, completion order within an origin, and within a key for
+ * unordered jobs (routed by partition) from many origins.
  *
  * The mock cluster speaks the transactional protocol but does not filter
  * aborted records for read_committed consumers, so these tests check what
@@ -243,6 +244,23 @@ Test(pub_mock, jobs_of_one_origin_complete_in_order, .timeout = 60)
 	fixture_start(&f, 3, 256);
 	for (int i = 0; i < n; i++)
 		cr_assert_eq(pub_submit(f.pub, 7, make_job(&f, i)), 0);
+	wait_for(&f, n, WAIT_MS);
+	cr_assert_eq(f.committed, n);
+	for (int i = 0; i < n; i++)
+		cr_assert_eq(f.order[i], i, "completion %d is job %d", i, f.order[i]);
+	fixture_stop(&f);
+}
+
+Test(pub_mock, unordered_jobs_of_one_key_complete_in_order_whatever_their_origin, .timeout = 60)
+{
+	struct fixture f;
+	const int n = 100;
+	fixture_start(&f, 3, 256);
+	for (int i = 0; i < n; i++) {
+		struct pub_job *j = make_job(&f, i);
+		pub_job_set_unordered(j); /* routed by the key "p1", not by origin i */
+		cr_assert_eq(pub_submit(f.pub, (uint64_t)i, j), 0);
+	}
 	wait_for(&f, n, WAIT_MS);
 	cr_assert_eq(f.committed, n);
 	for (int i = 0; i < n; i++)
