@@ -20,7 +20,8 @@
 # [publisher] keys; unset = the daemon's defaults), SHAPES (a subset, e.g.
 # "1 8"), PARTITIONS ([topics] partitions: the event topics' partitions
 # when the daemon creates them, i.e. on a fresh broker; default 12, the
-# quick start's). A transaction's cost grows with the partitions it writes,
+# quick start's), SHARED ([ledger] shared: off measures the barrier's
+# cost), KAFKA_LINGER (the producers' linger.ms). A transaction's cost grows with the partitions it writes,
 # so the table is comparable only between brokers with the same topics.
 #
 # Targets (the daemon issue): throughput >= 80% of connections / (one
@@ -91,6 +92,7 @@ schemas = $src/conf/schemas
 log.level = info
 [kafka]
 bootstrap.servers = $HB_KAFKA_BOOTSTRAP
+${KAFKA_LINGER:+linger.ms = $KAFKA_LINGER}
 [topics]
 state = bench.state-$run_id-$1
 ${PARTITIONS:+partitions = $PARTITIONS}
@@ -98,6 +100,8 @@ ${PARTITIONS:+partitions = $PARTITIONS}
 ${LANES:+lanes = $LANES}
 ${LINGER:+linger = $LINGER}
 ${BATCH:+batch.max.messages = $BATCH}
+[ledger]
+${SHARED:+shared = $SHARED}
 [listener bench]
 bind = 127.0.0.1:0
 max.connections = 1024
