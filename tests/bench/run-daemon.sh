@@ -21,8 +21,9 @@
 # "1 8"), PARTITIONS ([topics] partitions: the event topics' partitions
 # when the daemon creates them, i.e. on a fresh broker; default 12, the
 # quick start's), SHARED ([ledger] shared: off measures the barrier's
-# cost), KAFKA_LINGER (the producers' linger.ms). A transaction's cost grows with the partitions it writes,
-# so the table is comparable only between brokers with the same topics.
+# cost), KAFKA_LINGER (the producers' linger.ms). A transaction's cost
+# grows with the partitions it writes, so the table is comparable only
+# between brokers with the same topics.
 #
 # Targets (the daemon issue): throughput >= 80% of connections / (one
 # commit's latency) for the one-in-flight shapes, where one commit's latency
